@@ -1,0 +1,30 @@
+//! mnp-gateway's fast path.
+//!
+//! - [`wire`]: zero-copy header views with named offsets;
+//! - [`parse`], [`pipeline`]: the per-burst stages and verdicts;
+//! - [`crypto`]: key derivation, MAC and lineage (scalar reference);
+//! - [`replay`], [`route`]: sequence windows and trust-weighted routing;
+//! - [`snapshot`], [`rcu`]: the immutable policy and its publication;
+//! - [`port`], [`gen`], [`worker`]: ports, the governed traffic mix, the poll loop;
+//! - [`stats`], [`drop`]: counters and the declared drop reasons.
+//!
+//! Nothing on the per-packet path allocates, locks or makes a syscall.
+
+pub mod build;
+pub mod crypto;
+pub mod drop;
+pub mod gen;
+pub mod parse;
+pub mod pipeline;
+pub mod port;
+pub mod rcu;
+pub mod replay;
+pub mod route;
+pub mod snapshot;
+pub mod stats;
+pub mod wire;
+pub mod worker;
+
+pub use drop::DropReason;
+pub use pipeline::{Pipeline, Verdict, BURST};
+pub use snapshot::Snapshot;

@@ -1,0 +1,239 @@
+//! Sequence-number replay windows, shared by every worker.
+//!
+//! RSS spreads a credential's packets over queues by their *outer* headers,
+//! which an attacker controls; a per-worker window would let a replay with a
+//! changed source port land on a worker that has not seen it. So there is one
+//! table for the whole gateway, lock-free: each credential's window is a
+//! `highest` sequence plus `SLOTS` tagged 32-bit bitmaps, and every update is a
+//! single-word compare-and-swap.
+//!
+//! A credential is identified by a 64-bit digest of its derived packet key,
+//! which itself depends on the zone secret and the full claims: two
+//! credentials that differ in any claim have separate windows. A digest
+//! collision can only merge two windows (false drops), never accept a replay.
+//!
+//! Only authenticated packets may touch this table (the pipeline checks the MAC
+//! first), so forged packets cannot advance or poison a window.
+//!
+//! Capacity is fixed at start and allocated once. A full table fails closed
+//! (`ReplayTableFull`); expired credentials' entries are reclaimed by the
+//! control thread in a later change.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bitmap words per credential.
+pub const SLOTS: usize = 32;
+/// Sequence numbers per bitmap word.
+pub const BITS: u64 = 32;
+/// Sequence numbers a packet may lag behind the highest seen one and still be
+/// accepted (at least; up to `WINDOW + BITS - 1` depending on alignment).
+pub const WINDOW: u64 = (SLOTS as u64 - 1) * BITS;
+/// Linear-probe limit before the table counts as full for a key.
+const MAX_PROBE: usize = 32;
+
+#[repr(align(64))]
+struct Entry {
+    /// 0 = free; otherwise the credential digest.
+    key: AtomicU64,
+    highest: AtomicU64,
+    /// Each word: block tag (seq / 32, truncated to 32 bits) << 32 | bitmap.
+    /// A zero bitmap marks a word never used.
+    slots: [AtomicU64; SLOTS],
+}
+
+impl Entry {
+    fn new() -> Self {
+        Self {
+            key: AtomicU64::new(0),
+            highest: AtomicU64::new(0),
+            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayVerdict {
+    Fresh,
+    Replay,
+    TableFull,
+}
+
+pub struct ReplayTable {
+    entries: Box<[Entry]>,
+    mask: usize,
+}
+
+impl ReplayTable {
+    /// `capacity` is rounded up to a power of two.
+    pub fn new(capacity: usize) -> Self {
+        let cap = capacity.max(1).next_power_of_two();
+        Self {
+            entries: (0..cap).map(|_| Entry::new()).collect(),
+            mask: cap - 1,
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Entries in use (for stats; walks the table).
+    pub fn occupied(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.key.load(Ordering::Relaxed) != 0)
+            .count()
+    }
+
+    fn entry(&self, key: u64) -> Option<&Entry> {
+        let key = key.max(1);
+        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        for i in 0..MAX_PROBE {
+            let e = &self.entries[(start + i) & self.mask];
+            let k = e.key.load(Ordering::Acquire);
+            if k == key {
+                return Some(e);
+            }
+            if k == 0 {
+                match e
+                    .key
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                {
+                    Ok(_) => return Some(e),
+                    Err(k) if k == key => return Some(e),
+                    Err(_) => continue,
+                }
+            }
+        }
+        None
+    }
+
+    /// Accept `seq` for credential `key` at most once, ever.
+    pub fn check_and_set(&self, key: u64, seq: u64) -> ReplayVerdict {
+        let Some(e) = self.entry(key) else {
+            return ReplayVerdict::TableFull;
+        };
+        let block = seq / BITS;
+        let tag = block as u32;
+        let bit = 1u32 << (seq % BITS);
+        let slot = &e.slots[(block % SLOTS as u64) as usize];
+        // Raise `highest` first: a later reader that sees this packet's slot
+        // word also sees the raised `highest`, so it can never mistake a
+        // recycled slot for an older one.
+        e.highest.fetch_max(seq, Ordering::AcqRel);
+        let mut w = slot.load(Ordering::Acquire);
+        loop {
+            let highest = e.highest.load(Ordering::Acquire);
+            if block + (SLOTS as u64) <= highest / BITS {
+                return ReplayVerdict::Replay;
+            }
+            let wtag = (w >> 32) as u32;
+            let bits = w as u32;
+            let new = if bits != 0 && wtag == tag {
+                if bits & bit != 0 {
+                    return ReplayVerdict::Replay;
+                }
+                w | bit as u64
+            } else if bits == 0 || (tag.wrapping_sub(wtag) as i32) > 0 {
+                // Unused, or holds an older block that fell out of the window.
+                ((tag as u64) << 32) | bit as u64
+            } else {
+                // Holds a newer block: this sequence is older than the window.
+                return ReplayVerdict::Replay;
+            };
+            match slot.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return ReplayVerdict::Fresh,
+                Err(cur) => w = cur,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use std::sync::Arc;
+
+    #[test]
+    fn in_order_out_of_order_and_replays() {
+        let t = ReplayTable::new(16);
+        for s in 0..5000u64 {
+            assert_eq!(t.check_and_set(7, s), ReplayVerdict::Fresh, "seq {s}");
+        }
+        assert_eq!(t.check_and_set(7, 4999), ReplayVerdict::Replay);
+        assert_eq!(t.check_and_set(7, 4990), ReplayVerdict::Replay);
+        // Far behind the window.
+        assert_eq!(t.check_and_set(7, 10), ReplayVerdict::Replay);
+        // Gap, then fill it in out of order.
+        assert_eq!(t.check_and_set(7, 5100), ReplayVerdict::Fresh);
+        assert_eq!(t.check_and_set(7, 5050), ReplayVerdict::Fresh);
+        assert_eq!(t.check_and_set(7, 5050), ReplayVerdict::Replay);
+        // Other credentials are independent.
+        assert_eq!(t.check_and_set(8, 4999), ReplayVerdict::Fresh);
+    }
+
+    #[test]
+    fn large_first_sequence_is_accepted() {
+        let t = ReplayTable::new(4);
+        assert_eq!(t.check_and_set(1, u64::MAX - 3), ReplayVerdict::Fresh);
+        assert_eq!(t.check_and_set(1, u64::MAX - 3), ReplayVerdict::Replay);
+        assert_eq!(t.check_and_set(1, 1 << 40), ReplayVerdict::Replay);
+    }
+
+    #[test]
+    fn full_table_fails_closed() {
+        let t = ReplayTable::new(2);
+        assert_eq!(t.check_and_set(1, 1), ReplayVerdict::Fresh);
+        assert_eq!(t.check_and_set(2, 1), ReplayVerdict::Fresh);
+        assert_eq!(t.check_and_set(3, 1), ReplayVerdict::TableFull);
+        assert_eq!(t.check_and_set(1, 2), ReplayVerdict::Fresh);
+    }
+
+    #[test]
+    fn two_threads_racing_accept_each_sequence_once() {
+        let t = Arc::new(ReplayTable::new(64));
+        let run = |t: Arc<ReplayTable>| {
+            std::thread::spawn(move || {
+                let mut accepted = Vec::new();
+                for s in 0..20_000u64 {
+                    for key in [11u64, 12] {
+                        if t.check_and_set(key, s) == ReplayVerdict::Fresh {
+                            accepted.push((key, s));
+                        }
+                    }
+                }
+                accepted
+            })
+        };
+        let a = run(t.clone());
+        let b = run(t.clone());
+        let mut all = a.join().unwrap();
+        all.extend(b.join().unwrap());
+        let set: HashSet<_> = all.iter().copied().collect();
+        assert_eq!(set.len(), all.len(), "a sequence was accepted twice");
+    }
+
+    proptest! {
+        /// Against a model that remembers everything: the table may drop a
+        /// fresh sequence only when it lags the highest by more than the
+        /// window, and never accepts a repeat.
+        #[test]
+        fn never_accepts_twice(seqs in proptest::collection::vec(0u64..4000, 1..400)) {
+            let t = ReplayTable::new(4);
+            let mut seen = HashSet::new();
+            let mut highest = 0u64;
+            for s in seqs {
+                let v = t.check_and_set(5, s);
+                if seen.contains(&s) {
+                    prop_assert_eq!(v, ReplayVerdict::Replay);
+                } else if s + WINDOW > highest {
+                    prop_assert_eq!(v, ReplayVerdict::Fresh, "seq {} highest {}", s, highest);
+                }
+                if v == ReplayVerdict::Fresh { seen.insert(s); }
+                highest = highest.max(s);
+            }
+        }
+    }
+}

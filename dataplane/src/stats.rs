@@ -1,0 +1,162 @@
+//! Counters: plain per-burst tallies the pipeline fills, and per-worker
+//! shared counters the worker publishes once per burst.
+//!
+//! Each worker's counters sit on their own cache lines and have exactly one
+//! writer, so publication is a relaxed load and store per field (no locked
+//! read-modify-write); readers on the control thread may see a burst's
+//! fields a moment apart, which is fine for monitoring.
+
+use crate::drop::DropReason;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// What one burst did. Plain integers: owned by the worker, no sharing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BurstStats {
+    pub rx: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Governed packets forwarded with every check passed.
+    pub forwarded: u64,
+    /// Ungoverned packets forwarded by a legacy rule.
+    pub legacy_forwarded: u64,
+    /// Governed packets forwarded under audit mode, by the check that failed.
+    pub audited: [u64; DropReason::COUNT],
+    pub drops: [u64; DropReason::COUNT],
+}
+
+impl Default for BurstStats {
+    fn default() -> Self {
+        Self {
+            rx: 0,
+            rx_bytes: 0,
+            tx_bytes: 0,
+            forwarded: 0,
+            legacy_forwarded: 0,
+            audited: [0; DropReason::COUNT],
+            drops: [0; DropReason::COUNT],
+        }
+    }
+}
+
+impl BurstStats {
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+    pub fn audit_forwarded(&self) -> u64 {
+        self.audited.iter().sum()
+    }
+    pub fn add(&mut self, o: &BurstStats) {
+        self.rx += o.rx;
+        self.rx_bytes += o.rx_bytes;
+        self.tx_bytes += o.tx_bytes;
+        self.forwarded += o.forwarded;
+        self.legacy_forwarded += o.legacy_forwarded;
+        for i in 0..DropReason::COUNT {
+            self.audited[i] += o.audited[i];
+            self.drops[i] += o.drops[i];
+        }
+    }
+    pub fn drop_count(&self, r: DropReason) -> u64 {
+        self.drops[r as usize]
+    }
+    pub fn audit_count(&self, r: DropReason) -> u64 {
+        self.audited[r as usize]
+    }
+    /// Move a forwarded packet to a drop (e.g. the tx queue refused it).
+    pub fn forward_failed(&mut self, r: DropReason, bytes: u64) {
+        self.drops[r as usize] += 1;
+        self.tx_bytes = self.tx_bytes.saturating_sub(bytes);
+    }
+}
+
+#[repr(align(64))]
+#[derive(Default)]
+struct Line<T>(T);
+
+/// One worker's published totals.
+#[derive(Default)]
+pub struct WorkerCounters {
+    totals: Line<[AtomicU64; 5]>,
+    audited: Line<[AtomicU64; DropReason::COUNT]>,
+    drops: Line<[AtomicU64; DropReason::COUNT]>,
+    bursts: Line<[AtomicU64; 2]>,
+}
+
+#[inline(always)]
+fn bump(c: &AtomicU64, by: u64) {
+    if by != 0 {
+        c.store(c.load(Relaxed).wrapping_add(by), Relaxed);
+    }
+}
+
+impl WorkerCounters {
+    /// Called by the owning worker only.
+    pub fn publish(&self, s: &BurstStats) {
+        let t = &self.totals.0;
+        bump(&t[0], s.rx);
+        bump(&t[1], s.rx_bytes);
+        bump(&t[2], s.tx_bytes);
+        bump(&t[3], s.forwarded);
+        bump(&t[4], s.legacy_forwarded);
+        for i in 0..DropReason::COUNT {
+            bump(&self.audited.0[i], s.audited[i]);
+            bump(&self.drops.0[i], s.drops[i]);
+        }
+        bump(&self.bursts.0[0], 1);
+    }
+
+    pub fn note_idle_poll(&self) {
+        bump(&self.bursts.0[1], 1);
+    }
+
+    /// Read the totals (any thread).
+    pub fn read(&self) -> BurstStats {
+        let t = &self.totals.0;
+        let mut s = BurstStats {
+            rx: t[0].load(Relaxed),
+            rx_bytes: t[1].load(Relaxed),
+            tx_bytes: t[2].load(Relaxed),
+            forwarded: t[3].load(Relaxed),
+            legacy_forwarded: t[4].load(Relaxed),
+            ..BurstStats::default()
+        };
+        for i in 0..DropReason::COUNT {
+            s.audited[i] = self.audited.0[i].load(Relaxed);
+            s.drops[i] = self.drops.0[i].load(Relaxed);
+        }
+        s
+    }
+
+    /// (bursts with packets, empty polls).
+    pub fn polls(&self) -> (u64, u64) {
+        (
+            self.bursts.0[0].load(Relaxed),
+            self.bursts.0[1].load(Relaxed),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn publish_accumulates() {
+        let c = WorkerCounters::default();
+        let mut b = BurstStats {
+            rx: 3,
+            forwarded: 2,
+            ..Default::default()
+        };
+        b.drops[DropReason::BadMac as usize] = 1;
+        c.publish(&b);
+        c.publish(&b);
+        let r = c.read();
+        assert_eq!(
+            (r.rx, r.forwarded, r.drop_count(DropReason::BadMac)),
+            (6, 4, 2)
+        );
+        assert_eq!(c.polls().0, 2);
+        assert_eq!(core::mem::align_of::<WorkerCounters>(), 64);
+    }
+}

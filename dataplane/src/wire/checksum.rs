@@ -1,0 +1,118 @@
+//! Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+//!
+//! The forwarding rewrite never recomputes a checksum from scratch: it folds the
+//! difference between old and new 16-bit words into the existing value, so the
+//! cost does not grow with the payload. The full computation here is for ingress
+//! validation of IPv4 headers, for building frames and for tests.
+
+/// Ones'-complement sum of `data` as big-endian 16-bit words (odd tail padded
+/// with zero), added to `initial`, not yet folded or inverted.
+pub fn sum(data: &[u8], initial: u32) -> u32 {
+    let mut acc = initial as u64;
+    let mut chunks = data.chunks_exact(2);
+    for w in &mut chunks {
+        acc += u16::from_be_bytes([w[0], w[1]]) as u64;
+    }
+    if let [last] = chunks.remainder() {
+        acc += (*last as u64) << 8;
+    }
+    fold64(acc)
+}
+
+fn fold64(mut acc: u64) -> u32 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u32
+}
+
+/// Fold a 32-bit ones'-complement accumulator to 16 bits and invert it.
+pub fn finish(acc: u32) -> u16 {
+    !(fold64(acc as u64) as u16)
+}
+
+/// The checksum of `data` alone (as in the IPv4 header).
+pub fn checksum(data: &[u8]) -> u16 {
+    finish(sum(data, 0))
+}
+
+/// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`, for a region that starts at an
+/// even offset of the checksummed data and has even length.
+pub fn update(hc: u16, old: &[u8], new: &[u8]) -> u16 {
+    debug_assert_eq!(old.len(), new.len());
+    debug_assert_eq!(old.len() % 2, 0);
+    let mut acc = (!hc) as u64;
+    for (o, n) in old.chunks_exact(2).zip(new.chunks_exact(2)) {
+        acc += (!u16::from_be_bytes([o[0], o[1]])) as u64;
+        acc += u16::from_be_bytes([n[0], n[1]]) as u64;
+    }
+    !(fold64(acc) as u16)
+}
+
+/// Update for a single 16-bit word.
+pub fn update_word(hc: u16, old: u16, new: u16) -> u16 {
+    update(hc, &old.to_be_bytes(), &new.to_be_bytes())
+}
+
+/// UDP checksum over IPv4 pseudo-header + UDP header + payload (`udp` is the
+/// whole datagram with its checksum field as it stands). Returns the value to
+/// store: zero is replaced by 0xffff (RFC 768).
+pub fn udp_ipv4(src: [u8; 4], dst: [u8; 4], udp: &[u8]) -> u16 {
+    let mut acc = sum(&src, 0);
+    acc = sum(&dst, acc);
+    acc += 17 + udp.len() as u32;
+    let c = finish(sum(udp, acc));
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+/// UDP checksum over the IPv6 pseudo-header (RFC 8200 §8.1).
+pub fn udp_ipv6(src: [u8; 16], dst: [u8; 16], udp: &[u8]) -> u16 {
+    let mut acc = sum(&src, 0);
+    acc = sum(&dst, acc);
+    acc += udp.len() as u32 + 17;
+    let c = finish(sum(udp, acc));
+    if c == 0 {
+        0xffff
+    } else {
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 §3 example words 0001 f203 f4f5 f6f7 sum to ddf2 (before inversion).
+        let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(fold64(sum(&data, 0) as u64), 0xddf2);
+        assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    proptest! {
+        #[test]
+        fn incremental_matches_full(mut data in proptest::collection::vec(any::<u8>(), 2..200usize),
+                                    at in any::<prop::sample::Index>(),
+                                    new in proptest::collection::vec(any::<u8>(), 8)) {
+            if data.len() % 2 == 1 { data.pop(); }
+            let mut region = 8.min(data.len());
+            region -= region % 2;
+            let max_start = (data.len() - region) / 2;
+            let start = at.index(max_start + 1) * 2;
+            let before = checksum(&data);
+            let old = data[start..start + region].to_vec();
+            data[start..start + region].copy_from_slice(&new[..region]);
+            let after = checksum(&data);
+            let inc = update(before, &old, &new[..region]);
+            // 0x0000 and 0xffff are the same value in ones' complement.
+            prop_assert!(inc == after || (inc ^ after) == 0xffff && (inc == 0 || after == 0),
+                         "inc {inc:04x} full {after:04x}");
+        }
+    }
+}
