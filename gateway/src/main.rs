@@ -1,1 +1,460 @@
-fn main() {}
+//! mnp-gateway: the daemon and its CLI.
+
+mod daemon;
+mod decode;
+
+use clap::{Parser, Subcommand};
+use mnp_ctrl::config::Config;
+use mnp_ctrl::credential::Credential;
+use mnp_ctrl::keys;
+use mnp_dataplane::snapshot::EpochLookup;
+use mnp_dataplane::wire::governance::Claims;
+use mnp_dataplane::worker::Clock;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "mnp-gateway",
+    version,
+    about = "Packet gateway for traffic that carries its own governance"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway described by a config file.
+    Run {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Stop after this many seconds (default: run until SIGINT/SIGTERM or
+        /// until every finite source is exhausted).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// Judge validity windows at this Unix time instead of the clock.
+        #[arg(long)]
+        now: Option<u32>,
+    },
+    /// Run the built-in demo: governed traffic with every hostile case, no setup.
+    Demo {
+        /// Demo config (default: configs/demo.toml of this source tree).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Seconds to run; 0 runs until Ctrl-C.
+        #[arg(long, default_value_t = 6.0)]
+        duration: f64,
+    },
+    /// Validate a config file: exit 0 and a summary, or exit 2 naming file, line and field.
+    CheckConfig { config: PathBuf },
+    /// Create an authority's Ed25519 key pair and its zone secrets (mode 0600).
+    Keygen {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        /// Epochs to create secrets for, e.g. 1 or 1,2.
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        epochs: Vec<u16>,
+        /// Overwrite existing files (a new signing key changes the authority's identity).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a signed credential and its packet key for the given claims.
+    Issue {
+        /// The gateway config naming the authority, its keys and zones.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        authority: String,
+        /// Signing key (default: the public key's path with extension .key).
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        /// Epoch whose zone secret derives the packet key (default: newest live).
+        #[arg(long)]
+        epoch: Option<u16>,
+        #[arg(long)]
+        credential: u64,
+        #[arg(long)]
+        zone: String,
+        #[arg(long)]
+        trust: u8,
+        /// Permitted destination zone (up to three).
+        #[arg(long = "permit", required = true)]
+        permit: Vec<String>,
+        /// Validity in seconds from now.
+        #[arg(long, default_value_t = 86_400)]
+        valid_for: u32,
+        /// Writes OUT.cred (hex credential) and OUT.pkey (hex packet key, 0600).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print a frame's outer headers and governance fields (and, with a config, its verdict).
+    Decode {
+        /// A frame in hex.
+        #[arg(long, conflicts_with = "pcap")]
+        hex: Option<String>,
+        /// A pcap or pcapng file (a drop capture shows each packet's reason).
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Judge validity windows at this Unix time instead of the clock.
+        #[arg(long)]
+        now: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().cmd {
+        Cmd::Run {
+            config,
+            duration,
+            now,
+        } => run(&config, duration.map(Duration::from_secs_f64), now),
+        Cmd::Demo { config, duration } => demo(config, duration),
+        Cmd::CheckConfig { config } => check_config(&config),
+        Cmd::Keygen {
+            dir,
+            name,
+            epochs,
+            force,
+        } => match keys::keygen(&dir, &name, &epochs, force) {
+            Ok(out) => {
+                println!("signing key  {} (0600)", out.signing_key.display());
+                println!("public key   {}", out.public_key.display());
+                for (e, p) in &out.secrets {
+                    println!("epoch {e:<5}  {} (0600)", p.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e),
+        },
+        Cmd::Issue {
+            config,
+            authority,
+            signing_key,
+            epoch,
+            credential,
+            zone,
+            trust,
+            permit,
+            valid_for,
+            out,
+        } => issue(
+            &config,
+            &authority,
+            signing_key,
+            epoch,
+            credential,
+            &zone,
+            trust,
+            &permit,
+            valid_for,
+            &out,
+        ),
+        Cmd::Decode {
+            hex,
+            pcap,
+            config,
+            now,
+        } => decode(hex, pcap, config, now),
+    }
+}
+
+fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(code)
+}
+
+fn load(path: &Path) -> Result<mnp_ctrl::Loaded, ExitCode> {
+    mnp_ctrl::load(path).map_err(|e| fail(2, e))
+}
+
+fn run(config: &Path, duration: Option<Duration>, now: Option<u32>) -> ExitCode {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let opts = daemon::RunOptions {
+        duration,
+        clock: now.map_or(Clock::System, Clock::Fixed),
+        stats_lines: true,
+        demo_limit: None,
+    };
+    println!(
+        "mnp-gateway: {} — {} port(s), {} authorit(y/ies), {} route(s)",
+        config.display(),
+        loaded.snapshot.ports.len(),
+        loaded.snapshot.authorities.len(),
+        loaded.snapshot.routes.values().map(Vec::len).sum::<usize>()
+    );
+    match daemon::run(&loaded, &opts) {
+        Ok(report) => {
+            daemon::print_summary(&report);
+            if report.buffers_in_use != 0 {
+                return fail(
+                    1,
+                    format!("{} packet buffers leaked", report.buffers_in_use),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(1, e),
+    }
+}
+
+/// The demo config shipped with this source tree.
+fn default_demo_config() -> PathBuf {
+    let local = PathBuf::from("configs/demo.toml");
+    if local.is_file() {
+        return local;
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/demo.toml")
+}
+
+/// Create any key file the demo config names but the checkout lacks (keys are
+/// never committed), then run it.
+fn demo(config: Option<PathBuf>, secs: f64) -> ExitCode {
+    let path = config.unwrap_or_else(default_demo_config);
+    if let Err(e) = ensure_demo_keys(&path) {
+        return fail(2, e);
+    }
+    println!(
+        "demo: governed traffic from {} (valid, tampered, self-escalated, replayed, expired,",
+        path.display()
+    );
+    println!("      revoked, unknown-authority, over-trusted, no-route, hop-exhausted, malformed, legacy)");
+    run(
+        &path,
+        (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
+        None,
+    )
+}
+
+fn ensure_demo_keys(path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let cfg: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    for a in &cfg.authorities {
+        let pubp = mnp_ctrl::compile::resolve(path, a.public_key.get_ref());
+        let missing: Vec<u16> = a
+            .epochs
+            .get_ref()
+            .iter()
+            .filter(|e| !mnp_ctrl::compile::resolve(path, e.secret.get_ref()).exists())
+            .map(|e| *e.epoch.get_ref())
+            .collect();
+        if pubp.exists() && missing.is_empty() {
+            continue;
+        }
+        let dir = pubp.parent().unwrap_or(Path::new("."));
+        let name = pubp
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("authority");
+        let out = keys::keygen(dir, name, &missing, false).map_err(|e| e.to_string())?;
+        println!(
+            "demo: created key material for authority `{}` in {}",
+            a.name.get_ref(),
+            dir.display()
+        );
+        let _ = out;
+    }
+    Ok(())
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok(l) => {
+            let s = &l.snapshot;
+            println!("{}: ok", path.display());
+            println!(
+                "  gateway id {} udp_port {} ethertype 0x{:04x}",
+                s.gateway_id, s.udp_port, s.ethertype
+            );
+            println!("  {} zone(s), {} port(s), {} authorit(y/ies), {} zone rule(s), {} route(s), {} legacy rule(s), {} revocation(s)",
+                l.zones.len(), s.ports.len(), s.authorities.len(), s.zone_rules.len(),
+                s.routes.values().map(Vec::len).sum::<usize>(), s.legacy.len(), s.revoked.len());
+            ExitCode::SUCCESS
+        }
+        Err(c) => c,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn issue(
+    config: &Path,
+    authority: &str,
+    signing_key: Option<PathBuf>,
+    epoch: Option<u16>,
+    credential: u64,
+    zone: &str,
+    trust: u8,
+    permit: &[String],
+    valid_for: u32,
+    out: &Path,
+) -> ExitCode {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let Some(auth) = loaded
+        .snapshot
+        .authorities
+        .values()
+        .find(|a| a.name == authority)
+    else {
+        return fail(
+            2,
+            format!("{}: no authority named `{authority}`", config.display()),
+        );
+    };
+    let zone_id = |z: &str| {
+        loaded
+            .zones
+            .get(z)
+            .copied()
+            .ok_or_else(|| format!("no zone named `{z}`"))
+    };
+    let zone = match zone_id(zone) {
+        Ok(z) => z,
+        Err(e) => return fail(2, e),
+    };
+    if permit.len() > 3 {
+        return fail(
+            2,
+            "at most three permitted destination zones fit in a credential",
+        );
+    }
+    let mut permitted = [0u16; 3];
+    for (slot, z) in permitted.iter_mut().zip(permit) {
+        match zone_id(z) {
+            Ok(id) => *slot = id,
+            Err(e) => return fail(2, e),
+        }
+    }
+    let epoch = epoch.unwrap_or_else(|| auth.secrets.iter().map(|s| s.epoch).max().unwrap_or(0));
+    let EpochLookup::Live(secret) = auth.secret(epoch) else {
+        return fail(
+            2,
+            format!("authority `{authority}` has no live secret for epoch {epoch}"),
+        );
+    };
+    let sk_path = signing_key.unwrap_or_else(|| {
+        let a = loaded
+            .config
+            .authorities
+            .iter()
+            .find(|a| a.name.get_ref() == authority);
+        mnp_ctrl::compile::resolve(config, a.map_or("", |a| a.public_key.get_ref()))
+            .with_extension("key")
+    });
+    let sk = match keys::read_signing_key(&sk_path) {
+        Ok(k) => k,
+        Err(e) => return fail(1, e),
+    };
+    if loaded.public_keys.get(&auth.id) != Some(&sk.verifying_key()) {
+        return fail(
+            1,
+            format!(
+                "{}: this signing key does not match authority `{authority}`'s public key",
+                sk_path.display()
+            ),
+        );
+    }
+    let now = Clock::System.now();
+    let claims = Claims {
+        authority: auth.id,
+        epoch,
+        zone,
+        credential,
+        not_before: now,
+        not_after: now.saturating_add(valid_for),
+        trust,
+        permitted,
+    };
+    let cred = Credential::issue(&sk, &claims);
+    let key = cred.packet_key(secret);
+    let cred_path = out.with_extension("cred");
+    let key_path = out.with_extension("pkey");
+    if let Err(e) = keys::write_hex(&cred_path, &cred.to_bytes(), 0o644, true)
+        .and_then(|_| keys::write_hex(&key_path, &key.0, 0o600, true))
+    {
+        return fail(1, e);
+    }
+    println!("credential {} for authority `{authority}` epoch {epoch}: zone {zone} trust {trust} permitted {:?} valid {}..={}",
+        credential, permitted, claims.not_before, claims.not_after);
+    println!("  {} (signed credential, hex)", cred_path.display());
+    println!("  {} (packet key, hex, 0600)", key_path.display());
+    ExitCode::SUCCESS
+}
+
+fn read_capture(path: &Path) -> Result<Vec<(Vec<u8>, Option<String>)>, String> {
+    use pcap_file::pcapng::{Block, PcapNgReader};
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        let mut r =
+            PcapNgReader::new(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut out = Vec::new();
+        while let Some(b) = r.next_block() {
+            if let Block::EnhancedPacket(p) = b.map_err(|e| format!("{}: {e}", path.display()))? {
+                let comment = p.options.iter().find_map(|o| match o {
+                    pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(
+                        c,
+                    ) => Some(c.to_string()),
+                    _ => None,
+                });
+                out.push((p.data.into_owned(), comment));
+            }
+        }
+        Ok(out)
+    } else {
+        mnp_dataplane::port::pcap::read_frames(path)
+            .map(|v| v.into_iter().map(|f| (f, None)).collect())
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn decode(
+    hex_frame: Option<String>,
+    pcap: Option<PathBuf>,
+    config: Option<PathBuf>,
+    now: Option<u32>,
+) -> ExitCode {
+    let frames = match (hex_frame, pcap) {
+        (Some(h), _) => match hex::decode(h.trim().replace([' ', ':', '\n'], "")) {
+            Ok(f) => vec![(f, None)],
+            Err(e) => return fail(2, format!("--hex: {e}")),
+        },
+        (None, Some(p)) => match read_capture(&p) {
+            Ok(f) => f,
+            Err(e) => return fail(1, e),
+        },
+        (None, None) => return fail(2, "give --hex FRAME or --pcap FILE"),
+    };
+    let loaded = match config.as_deref().map(load).transpose() {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let snap = loaded.as_ref().map_or_else(
+        || mnp_dataplane::Snapshot::empty(0, 6160),
+        |l| l.snapshot.clone(),
+    );
+    let now = now.unwrap_or_else(|| Clock::System.now());
+    let raw: Vec<Vec<u8>> = frames.iter().map(|(f, _)| f.clone()).collect();
+    let verdicts = loaded.as_ref().map(|_| decode::verdicts(&raw, &snap, now));
+    for (i, (f, comment)) in frames.iter().enumerate() {
+        println!("#{i}");
+        print!("{}", decode::describe(f, &snap, loaded.as_ref()));
+        if let Some(c) = comment {
+            println!("  capture comment: {c}");
+        }
+        if let Some(v) = &verdicts {
+            println!("  verdict: {}", decode::verdict_line(&v[i].0, &snap));
+        }
+    }
+    ExitCode::SUCCESS
+}

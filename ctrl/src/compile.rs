@@ -1,0 +1,618 @@
+//! Configuration file → validated policy → immutable [`Snapshot`].
+//!
+//! Everything a worker needs is resolved here (names to ids, files to key
+//! bytes, routes sorted by score), so the datapath does no string work and
+//! touches no file. A failure returns the first error, located in the file.
+
+use crate::config::{Config, Driver, LegacySection};
+use crate::error::{ConfigError, Source};
+use crate::keys;
+use ed25519_dalek::VerifyingKey;
+use hashbrown::HashMap;
+use mnp_dataplane::build::Outer;
+use mnp_dataplane::gen::MixSpec;
+use mnp_dataplane::snapshot::{
+    AuthorityPolicy, EgressPort, EpochSecret, IpNet, LegacyRule, Route, Snapshot, ZoneRule,
+};
+use mnp_dataplane::wire::ethernet::{parse_mac, MacAddr};
+use mnp_dataplane::wire::governance::PacketType;
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// A loaded configuration: the raw sections (ports, workers, demo) and the
+/// compiled snapshot.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: Config,
+    pub snapshot: Snapshot,
+    pub zones: BTreeMap<String, u16>,
+    pub port_ids: BTreeMap<String, u16>,
+    pub public_keys: HashMap<u32, VerifyingKey>,
+}
+
+impl Loaded {
+    /// A path from the config, relative to the config file's directory.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        resolve(&self.path, p)
+    }
+
+    pub fn zone_name(&self, id: u16) -> Option<&str> {
+        self.zones
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| k.as_str())
+    }
+
+    /// Holders for demo generator number `index` (disjoint credential ranges).
+    pub fn mix_spec(&self, index: usize, now: u32) -> Option<MixSpec> {
+        let d = self.config.demo.as_ref()?;
+        let auth = self
+            .snapshot
+            .authorities
+            .values()
+            .find(|a| a.name == *d.authority.get_ref())?;
+        let newest = auth.secrets.iter().max_by_key(|s| s.epoch)?;
+        let ip = |s: &str| {
+            s.parse::<std::net::Ipv4Addr>()
+                .map(|a| a.octets())
+                .unwrap_or_default()
+        };
+        let legacy = |pair: &[String; 2]| Outer {
+            src_v4: ip(&pair[0]),
+            dst_v4: ip(&pair[1]),
+            dst_port: d.legacy_dst_port,
+            ..Outer::default()
+        };
+        Some(MixSpec {
+            authority: auth.id,
+            epoch: newest.epoch,
+            secret: newest.secret,
+            zone: *self.zones.get(d.zone.get_ref())?,
+            dst_zone: *self.zones.get(d.dst_zone.get_ref())?,
+            trust: d.trust,
+            max_trust: auth.max_trust,
+            no_route_zone: *self.zones.get(d.no_route_zone.get_ref())?,
+            revoked_credential: d.revoked_credential,
+            credential_base: 1 + (index as u64) * 10_000_000,
+            holders: d.holders,
+            now,
+            payload_len: d.payload_len,
+            hop_budget: d.hop_budget,
+            outer: Outer {
+                dst_port: self.snapshot.udp_port,
+                ..Outer::default()
+            },
+            legacy_allowed: legacy(&d.legacy_allowed),
+            legacy_denied: legacy(&d.legacy_denied),
+        })
+    }
+}
+
+pub fn resolve(config_path: &Path, p: &str) -> PathBuf {
+    let p = Path::new(p);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        config_path.parent().unwrap_or(Path::new(".")).join(p)
+    }
+}
+
+/// Read, parse, validate and compile a configuration file.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Source::whole(path, format!("cannot read: {e}")))?;
+    load_str(path, &text)
+}
+
+/// As [`load`], for text already in memory (`path` locates relative files).
+pub fn load_str(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
+    let src = Source { path, text };
+    let config: Config = toml::from_str(text).map_err(|e| src.from_toml(&e))?;
+    Compiler { src: &src }.compile(config)
+}
+
+struct Compiler<'a> {
+    src: &'a Source<'a>,
+}
+
+fn span<T>(s: &Spanned<T>) -> Option<Range<usize>> {
+    let r = s.span();
+    (r.end > r.start).then_some(r)
+}
+
+impl Compiler<'_> {
+    fn err<T>(&self, at: &Spanned<T>, field: String, msg: impl Into<String>) -> ConfigError {
+        self.src.error(span(at), field, msg)
+    }
+
+    fn compile(&self, c: Config) -> Result<Loaded, ConfigError> {
+        let g = &c.gateway;
+        let mut snap = Snapshot::empty(g.id, *g.udp_port.get_ref());
+        snap.ethertype = *g.ethertype.get_ref();
+        if *g.udp_port.get_ref() == 0 {
+            return Err(self.err(&g.udp_port, "gateway.udp_port".into(), "must not be 0"));
+        }
+        if snap.ethertype < 0x0600 {
+            return Err(self.err(
+                &g.ethertype,
+                "gateway.ethertype".into(),
+                "must be at least 0x0600 (an EtherType, not a length)",
+            ));
+        }
+        if *g.replay_credentials.get_ref() == 0 {
+            return Err(self.err(
+                &g.replay_credentials,
+                "gateway.replay_credentials".into(),
+                "must be at least 1",
+            ));
+        }
+        if *g.buffers_per_worker.get_ref() < mnp_dataplane::BURST * 2 {
+            return Err(self.err(
+                &g.buffers_per_worker,
+                "gateway.buffers_per_worker".into(),
+                format!("must be at least {} (two bursts)", mnp_dataplane::BURST * 2),
+            ));
+        }
+        if !(128..=16384).contains(g.buffer_size.get_ref()) {
+            return Err(self.err(
+                &g.buffer_size,
+                "gateway.buffer_size".into(),
+                "must be 128..=16384 bytes",
+            ));
+        }
+
+        let mut zones = BTreeMap::new();
+        for (name, id) in &c.zones {
+            if *id.get_ref() == 0 {
+                return Err(self.err(
+                    id,
+                    format!("zones.{name}"),
+                    "zone id 0 is reserved (it marks an empty permitted slot)",
+                ));
+            }
+            if let Some((other, _)) = zones.iter().find(|(_, v)| **v == *id.get_ref()) {
+                return Err(self.err(
+                    id,
+                    format!("zones.{name}"),
+                    format!("id {} is already used by zone `{other}`", id.get_ref()),
+                ));
+            }
+            zones.insert(name.clone(), *id.get_ref());
+        }
+        let zone = |s: &Spanned<String>, field: String| -> Result<u16, ConfigError> {
+            zones.get(s.get_ref()).copied().ok_or_else(|| {
+                self.err(
+                    s,
+                    field,
+                    format!("no zone named `{}` in [zones]", s.get_ref()),
+                )
+            })
+        };
+
+        let mut port_ids = BTreeMap::new();
+        for (i, p) in c.ports.iter().enumerate() {
+            let f = |x: &str| format!("ports[{i}].{x}");
+            if port_ids
+                .insert(p.name.get_ref().clone(), i as u16)
+                .is_some()
+            {
+                return Err(self.err(
+                    &p.name,
+                    f("name"),
+                    format!("duplicate port name `{}`", p.name.get_ref()),
+                ));
+            }
+            let mac = self.mac(&p.mac, f("mac"))?;
+            if *p.queues.get_ref() == 0 {
+                return Err(self.err(&p.queues, f("queues"), "must be at least 1"));
+            }
+            match p.driver.get_ref() {
+                Driver::Pcap => {
+                    if p.rx.is_none() && p.tx.is_none() {
+                        return Err(self.err(
+                            &p.driver,
+                            f("driver"),
+                            "a pcap port needs `rx`, `tx` or both",
+                        ));
+                    }
+                    if *p.queues.get_ref() != 1 {
+                        return Err(self.err(
+                            &p.queues,
+                            f("queues"),
+                            "a pcap port has exactly one queue",
+                        ));
+                    }
+                    if let Some(rx) = &p.rx {
+                        let path = resolve(self.src.path, rx.get_ref());
+                        if !path.is_file() {
+                            return Err(self.err(
+                                rx,
+                                f("rx"),
+                                format!("no such file: {}", path.display()),
+                            ));
+                        }
+                    }
+                }
+                Driver::Demo => {
+                    if c.demo.is_none() {
+                        return Err(self.err(
+                            &p.driver,
+                            f("driver"),
+                            "a demo port needs a [demo] section",
+                        ));
+                    }
+                }
+                Driver::Null => {}
+            }
+            snap.ports.push(EgressPort {
+                name: p.name.get_ref().clone(),
+                mac,
+            });
+        }
+        let port = |s: &Spanned<String>, field: String| -> Result<u16, ConfigError> {
+            port_ids
+                .get(s.get_ref())
+                .copied()
+                .ok_or_else(|| self.err(s, field, format!("no port named `{}`", s.get_ref())))
+        };
+
+        let mut public_keys = HashMap::new();
+        for (i, a) in c.authorities.iter().enumerate() {
+            let f = |x: &str| format!("authorities[{i}].{x}");
+            let id = *a.id.get_ref();
+            if snap.authorities.contains_key(&id) {
+                return Err(self.err(
+                    &a.id,
+                    f("id"),
+                    format!("authority id {id} is configured twice"),
+                ));
+            }
+            if snap
+                .authorities
+                .values()
+                .any(|o| o.name == *a.name.get_ref())
+            {
+                return Err(self.err(
+                    &a.name,
+                    f("name"),
+                    format!("duplicate authority name `{}`", a.name.get_ref()),
+                ));
+            }
+            let pk = keys::read_public_key(&resolve(self.src.path, a.public_key.get_ref()))
+                .map_err(|e| self.err(&a.public_key, f("public_key"), e.to_string()))?;
+            public_keys.insert(id, pk);
+            let mut az = Vec::new();
+            for (j, z) in a.zones.get_ref().iter().enumerate() {
+                az.push(zone(z, f(&format!("zones[{j}]")))?);
+            }
+            if a.epochs.get_ref().is_empty() {
+                return Err(self.err(
+                    &a.epochs,
+                    f("epochs"),
+                    "at least one epoch with a secret is required",
+                ));
+            }
+            if a.epochs.get_ref().len() > 2 {
+                return Err(self.err(&a.epochs, f("epochs"),
+                    "at most two epochs are live at once (the current one and the one being rotated in or out)"));
+            }
+            let mut secrets = Vec::new();
+            for (j, e) in a.epochs.get_ref().iter().enumerate() {
+                if secrets
+                    .iter()
+                    .any(|s: &EpochSecret| s.epoch == *e.epoch.get_ref())
+                {
+                    return Err(self.err(
+                        &e.epoch,
+                        f(&format!("epochs[{j}].epoch")),
+                        "epoch listed twice",
+                    ));
+                }
+                let secret = keys::read_private32(&resolve(self.src.path, e.secret.get_ref()))
+                    .map_err(|err| {
+                        self.err(
+                            &e.secret,
+                            f(&format!("epochs[{j}].secret")),
+                            err.to_string(),
+                        )
+                    })?;
+                secrets.push(EpochSecret {
+                    epoch: *e.epoch.get_ref(),
+                    secret,
+                });
+            }
+            snap.authorities.insert(
+                id,
+                AuthorityPolicy {
+                    id,
+                    name: a.name.get_ref().clone(),
+                    secrets,
+                    zones: az,
+                    max_trust: a.max_trust,
+                    audit: a.audit,
+                },
+            );
+        }
+        let names: Vec<(String, u32)> = snap
+            .authorities
+            .values()
+            .map(|a| (a.name.clone(), a.id))
+            .collect();
+        let authority = |s: &Spanned<String>, field: String| -> Result<u32, ConfigError> {
+            names
+                .iter()
+                .find(|(n, _)| n == s.get_ref())
+                .map(|(_, id)| *id)
+                .ok_or_else(|| self.err(s, field, format!("no authority named `{}`", s.get_ref())))
+        };
+
+        let mut zone_rules = HashMap::new();
+        for (i, r) in c.zone_rules.iter().enumerate() {
+            let f = |x: &str| format!("zone_rules[{i}].{x}");
+            let from = zone(&r.from, f("from"))?;
+            let to = zone(&r.to, f("to"))?;
+            let mut types = 0u8;
+            for (j, t) in r.types.get_ref().iter().enumerate() {
+                let pt = PacketType::from_name(t.get_ref()).ok_or_else(|| {
+                    self.err(
+                        t,
+                        f(&format!("types[{j}]")),
+                        "expected \"data\", \"credential\" or \"health\"",
+                    )
+                })?;
+                types |= pt.bit();
+            }
+            let rule = ZoneRule {
+                min_trust: r.min_trust,
+                route_floor: r.route_floor.unwrap_or(r.min_trust),
+                types,
+                audit: r.audit,
+            };
+            if zone_rules.insert((from, to), rule).is_some() {
+                return Err(self.err(
+                    &r.from,
+                    f("from"),
+                    format!(
+                        "a rule from `{}` to `{}` already exists",
+                        r.from.get_ref(),
+                        r.to.get_ref()
+                    ),
+                ));
+            }
+        }
+        snap.zone_rules = zone_rules;
+
+        for (i, r) in c.routes.iter().enumerate() {
+            let f = |x: &str| format!("routes[{i}].{x}");
+            let z = zone(&r.zone, f("zone"))?;
+            let p = port(&r.port, f("port"))?;
+            let next_hop = self.mac(&r.next_hop, f("next_hop"))?;
+            if *r.weight.get_ref() == 0 {
+                return Err(self.err(
+                    &r.weight,
+                    f("weight"),
+                    "must be at least 1 (remove the route to disable it)",
+                ));
+            }
+            snap.routes.entry(z).or_default().push(Route {
+                port: p,
+                next_hop,
+                trust: r.trust,
+                weight: *r.weight.get_ref(),
+                health: 1000,
+            });
+        }
+        snap.sort_routes();
+
+        for (i, l) in c.legacy.iter().enumerate() {
+            snap.legacy.push(self.legacy(i, l, &port)?);
+        }
+
+        for (i, r) in c.revoked.iter().enumerate() {
+            let a = authority(&r.authority, format!("revoked[{i}].authority"))?;
+            snap.revoked.insert((a, r.credential));
+        }
+
+        let cores = c.workers.cores.get_ref();
+        let workers: usize = c
+            .ports
+            .iter()
+            .filter(|p| has_rx(p.driver.get_ref(), p.rx.is_some()))
+            .map(|p| *p.queues.get_ref() as usize)
+            .sum();
+        if !cores.is_empty() && cores.len() != workers {
+            return Err(self.err(
+                &c.workers.cores,
+                "workers.cores".into(),
+                format!(
+                    "lists {} cores but the ports have {workers} rx queues (one worker each)",
+                    cores.len()
+                ),
+            ));
+        }
+        if *c.workers.drop_sample.get_ref() == 0 {
+            return Err(self.err(
+                &c.workers.drop_sample,
+                "workers.drop_sample".into(),
+                "must be at least 1",
+            ));
+        }
+
+        if let Some(d) = &c.demo {
+            authority(&d.authority, "demo.authority".into())?;
+            zone(&d.zone, "demo.zone".into())?;
+            zone(&d.dst_zone, "demo.dst_zone".into())?;
+            zone(&d.no_route_zone, "demo.no_route_zone".into())?;
+            for (k, pair) in [
+                ("legacy_allowed", &d.legacy_allowed),
+                ("legacy_denied", &d.legacy_denied),
+            ] {
+                for a in pair {
+                    if a.parse::<std::net::Ipv4Addr>().is_err() {
+                        return Err(self.err(
+                            &d.authority,
+                            format!("demo.{k}"),
+                            format!("`{a}` is not an IPv4 address"),
+                        ));
+                    }
+                }
+            }
+        }
+
+        Ok(Loaded {
+            path: self.src.path.to_path_buf(),
+            config: c,
+            snapshot: snap,
+            zones,
+            port_ids,
+            public_keys,
+        })
+    }
+
+    fn mac(&self, s: &Spanned<String>, field: String) -> Result<MacAddr, ConfigError> {
+        parse_mac(s.get_ref()).ok_or_else(|| {
+            self.err(
+                s,
+                field,
+                format!("`{}` is not a MAC address (aa:bb:cc:dd:ee:ff)", s.get_ref()),
+            )
+        })
+    }
+
+    fn net(&self, s: &Spanned<String>, field: String) -> Result<IpNet, ConfigError> {
+        let bad = || {
+            self.err(
+                s,
+                field.clone(),
+                format!("`{}` is not an address or CIDR prefix", s.get_ref()),
+            )
+        };
+        let (a, len) = match s.get_ref().split_once('/') {
+            Some((a, l)) => (a, Some(l.parse::<u8>().map_err(|_| bad())?)),
+            None => (s.get_ref().as_str(), None),
+        };
+        match a.parse::<IpAddr>().map_err(|_| bad())? {
+            IpAddr::V4(v) => {
+                let len = len.unwrap_or(32);
+                if len > 32 {
+                    return Err(bad());
+                }
+                Ok(IpNet::V4 {
+                    addr: u32::from(v),
+                    len,
+                })
+            }
+            IpAddr::V6(v) => {
+                let len = len.unwrap_or(128);
+                if len > 128 {
+                    return Err(bad());
+                }
+                Ok(IpNet::V6 {
+                    addr: u128::from(v),
+                    len,
+                })
+            }
+        }
+    }
+
+    fn legacy(
+        &self,
+        i: usize,
+        l: &LegacySection,
+        port: &dyn Fn(&Spanned<String>, String) -> Result<u16, ConfigError>,
+    ) -> Result<LegacyRule, ConfigError> {
+        let f = |x: &str| format!("legacy[{i}].{x}");
+        let src = self.net(&l.src, f("src"))?;
+        let dst = self.net(&l.dst, f("dst"))?;
+        if matches!(src, IpNet::V4 { .. }) != matches!(dst, IpNet::V4 { .. }) {
+            return Err(self.err(
+                &l.dst,
+                f("dst"),
+                "src and dst must be the same address family",
+            ));
+        }
+        let proto = match l.proto.get_ref() {
+            toml::Value::String(s) => match s.as_str() {
+                "any" => None,
+                "udp" => Some(17),
+                "tcp" => Some(6),
+                "icmp" => Some(1),
+                "icmpv6" => Some(58),
+                _ => {
+                    return Err(self.err(
+                        &l.proto,
+                        f("proto"),
+                        "expected \"udp\", \"tcp\", \"icmp\", \"icmpv6\", \"any\" or a number",
+                    ))
+                }
+            },
+            toml::Value::Integer(n) if (0..=255).contains(n) => Some(*n as u8),
+            _ => {
+                return Err(self.err(
+                    &l.proto,
+                    f("proto"),
+                    "expected a protocol name or a number 0..=255",
+                ))
+            }
+        };
+        let dst_ports = match &l.dst_ports {
+            None => None,
+            Some(v) => {
+                let bad = || {
+                    self.err(
+                        v,
+                        f("dst_ports"),
+                        "expected a port or [lo, hi] with lo <= hi",
+                    )
+                };
+                let p16 = |x: &toml::Value| {
+                    x.as_integer()
+                        .filter(|n| (0..=65535).contains(n))
+                        .map(|n| n as u16)
+                };
+                match v.get_ref() {
+                    toml::Value::Integer(_) => {
+                        let p = p16(v.get_ref()).ok_or_else(bad)?;
+                        Some((p, p))
+                    }
+                    toml::Value::Array(a) if a.len() == 2 => {
+                        let lo = p16(&a[0]).ok_or_else(bad)?;
+                        let hi = p16(&a[1]).ok_or_else(bad)?;
+                        if lo > hi {
+                            return Err(bad());
+                        }
+                        Some((lo, hi))
+                    }
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        if dst_ports.is_some() && !matches!(proto, Some(6) | Some(17)) {
+            return Err(self.err(
+                &l.proto,
+                f("proto"),
+                "dst_ports needs proto \"udp\" or \"tcp\"",
+            ));
+        }
+        Ok(LegacyRule {
+            src,
+            dst,
+            proto,
+            dst_ports,
+            port: port(&l.port, f("port"))?,
+            next_hop: self.mac(&l.next_hop, f("next_hop"))?,
+        })
+    }
+}
+
+/// Whether a port of this driver has an rx side (and so gets workers).
+pub fn has_rx(d: &Driver, pcap_rx: bool) -> bool {
+    match d {
+        Driver::Demo => true,
+        Driver::Pcap => pcap_rx,
+        Driver::Null => false,
+    }
+}

@@ -1,0 +1,251 @@
+//! The TOML configuration as written by the operator (docs/operations.md
+//! documents every field). Spans are kept on every value that a later check
+//! can reject, so the error can point at it.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gateway: GatewaySection,
+    #[serde(default)]
+    pub zones: BTreeMap<String, Spanned<u16>>,
+    #[serde(default)]
+    pub ports: Vec<PortSection>,
+    #[serde(default)]
+    pub workers: WorkersSection,
+    #[serde(default)]
+    pub authorities: Vec<AuthoritySection>,
+    #[serde(default)]
+    pub zone_rules: Vec<ZoneRuleSection>,
+    #[serde(default)]
+    pub routes: Vec<RouteSection>,
+    #[serde(default)]
+    pub legacy: Vec<LegacySection>,
+    #[serde(default)]
+    pub revoked: Vec<RevokedSection>,
+    pub demo: Option<DemoSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// This gateway's identity in the lineage fold.
+    pub id: u32,
+    #[serde(default = "default_udp_port")]
+    pub udp_port: Spanned<u16>,
+    #[serde(default = "default_ethertype")]
+    pub ethertype: Spanned<u16>,
+    /// Credentials the replay table can track at once.
+    #[serde(default = "default_replay")]
+    pub replay_credentials: Spanned<usize>,
+    #[serde(default = "default_buffers")]
+    pub buffers_per_worker: Spanned<usize>,
+    #[serde(default = "default_buffer_size")]
+    pub buffer_size: Spanned<usize>,
+    #[serde(default = "default_stats_interval")]
+    pub stats_interval_ms: u64,
+}
+
+fn default_udp_port() -> Spanned<u16> {
+    Spanned::new(0..0, 6160)
+}
+fn default_ethertype() -> Spanned<u16> {
+    Spanned::new(0..0, 0x88b5)
+}
+fn default_replay() -> Spanned<usize> {
+    Spanned::new(0..0, 65536)
+}
+fn default_buffers() -> Spanned<usize> {
+    Spanned::new(0..0, 1024)
+}
+fn default_buffer_size() -> Spanned<usize> {
+    Spanned::new(0..0, 2048)
+}
+fn default_stats_interval() -> u64 {
+    1000
+}
+
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// The built-in governed traffic mix (rx) and a counting sink (tx).
+    Demo,
+    /// rx from a pcap file, tx to a pcap file.
+    Pcap,
+    /// Discards everything it is given (tx only).
+    Null,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortSection {
+    pub name: Spanned<String>,
+    pub driver: Spanned<Driver>,
+    pub mac: Spanned<String>,
+    #[serde(default = "one")]
+    pub queues: Spanned<u16>,
+    /// pcap: file to read as rx.
+    pub rx: Option<Spanned<String>>,
+    /// pcap: file to write forwarded packets to.
+    pub tx: Option<Spanned<String>>,
+    /// pcap: play the rx file in a loop.
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+fn one() -> Spanned<u16> {
+    Spanned::new(0..0, 1)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersSection {
+    /// Core for each worker in (port, queue) order; empty: do not pin.
+    #[serde(default = "no_cores")]
+    pub cores: Spanned<Vec<usize>>,
+    /// pcapng file for dropped packets, each with its reason.
+    pub drop_capture: Option<Spanned<String>>,
+    /// Capture one drop in this many.
+    #[serde(default = "one_u64")]
+    pub drop_sample: Spanned<u64>,
+}
+
+impl Default for WorkersSection {
+    fn default() -> Self {
+        Self {
+            cores: no_cores(),
+            drop_capture: None,
+            drop_sample: one_u64(),
+        }
+    }
+}
+
+fn no_cores() -> Spanned<Vec<usize>> {
+    Spanned::new(0..0, Vec::new())
+}
+
+fn one_u64() -> Spanned<u64> {
+    Spanned::new(0..0, 1)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthoritySection {
+    pub name: Spanned<String>,
+    pub id: Spanned<u32>,
+    /// File holding the Ed25519 public key in hex.
+    pub public_key: Spanned<String>,
+    pub zones: Spanned<Vec<Spanned<String>>>,
+    pub max_trust: u8,
+    #[serde(default)]
+    pub audit: bool,
+    pub epochs: Spanned<Vec<EpochSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EpochSection {
+    pub epoch: Spanned<u16>,
+    /// File holding the 32-byte zone secret in hex (mode 0600).
+    pub secret: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneRuleSection {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    #[serde(default)]
+    pub min_trust: u8,
+    /// Lowest route trust this traffic may use; defaults to `min_trust`.
+    pub route_floor: Option<u8>,
+    #[serde(default = "default_types")]
+    pub types: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub audit: bool,
+}
+
+fn default_types() -> Spanned<Vec<Spanned<String>>> {
+    Spanned::new(0..0, vec![Spanned::new(0..0, "data".to_string())])
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub zone: Spanned<String>,
+    pub port: Spanned<String>,
+    pub next_hop: Spanned<String>,
+    pub trust: u8,
+    #[serde(default = "default_weight")]
+    pub weight: Spanned<u32>,
+}
+
+fn default_weight() -> Spanned<u32> {
+    Spanned::new(0..0, 100)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacySection {
+    pub src: Spanned<String>,
+    pub dst: Spanned<String>,
+    /// "udp", "tcp", "icmp", "any" or a protocol number.
+    #[serde(default = "any_proto")]
+    pub proto: Spanned<toml::Value>,
+    /// [lo, hi] inclusive, or a single port.
+    pub dst_ports: Option<Spanned<toml::Value>>,
+    pub port: Spanned<String>,
+    pub next_hop: Spanned<String>,
+}
+
+fn any_proto() -> Spanned<toml::Value> {
+    Spanned::new(0..0, toml::Value::String("any".into()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokedSection {
+    pub authority: Spanned<String>,
+    pub credential: u64,
+}
+
+/// The demo traffic source's holders (used by `driver = "demo"` ports).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoSection {
+    pub authority: Spanned<String>,
+    pub zone: Spanned<String>,
+    pub dst_zone: Spanned<String>,
+    /// A zone the holders may reach by policy but no route is trusted enough for.
+    pub no_route_zone: Spanned<String>,
+    pub trust: u8,
+    pub revoked_credential: u64,
+    #[serde(default = "default_holders")]
+    pub holders: u32,
+    #[serde(default = "default_payload")]
+    pub payload_len: usize,
+    #[serde(default = "default_hops")]
+    pub hop_budget: u8,
+    /// Source/destination of ungoverned traffic a legacy rule allows.
+    pub legacy_allowed: [String; 2],
+    /// Source/destination of ungoverned traffic no rule allows.
+    pub legacy_denied: [String; 2],
+    #[serde(default = "default_legacy_port")]
+    pub legacy_dst_port: u16,
+}
+
+fn default_holders() -> u32 {
+    64
+}
+fn default_payload() -> usize {
+    64
+}
+fn default_hops() -> u8 {
+    8
+}
+fn default_legacy_port() -> u16 {
+    53
+}

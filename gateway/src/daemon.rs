@@ -1,0 +1,320 @@
+//! The daemon: builds one worker per (port, queue) from a loaded config,
+//! pins each to its core, runs the stats loop on the calling (control)
+//! thread, and stops on SIGINT/SIGTERM, a time limit, or when every finite
+//! source is exhausted.
+
+use mnp_ctrl::config::Driver;
+use mnp_ctrl::Loaded;
+use mnp_dataplane::gen::{MixSource, TrafficMix};
+use mnp_dataplane::port::pcap::{read_frames, PcapDropSink, PcapRx, PcapTx};
+use mnp_dataplane::port::{BufPool, DropSink, NullTx, RxQueue, TxQueue};
+use mnp_dataplane::rcu::SnapshotCell;
+use mnp_dataplane::replay::ReplayTable;
+use mnp_dataplane::stats::{BurstStats, WorkerCounters};
+use mnp_dataplane::worker::{Clock, Exit, Worker};
+use mnp_dataplane::{DropReason, Pipeline};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct RunOptions {
+    /// Stop after this long (None: until a signal or the sources run dry).
+    pub duration: Option<Duration>,
+    pub clock: Clock,
+    /// Print the per-interval stats line.
+    pub stats_lines: bool,
+    /// Stop each demo source after this many packets.
+    pub demo_limit: Option<u64>,
+}
+
+/// What a run did, for the summary and for tests.
+pub struct RunReport {
+    pub totals: BurstStats,
+    pub per_worker: Vec<(String, BurstStats)>,
+    pub elapsed: Duration,
+    /// Buffers not back in their pool when each worker exited (must be 0).
+    pub buffers_in_use: usize,
+    pub exits: Vec<Exit>,
+}
+
+struct WorkerPlan {
+    label: String,
+    core: Option<usize>,
+    rx: Box<dyn RxQueue>,
+}
+
+fn rx_queues(loaded: &Loaded, opts: &RunOptions) -> Result<Vec<WorkerPlan>, String> {
+    let cfg = &loaded.config;
+    let now = opts.clock.now();
+    let mut plans = Vec::new();
+    let mut demo_index = 0;
+    for p in &cfg.ports {
+        let name = p.name.get_ref();
+        match p.driver.get_ref() {
+            Driver::Demo => {
+                for q in 0..*p.queues.get_ref() {
+                    let spec = loaded.mix_spec(demo_index, now).ok_or_else(|| {
+                        format!("port {name}: the [demo] section does not resolve")
+                    })?;
+                    demo_index += 1;
+                    plans.push(WorkerPlan {
+                        label: format!("{name}/{q}"),
+                        core: None,
+                        rx: Box::new(MixSource {
+                            mix: TrafficMix::new(spec),
+                            limit: opts.demo_limit,
+                        }),
+                    });
+                }
+            }
+            Driver::Pcap => {
+                if let Some(rx) = &p.rx {
+                    let path = loaded.resolve(rx.get_ref());
+                    let frames = read_frames(&path).map_err(|e| e.to_string())?;
+                    plans.push(WorkerPlan {
+                        label: format!("{name}/0"),
+                        core: None,
+                        rx: Box::new(PcapRx::from_frames(Arc::new(frames), p.repeat)),
+                    });
+                }
+            }
+            Driver::Null => {}
+        }
+    }
+    let cores = cfg.workers.cores.get_ref();
+    if !cores.is_empty() {
+        for (plan, core) in plans.iter_mut().zip(cores) {
+            plan.core = Some(*core);
+        }
+    }
+    Ok(plans)
+}
+
+fn tx_queues(loaded: &Loaded) -> Result<Vec<Box<dyn Fn() -> Box<dyn TxQueue>>>, String> {
+    let mut out: Vec<Box<dyn Fn() -> Box<dyn TxQueue>>> = Vec::new();
+    for p in &loaded.config.ports {
+        match (p.driver.get_ref(), &p.tx) {
+            (Driver::Pcap, Some(tx)) => {
+                let path = loaded.resolve(tx.get_ref());
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                }
+                let w = PcapTx::create(&path).map_err(|e| e.to_string())?;
+                out.push(Box::new(move || Box::new(w.clone())));
+            }
+            _ => out.push(Box::new(|| Box::new(NullTx::default()))),
+        }
+    }
+    Ok(out)
+}
+
+/// Run the gateway described by `loaded` until stopped.
+pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
+    let cfg = &loaded.config;
+    let plans = rx_queues(loaded, opts)?;
+    if plans.is_empty() {
+        return Err(format!(
+            "{}: no port has an rx side, so no worker would run",
+            loaded.path.display()
+        ));
+    }
+    let tx = tx_queues(loaded)?;
+    let drop_sink = match &cfg.workers.drop_capture {
+        Some(p) => {
+            let path = loaded.resolve(p.get_ref());
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            Some(PcapDropSink::create(&path).map_err(|e| e.to_string())?)
+        }
+        None => None,
+    };
+    let core_ids = core_affinity::get_core_ids().unwrap_or_default();
+    let snapshots = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
+    let replay = Arc::new(ReplayTable::new(*cfg.gateway.replay_credentials.get_ref()));
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+
+    let mut handles = Vec::new();
+    let mut counters = Vec::new();
+    for plan in plans {
+        let core = match plan.core {
+            Some(c) => Some(*core_ids.iter().find(|id| id.id == c).ok_or_else(|| {
+                format!(
+                    "workers.cores: core {c} does not exist on this machine ({} cores)",
+                    core_ids.len()
+                )
+            })?),
+            None => None,
+        };
+        let c = Arc::new(WorkerCounters::default());
+        counters.push((plan.label.clone(), c.clone()));
+        let mut w = Worker::new(
+            plan.rx,
+            tx.iter().map(|make| make()).collect(),
+            BufPool::new(
+                *cfg.gateway.buffers_per_worker.get_ref(),
+                *cfg.gateway.buffer_size.get_ref(),
+            ),
+            Pipeline::new(replay.clone()),
+            snapshots.clone(),
+            c,
+            stop.clone(),
+            opts.clock,
+        );
+        if let Some(s) = &drop_sink {
+            w.drop_sink = Some(Box::new(s.clone()) as Box<dyn DropSink>);
+            w.drop_sample = *cfg.workers.drop_sample.get_ref();
+        }
+        let h = std::thread::Builder::new()
+            .name(format!("worker {}", plan.label))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                let exit = w.run();
+                (exit, w.pool.in_use())
+            })
+            .map_err(|e| format!("spawn worker: {e}"))?;
+        handles.push(h);
+    }
+    drop(drop_sink);
+
+    let start = Instant::now();
+    let interval = Duration::from_millis(cfg.gateway.stats_interval_ms.max(50));
+    let mut last = BurstStats::default();
+    let mut last_t = start;
+    let mut next = start + interval;
+    loop {
+        std::thread::sleep(Duration::from_millis(10));
+        let finished = handles.iter().all(|h| h.is_finished());
+        let out_of_time = opts.duration.is_some_and(|d| start.elapsed() >= d);
+        if out_of_time {
+            stop.store(true, Ordering::Relaxed);
+        }
+        if Instant::now() >= next && opts.stats_lines {
+            let now = sum(&counters);
+            print_line(start.elapsed(), &now, &last, last_t.elapsed());
+            last = now;
+            last_t = Instant::now();
+            next += interval;
+        }
+        if finished || stop.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut exits = Vec::new();
+    let mut in_use = 0;
+    for h in handles {
+        let (exit, n) = h.join().map_err(|_| "a worker panicked".to_string())?;
+        exits.push(exit);
+        in_use += n;
+    }
+    Ok(RunReport {
+        totals: sum(&counters),
+        per_worker: counters
+            .iter()
+            .map(|(l, c)| (l.clone(), c.read()))
+            .collect(),
+        elapsed: start.elapsed(),
+        buffers_in_use: in_use,
+        exits,
+    })
+}
+
+fn sum(counters: &[(String, Arc<WorkerCounters>)]) -> BurstStats {
+    let mut t = BurstStats::default();
+    for (_, c) in counters {
+        t.add(&c.read());
+    }
+    t
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+fn print_line(at: Duration, now: &BurstStats, last: &BurstStats, dt: Duration) {
+    let s = dt.as_secs_f64().max(1e-9);
+    let rate = |a: u64, b: u64| si(a.saturating_sub(b) as f64 / s);
+    let mut drops: Vec<(DropReason, u64)> = DropReason::ALL
+        .iter()
+        .map(|r| (*r, now.drop_count(*r) - last.drop_count(*r)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    drops.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    let detail: Vec<String> = drops
+        .iter()
+        .map(|(r, n)| format!("{r} {}", si(*n as f64 / s)))
+        .collect();
+    println!(
+        "[{:>6.1}s] rx {:.3} Mpps  fwd {}/s  legacy {}/s  audit {}/s  drop {}/s [{}]",
+        at.as_secs_f64(),
+        (now.rx - last.rx) as f64 / s / 1e6,
+        rate(now.forwarded, last.forwarded),
+        rate(now.legacy_forwarded, last.legacy_forwarded),
+        rate(now.audit_forwarded(), last.audit_forwarded()),
+        rate(now.dropped(), last.dropped()),
+        detail.join(", ")
+    );
+    let _ = std::io::stdout().flush();
+}
+
+/// The exit summary: totals, every non-zero drop reason, rates.
+pub fn print_summary(r: &RunReport) {
+    let t = &r.totals;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "\n=== summary: {:.1}s, {} worker(s) ===",
+        secs,
+        r.per_worker.len()
+    );
+    println!(
+        "  rx                 {:>12}   ({:.3} Mpps)",
+        t.rx,
+        t.rx as f64 / secs / 1e6
+    );
+    println!("  forwarded          {:>12}", t.forwarded);
+    println!("  legacy forwarded   {:>12}", t.legacy_forwarded);
+    println!("  audit forwarded    {:>12}", t.audit_forwarded());
+    for reason in DropReason::ALL {
+        if t.audit_count(*reason) > 0 {
+            println!(
+                "    audit {:<26} {:>10}",
+                reason.name(),
+                t.audit_count(*reason)
+            );
+        }
+    }
+    println!("  dropped            {:>12}", t.dropped());
+    for reason in DropReason::ALL {
+        if t.drop_count(*reason) > 0 {
+            println!(
+                "    {:>2} {:<28} {:>10}   {}",
+                reason.code(),
+                reason.name(),
+                t.drop_count(*reason),
+                reason.help()
+            );
+        }
+    }
+    for (label, s) in &r.per_worker {
+        println!(
+            "  worker {label:<12} rx {:>12}  ({:.3} Mpps)",
+            s.rx,
+            s.rx as f64 / secs / 1e6
+        );
+    }
+    println!("  buffers in use at exit: {}", r.buffers_in_use);
+}
