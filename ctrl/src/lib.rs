@@ -10,6 +10,7 @@ pub mod config;
 pub mod credential;
 pub mod error;
 pub mod keys;
+pub mod vectors;
 
 pub use compile::{load, Loaded};
 pub use error::ConfigError;
