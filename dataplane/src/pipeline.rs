@@ -78,8 +78,12 @@ impl Meta {
     fn live(&self) -> bool {
         self.drop.is_none()
     }
-    /// Record a failed check: drop, or note it and go on under audit.
+    /// Record a failed check: drop, or note it and go on under audit. The
+    /// first failure names the drop; later checks cannot overwrite it.
     fn fail(&mut self, reason: DropReason) {
+        if self.drop.is_some() {
+            return;
+        }
         if self.auditing && reason.auditable() {
             self.audit.get_or_insert(reason);
         } else {

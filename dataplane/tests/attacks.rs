@@ -1,0 +1,885 @@
+//! Security properties of brief §3, each attacked with a crafted packet: the
+//! test asserts the verdict, the drop reason and its counter. The pipeline is
+//! driven directly (no threads, no ports, a fixed clock).
+
+use mnp_dataplane::build::{self, Outer};
+use mnp_dataplane::crypto::{derive_packet_key_for, PacketKey, ZoneSecret};
+use mnp_dataplane::parse::Encap;
+use mnp_dataplane::replay::ReplayTable;
+use mnp_dataplane::snapshot::{
+    AuthorityPolicy, EgressPort, EpochSecret, IpNet, LegacyRule, Route, Snapshot, ZoneRule,
+};
+use mnp_dataplane::stats::BurstStats;
+use mnp_dataplane::wire::governance::{field as gf, Claims, PacketType, Repr, HEADER_LEN};
+use mnp_dataplane::{DropReason, Pipeline, Verdict};
+use std::sync::Arc;
+
+const NOW: u32 = 1_800_000_000;
+const SECRET: ZoneSecret = [0x11; 32];
+const SECRET_E2: ZoneSecret = [0x22; 32];
+const EDGE: u16 = 10;
+const CORE: u16 = 20;
+const VAULT: u16 = 30;
+const DMZ: u16 = 40;
+
+fn snapshot() -> Snapshot {
+    let mut s = Snapshot::empty(9, 6160);
+    s.authorities.insert(
+        1,
+        AuthorityPolicy {
+            id: 1,
+            name: "acme".into(),
+            secrets: vec![
+                EpochSecret {
+                    epoch: 2,
+                    secret: SECRET_E2,
+                },
+                EpochSecret {
+                    epoch: 3,
+                    secret: SECRET,
+                },
+            ],
+            zones: vec![EDGE, DMZ],
+            max_trust: 4,
+            audit: false,
+        },
+    );
+    s.zone_rules.insert(
+        (EDGE, CORE),
+        ZoneRule {
+            min_trust: 2,
+            route_floor: 2,
+            types: PacketType::Data.bit(),
+            audit: false,
+        },
+    );
+    s.zone_rules.insert(
+        (EDGE, VAULT),
+        ZoneRule {
+            min_trust: 1,
+            route_floor: 4,
+            types: 0b111,
+            audit: false,
+        },
+    );
+    s.ports.push(EgressPort {
+        name: "core0".into(),
+        mac: [2, 0, 0, 0, 1, 0],
+    });
+    s.ports.push(EgressPort {
+        name: "vault0".into(),
+        mac: [2, 0, 0, 0, 3, 0],
+    });
+    s.routes.insert(
+        CORE,
+        vec![Route {
+            port: 0,
+            next_hop: [2, 0, 0, 0, 0x20, 1],
+            trust: 3,
+            weight: 10,
+            health: 1000,
+        }],
+    );
+    s.routes.insert(
+        VAULT,
+        vec![Route {
+            port: 1,
+            next_hop: [2, 0, 0, 0, 0x30, 1],
+            trust: 3,
+            weight: 10,
+            health: 1000,
+        }],
+    );
+    s.revoked.insert((1, 666));
+    s.legacy.push(LegacyRule {
+        src: IpNet::V4 {
+            addr: 0xc000_0200,
+            len: 24,
+        },
+        dst: IpNet::V4 {
+            addr: 0xc633_6414,
+            len: 32,
+        },
+        proto: Some(17),
+        dst_ports: Some((53, 53)),
+        port: 0,
+        next_hop: [2, 0, 0, 0, 0x20, 9],
+    });
+    s
+}
+
+fn claims() -> Claims {
+    Claims {
+        authority: 1,
+        epoch: 3,
+        zone: EDGE,
+        credential: 42,
+        not_before: NOW - 100,
+        not_after: NOW + 100,
+        trust: 3,
+        permitted: [CORE, VAULT, 0],
+    }
+}
+
+fn key(c: &Claims) -> PacketKey {
+    derive_packet_key_for(if c.epoch == 2 { &SECRET_E2 } else { &SECRET }, c)
+}
+
+fn header(c: Claims, seq: u64) -> Repr {
+    Repr {
+        packet_type: PacketType::Data,
+        dst_zone: CORE,
+        sequence: seq,
+        claims: c,
+        hop_budget: 4,
+        hop_count: 0,
+        lineage: [0; 12],
+        mac: [0; 16],
+    }
+}
+
+/// A frame MACed by the legitimate holder of `c`.
+fn frame(c: Claims, seq: u64) -> Vec<u8> {
+    build::governed(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &header(c, seq),
+        &key(&c),
+        b"attack at dawn",
+    )
+}
+
+struct Gw {
+    snap: Snapshot,
+    table: Arc<ReplayTable>,
+    pipe: Pipeline,
+}
+
+impl Gw {
+    fn new() -> Self {
+        Self::with(snapshot())
+    }
+    fn with(snap: Snapshot) -> Self {
+        let table = Arc::new(ReplayTable::new(64));
+        Self {
+            snap,
+            pipe: Pipeline::new(table.clone()),
+            table,
+        }
+    }
+    /// A second worker of the same gateway: own pipeline, shared replay table.
+    fn other_worker(&self) -> Pipeline {
+        Pipeline::new(self.table.clone())
+    }
+    fn judge(&mut self, f: Vec<u8>) -> (Verdict, BurstStats, Vec<u8>) {
+        judge_with(&mut self.pipe, &self.snap, f)
+    }
+}
+
+fn judge_with(p: &mut Pipeline, snap: &Snapshot, f: Vec<u8>) -> (Verdict, BurstStats, Vec<u8>) {
+    let mut b = [f];
+    let mut v = [Verdict::Drop(DropReason::Truncated)];
+    let mut s = BurstStats::default();
+    p.process(snap, NOW, &mut b, &mut v, &mut s);
+    let [f] = b;
+    (v[0], s, f)
+}
+
+/// Assert the drop, its reason and that exactly its counter moved.
+#[track_caller]
+fn assert_dropped(got: (Verdict, BurstStats, Vec<u8>), reason: DropReason) {
+    let (v, s, _) = got;
+    assert_eq!(v, Verdict::Drop(reason));
+    assert_eq!(s.drop_count(reason), 1, "counter for {reason}");
+    assert_eq!(s.dropped(), 1);
+    assert_eq!(s.forwarded + s.legacy_forwarded + s.audit_forwarded(), 0);
+}
+
+#[track_caller]
+fn assert_forwarded(got: &(Verdict, BurstStats, Vec<u8>), port: u16) {
+    assert_eq!(got.0, Verdict::Forward { port, audit: None });
+    assert_eq!(got.1.forwarded, 1);
+}
+
+fn gov_off(f: &[u8]) -> usize {
+    f.len() - HEADER_LEN - b"attack at dawn".len()
+}
+
+#[test]
+fn baseline_valid_packet_is_forwarded() {
+    let mut gw = Gw::new();
+    assert_forwarded(&gw.judge(frame(claims(), 1)), 0);
+}
+
+// §3.1 — the MAC binds claims, covered header fields and payload.
+#[test]
+fn p1_any_change_to_claims_header_or_payload_fails_the_mac() {
+    let base = frame(claims(), 1);
+    let g = gov_off(&base);
+    let mut positions: Vec<usize> = (g..g + gf::IMMUTABLE.end).collect();
+    positions.extend(g + HEADER_LEN..base.len());
+    for at in positions {
+        let mut f = base.clone();
+        f[at] ^= 0x04;
+        let mut gw = Gw::new();
+        let got = gw.judge(f);
+        // A flip may also break a structural check first (version, type,
+        // reserved, length); it must never be forwarded.
+        match got.0 {
+            Verdict::Drop(DropReason::BadMac) => {
+                assert_eq!(got.1.drop_count(DropReason::BadMac), 1)
+            }
+            Verdict::Drop(r) => assert!(
+                matches!(
+                    r,
+                    DropReason::BadVersion
+                        | DropReason::BadType
+                        | DropReason::ReservedNonZero
+                        | DropReason::BadLength
+                        | DropReason::UnknownAuthority
+                        | DropReason::UnknownEpoch
+                        | DropReason::EpochRetired
+                ),
+                "byte {} -> {r}",
+                at - g
+            ),
+            v => panic!("tampered byte {} was {v:?}", at - g),
+        }
+    }
+}
+
+#[test]
+fn p1_payload_and_claims_tampering_is_bad_mac() {
+    let mut f = frame(claims(), 1);
+    let n = f.len();
+    f[n - 1] ^= 1;
+    assert_dropped(Gw::new().judge(f), DropReason::BadMac);
+    let mut f = frame(claims(), 1);
+    let g = gov_off(&f);
+    f[g + gf::CLAIMS.start + 7] = DMZ as u8; // move into another granted zone
+    assert_dropped(Gw::new().judge(f), DropReason::BadMac);
+}
+
+#[test]
+fn p1_outer_headers_and_mutable_fields_are_not_covered() {
+    // Infrastructure may rewrite outer headers and the mutable block.
+    let c = claims();
+    let f = build::governed(
+        Encap::UdpIpv6,
+        &Outer {
+            src_port: 1,
+            ttl: 9,
+            vlan: Some(7),
+            ..Outer::default()
+        },
+        &Repr {
+            hop_budget: 2,
+            hop_count: 5,
+            lineage: [7; 12],
+            ..header(c, 1)
+        },
+        &key(&c),
+        b"attack at dawn",
+    );
+    assert_forwarded(&Gw::new().judge(f), 0);
+}
+
+// §3.2 — a holder cannot widen its own grant, even with its own valid key.
+#[test]
+fn p2_self_widening_with_own_key_is_bad_mac() {
+    let own = key(&claims());
+    let widen: [(&str, fn(&mut Claims)); 5] = [
+        ("raise trust", |c| c.trust = 4),
+        ("change zone", |c| c.zone = DMZ),
+        ("extend expiry", |c| c.not_after += 86_400 * 365),
+        ("add destination", |c| c.permitted[2] = DMZ),
+        ("new credential id", |c| c.credential = 43),
+    ];
+    for (what, f) in widen {
+        let mut c = claims();
+        f(&mut c);
+        let frame = build::governed(
+            Encap::UdpIpv4,
+            &Outer::default(),
+            &header(c, 1),
+            &own,
+            b"attack at dawn",
+        );
+        let got = Gw::new().judge(frame);
+        assert_eq!(got.0, Verdict::Drop(DropReason::BadMac), "{what}");
+        assert_eq!(got.1.drop_count(DropReason::BadMac), 1, "{what}");
+    }
+}
+
+#[test]
+fn p2_wrong_epoch_secret_and_unknown_epochs() {
+    // Claims say epoch 3, MAC made with epoch 2's secret.
+    let c = claims();
+    let f = build::governed(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &header(c, 1),
+        &derive_packet_key_for(&SECRET_E2, &c),
+        b"attack at dawn",
+    );
+    assert_dropped(Gw::new().judge(f), DropReason::BadMac);
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                epoch: 1,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::EpochRetired,
+    );
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                epoch: 4,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::UnknownEpoch,
+    );
+    // Both live epochs verify (rotation window).
+    assert_forwarded(
+        &Gw::new().judge(frame(
+            Claims {
+                epoch: 2,
+                ..claims()
+            },
+            1,
+        )),
+        0,
+    );
+}
+
+// §3.3 — the authority must be trusted for the zone and within its ceiling.
+#[test]
+fn p3_authority_scope_and_ceiling() {
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                authority: 77,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::UnknownAuthority,
+    );
+    // Validly MACed by the authority, but for a zone it may not grant.
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                zone: VAULT,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::ZoneNotGranted,
+    );
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                trust: 5,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::TrustAboveCeiling,
+    );
+}
+
+// §3.4 — validity window.
+#[test]
+fn p4_validity_window() {
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                not_after: NOW - 1,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::Expired,
+    );
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                not_before: NOW + 1,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::NotYetValid,
+    );
+    // Inclusive bounds.
+    assert_forwarded(
+        &Gw::new().judge(frame(
+            Claims {
+                not_after: NOW,
+                not_before: NOW,
+                ..claims()
+            },
+            1,
+        )),
+        0,
+    );
+}
+
+// §3.5 — revocation.
+#[test]
+fn p5_revoked_credential() {
+    assert_dropped(
+        Gw::new().judge(frame(
+            Claims {
+                credential: 666,
+                ..claims()
+            },
+            1,
+        )),
+        DropReason::Revoked,
+    );
+}
+
+// §3.6 — replay, including with altered outer headers on another worker.
+#[test]
+fn p6_exact_replay_is_dropped() {
+    let mut gw = Gw::new();
+    let f = frame(claims(), 7);
+    assert_forwarded(&gw.judge(f.clone()), 0);
+    assert_dropped(gw.judge(f), DropReason::Replay);
+}
+
+#[test]
+fn p6_replay_with_rewritten_outer_headers_on_another_worker() {
+    let mut gw = Gw::new();
+    let c = claims();
+    let hdr = header(c, 7);
+    let original = build::governed(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &hdr,
+        &key(&c),
+        b"attack at dawn",
+    );
+    assert_forwarded(&gw.judge(original), 0);
+    // Same governance header and payload; new source port/address (new RSS
+    // hash), other encapsulation, VLAN tag: lands on another worker.
+    let variants = [
+        build::governed(
+            Encap::UdpIpv4,
+            &Outer {
+                src_port: 12345,
+                src_v4: [203, 0, 113, 9],
+                ..Outer::default()
+            },
+            &hdr,
+            &key(&c),
+            b"attack at dawn",
+        ),
+        build::governed(
+            Encap::UdpIpv6,
+            &Outer::default(),
+            &hdr,
+            &key(&c),
+            b"attack at dawn",
+        ),
+        build::governed(
+            Encap::Ethernet,
+            &Outer {
+                vlan: Some(42),
+                ..Outer::default()
+            },
+            &hdr,
+            &key(&c),
+            b"attack at dawn",
+        ),
+    ];
+    let mut other = gw.other_worker();
+    for f in variants {
+        assert_dropped(judge_with(&mut other, &gw.snap, f), DropReason::Replay);
+    }
+}
+
+#[test]
+fn p6_replay_within_one_burst_and_old_sequences() {
+    let mut gw = Gw::new();
+    let f = frame(claims(), 3000);
+    let mut burst = vec![f.clone(), f];
+    let mut v = [Verdict::Drop(DropReason::Truncated); 2];
+    let mut s = BurstStats::default();
+    gw.pipe.process(&gw.snap, NOW, &mut burst, &mut v, &mut s);
+    assert_eq!(
+        v[0],
+        Verdict::Forward {
+            port: 0,
+            audit: None
+        }
+    );
+    assert_eq!(v[1], Verdict::Drop(DropReason::Replay));
+    assert_eq!(s.drop_count(DropReason::Replay), 1);
+    // Far behind the window: dropped even though never seen.
+    assert_dropped(gw.judge(frame(claims(), 1)), DropReason::Replay);
+    // Out of order within the window: accepted once.
+    assert_forwarded(&gw.judge(frame(claims(), 2990)), 0);
+}
+
+#[test]
+fn p6_forged_packets_do_not_consume_sequence_numbers() {
+    let mut gw = Gw::new();
+    let mut forged = frame(claims(), 50);
+    let n = forged.len();
+    forged[n - 1] ^= 1;
+    assert_dropped(gw.judge(forged), DropReason::BadMac);
+    assert_forwarded(&gw.judge(frame(claims(), 50)), 0);
+}
+
+#[test]
+fn p6_replay_table_full_fails_closed() {
+    let mut snap = snapshot();
+    snap.revoked.clear();
+    let table = Arc::new(ReplayTable::new(1));
+    let mut p = Pipeline::new(table);
+    assert_forwarded(&judge_with(&mut p, &snap, frame(claims(), 1)), 0);
+    assert_dropped(
+        judge_with(
+            &mut p,
+            &snap,
+            frame(
+                Claims {
+                    credential: 5,
+                    ..claims()
+                },
+                1,
+            ),
+        ),
+        DropReason::ReplayTableFull,
+    );
+}
+
+// §3.7 — zone policy and trust-meeting routes.
+#[test]
+fn p7_policy_and_routes() {
+    let to = |dst: u16, c: Claims, ty: PacketType| {
+        let h = Repr {
+            dst_zone: dst,
+            packet_type: ty,
+            ..header(c, 1)
+        };
+        build::governed(
+            Encap::UdpIpv4,
+            &Outer::default(),
+            &h,
+            &key(&c),
+            b"attack at dawn",
+        )
+    };
+    assert_dropped(
+        Gw::new().judge(to(DMZ, claims(), PacketType::Data)),
+        DropReason::DestinationNotPermitted,
+    );
+    let c = Claims {
+        permitted: [CORE, VAULT, DMZ],
+        ..claims()
+    };
+    assert_dropped(
+        Gw::new().judge(to(DMZ, c, PacketType::Data)),
+        DropReason::ZonePolicyDenied,
+    );
+    assert_dropped(
+        Gw::new().judge(to(
+            CORE,
+            Claims {
+                trust: 1,
+                ..claims()
+            },
+            PacketType::Data,
+        )),
+        DropReason::TrustBelowPolicy,
+    );
+    assert_dropped(
+        Gw::new().judge(to(CORE, claims(), PacketType::HealthReport)),
+        DropReason::TypeNotAllowed,
+    );
+    // Vault's only route has trust 3, below the rule's floor of 4.
+    assert_dropped(
+        Gw::new().judge(to(VAULT, claims(), PacketType::Data)),
+        DropReason::NoRoute,
+    );
+    // The packet's own demand: trust 4 needs a route of trust 4; core's is 3.
+    assert_dropped(
+        Gw::new().judge(to(
+            CORE,
+            Claims {
+                trust: 4,
+                ..claims()
+            },
+            PacketType::Data,
+        )),
+        DropReason::NoRoute,
+    );
+}
+
+// §3.8 — hop budget; and the router's own TTL rule.
+#[test]
+fn p8_hop_budget_and_ttl() {
+    let c = claims();
+    let h = Repr {
+        hop_budget: 0,
+        ..header(c, 1)
+    };
+    let f = build::governed(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &h,
+        &key(&c),
+        b"attack at dawn",
+    );
+    assert_dropped(Gw::new().judge(f), DropReason::HopBudgetExhausted);
+    let f = build::governed(
+        Encap::UdpIpv4,
+        &Outer {
+            ttl: 1,
+            ..Outer::default()
+        },
+        &header(c, 1),
+        &key(&c),
+        b"attack at dawn",
+    );
+    assert_dropped(Gw::new().judge(f), DropReason::TtlExceeded);
+}
+
+#[test]
+fn audit_mode_forwards_and_counts_what_it_would_drop() {
+    let mut snap = snapshot();
+    snap.authorities.get_mut(&1).unwrap().audit = true;
+    let mut gw = Gw::with(snap);
+    let got = gw.judge(frame(
+        Claims {
+            not_after: NOW - 1,
+            ..claims()
+        },
+        1,
+    ));
+    assert_eq!(
+        got.0,
+        Verdict::Forward {
+            port: 0,
+            audit: Some(DropReason::Expired)
+        }
+    );
+    assert_eq!(got.1.audit_count(DropReason::Expired), 1);
+    assert_eq!((got.1.forwarded, got.1.dropped()), (0, 0));
+    // The lineage records the audit decision (2), not a clean forward (1).
+    let g = gov_off(&got.2);
+    let expect = mnp_dataplane::crypto::fold_lineage(
+        &[0; 12],
+        9,
+        mnp_dataplane::crypto::LineageDecision::AuditForwarded,
+    );
+    assert_eq!(&got.2[g + gf::LINEAGE.start..g + gf::LINEAGE.end], &expect);
+    // Non-auditable failures still drop.
+    assert_dropped(
+        gw.judge(frame(
+            Claims {
+                authority: 99,
+                ..claims()
+            },
+            2,
+        )),
+        DropReason::UnknownAuthority,
+    );
+    // Zone-rule audit applies only to that rule's traffic.
+    let mut snap = snapshot();
+    snap.zone_rules.get_mut(&(EDGE, CORE)).unwrap().audit = true;
+    let got = Gw::with(snap).judge(frame(
+        Claims {
+            trust: 1,
+            ..claims()
+        },
+        1,
+    ));
+    assert_eq!(
+        got.0,
+        Verdict::Forward {
+            port: 0,
+            audit: Some(DropReason::TrustBelowPolicy)
+        }
+    );
+}
+
+#[test]
+fn legacy_traffic_is_dropped_unless_a_rule_allows_it() {
+    let allowed = Outer {
+        src_v4: [192, 0, 2, 77],
+        dst_v4: [198, 51, 100, 20],
+        dst_port: 53,
+        ..Outer::default()
+    };
+    let got = Gw::new().judge(build::plain_udp(false, &allowed, b"dns?"));
+    assert_eq!(
+        got.0,
+        Verdict::Forward {
+            port: 0,
+            audit: None
+        }
+    );
+    assert_eq!((got.1.legacy_forwarded, got.1.forwarded), (1, 0));
+    assert_eq!(got.2[..6], [2, 0, 0, 0, 0x20, 9]);
+    assert_eq!(got.2[14 + 8], 63, "TTL decremented");
+    assert!(mnp_dataplane::wire::checksum::checksum(&got.2[14..34]) == 0);
+    for o in [
+        Outer {
+            dst_port: 54,
+            ..allowed
+        },
+        Outer {
+            src_v4: [10, 0, 0, 1],
+            ..allowed
+        },
+    ] {
+        assert_dropped(
+            Gw::new().judge(build::plain_udp(false, &o, b"dns?")),
+            DropReason::Ungoverned,
+        );
+    }
+    assert_dropped(
+        Gw::new().judge(build::plain_udp(true, &allowed, b"v6")),
+        DropReason::Ungoverned,
+    );
+}
+
+#[test]
+fn malformed_frames_are_counted_never_panic() {
+    let good = frame(claims(), 1);
+    let cases: Vec<(Vec<u8>, DropReason)> = vec![
+        (good[..40].to_vec(), DropReason::Truncated),
+        (good[..good.len() - 1].to_vec(), DropReason::Truncated),
+        (
+            {
+                let mut f = good.clone();
+                f[24] ^= 0xff;
+                f
+            },
+            DropReason::BadIpChecksum,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[14] = 0x44;
+                f
+            },
+            DropReason::BadL3Header,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                f[20] = 0x20;
+                f[24] = 0;
+                f[25] = 0;
+                let c = mnp_dataplane::wire::checksum::checksum(&f[14..34]);
+                f[24..26].copy_from_slice(&c.to_be_bytes());
+                f
+            },
+            DropReason::Fragmented,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                let g = gov_off(&f);
+                f[g] = 9;
+                f
+            },
+            DropReason::BadVersion,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                let g = gov_off(&f);
+                f[g + 1] = 0;
+                f
+            },
+            DropReason::BadType,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                let g = gov_off(&f);
+                f[g + 2] = 1;
+                f
+            },
+            DropReason::ReservedNonZero,
+        ),
+        (
+            {
+                let mut f = good.clone();
+                let g = gov_off(&f);
+                f[g + 7] += 1;
+                f
+            },
+            DropReason::BadLength,
+        ),
+    ];
+    for (f, reason) in cases {
+        assert_dropped(Gw::new().judge(f), reason);
+    }
+}
+
+#[test]
+fn forwarded_frames_carry_valid_checksums_and_the_rewrite() {
+    use mnp_dataplane::wire::checksum;
+    let c = claims();
+    for (encap, zero_csum) in [
+        (Encap::UdpIpv4, false),
+        (Encap::UdpIpv4, true),
+        (Encap::UdpIpv6, false),
+    ] {
+        let o = Outer {
+            udp_checksum: !zero_csum,
+            ..Outer::default()
+        };
+        let f = build::governed(encap, &o, &header(c, 1), &key(&c), b"attack at dawn");
+        let (v, _, out) = Gw::new().judge(f);
+        assert_eq!(
+            v,
+            Verdict::Forward {
+                port: 0,
+                audit: None
+            }
+        );
+        // The exact expected frame, built from scratch (full checksums).
+        let lineage = mnp_dataplane::crypto::fold_lineage(
+            &[0; 12],
+            9,
+            mnp_dataplane::crypto::LineageDecision::Forwarded,
+        );
+        let expect = build::governed(
+            encap,
+            &Outer {
+                dst_mac: [2, 0, 0, 0, 0x20, 1],
+                src_mac: [2, 0, 0, 0, 1, 0],
+                ttl: 63,
+                ..o
+            },
+            &Repr {
+                hop_budget: 3,
+                hop_count: 1,
+                lineage,
+                ..header(c, 1)
+            },
+            &key(&c),
+            b"attack at dawn",
+        );
+        assert_eq!(out, expect, "{encap:?} zero_csum={zero_csum}");
+        if encap == Encap::UdpIpv4 {
+            assert_eq!(checksum::checksum(&out[14..34]), 0);
+            let stored = u16::from_be_bytes([out[40], out[41]]);
+            if zero_csum {
+                assert_eq!(stored, 0, "IPv4 no-checksum stays zero");
+            }
+        }
+    }
+}
