@@ -114,6 +114,9 @@ pub fn load_str(path: &Path, text: &str) -> Result<Loaded, ConfigError> {
     Compiler { src: &src }.compile(config)
 }
 
+/// Resolves a port name (with its span, for the error) to its id.
+type PortLookup<'a> = dyn Fn(&Spanned<String>, String) -> Result<u16, ConfigError> + 'a;
+
 struct Compiler<'a> {
     src: &'a Source<'a>,
 }
@@ -522,7 +525,7 @@ impl Compiler<'_> {
         &self,
         i: usize,
         l: &LegacySection,
-        port: &dyn Fn(&Spanned<String>, String) -> Result<u16, ConfigError>,
+        port: &PortLookup,
     ) -> Result<LegacyRule, ConfigError> {
         let f = |x: &str| format!("legacy[{i}].{x}");
         let src = self.net(&l.src, f("src"))?;

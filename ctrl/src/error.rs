@@ -74,16 +74,54 @@ impl Source<'_> {
         }
     }
 
-    /// Map a TOML/serde error, recovering the field name serde quotes.
+    /// Map a TOML/serde error to file, line and the dotted field path: the
+    /// table (with its array index) that encloses the error, and the key on
+    /// the error's line or the one serde quotes (`missing field `x``).
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
         let msg = e.message().trim().to_string();
-        let field = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
-            .unwrap_or("")
-            .to_string();
+        let at = e.span().map_or(0, |s| s.start);
+        let quoted = msg.split('`').nth(1).filter(|_| msg.contains("field"));
+        let key = quoted.map(str::to_string).or_else(|| self.key_at(at));
+        let table = self.table_at(at);
+        let field = match (table.is_empty(), key) {
+            (_, None) => table,
+            (true, Some(k)) => k,
+            (false, Some(k)) => format!("{table}.{k}"),
+        };
         self.error(e.span(), field, msg)
+    }
+
+    /// `gateway`, `routes[2]`, … — the table header in force at `offset`.
+    fn table_at(&self, offset: usize) -> String {
+        let mut counts = std::collections::HashMap::<String, usize>::new();
+        let mut current = String::new();
+        let mut pos = 0;
+        for line in self.text.split_inclusive('\n') {
+            if pos > offset {
+                break;
+            }
+            pos += line.len();
+            let t = line.trim();
+            if let Some(name) = t.strip_prefix("[[").and_then(|r| r.split("]]").next()) {
+                let n = counts.entry(name.trim().to_string()).or_insert(0);
+                current = format!("{}[{}]", name.trim(), n);
+                *n += 1;
+            } else if let Some(name) = t.strip_prefix('[').and_then(|r| r.split(']').next()) {
+                current = name.trim().to_string();
+            }
+        }
+        current
+    }
+
+    /// The key assigned on the line containing `offset`, if any.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let start = self.text[..offset.min(self.text.len())]
+            .rfind('\n')
+            .map_or(0, |i| i + 1);
+        let line = self.text[start..].lines().next()?;
+        let (k, _) = line.split_once('=')?;
+        let k = k.trim();
+        (!k.is_empty() && !k.starts_with('[')).then(|| k.to_string())
     }
 }
 
@@ -102,5 +140,28 @@ mod tests {
         assert_eq!(s.line_col(9), (2, 4));
         let e = s.error(Some(9..10), "bb", "bad");
         assert_eq!(e.to_string(), "x.toml:2:4: bb: bad");
+    }
+
+    #[test]
+    fn toml_errors_name_table_index_and_key() {
+        let text = "[gateway]\nid = 1\n[[routes]]\nzone = \"a\"\n[[routes]]\nzone = 5\n";
+        let s = Source {
+            path: Path::new("c.toml"),
+            text,
+        };
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct R {
+            zone: String,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct C {
+            gateway: toml::Value,
+            routes: Vec<R>,
+        }
+        let e = toml::from_str::<C>(text).unwrap_err();
+        let ce = s.from_toml(&e);
+        assert_eq!((ce.line, ce.field.as_str()), (6, "routes[1].zone"), "{ce}");
     }
 }

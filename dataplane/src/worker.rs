@@ -110,7 +110,7 @@ impl Worker {
                 }
                 self.counters.note_idle_poll();
                 idle = idle.wrapping_add(1);
-                if idle % 1024 == 0 {
+                if idle.is_multiple_of(1024) {
                     std::thread::yield_now();
                 } else {
                     std::hint::spin_loop();
@@ -153,7 +153,7 @@ impl Worker {
                 Verdict::Drop(reason) => {
                     self.drops_seen += 1;
                     if let Some(sink) = self.drop_sink.as_mut() {
-                        if self.drops_seen % self.drop_sample.max(1) == 0 {
+                        if self.drops_seen.is_multiple_of(self.drop_sample.max(1)) {
                             sink.capture(pkt.as_ref(), reason);
                         }
                     }

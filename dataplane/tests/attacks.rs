@@ -288,7 +288,8 @@ fn p1_outer_headers_and_mutable_fields_are_not_covered() {
 #[test]
 fn p2_self_widening_with_own_key_is_bad_mac() {
     let own = key(&claims());
-    let widen: [(&str, fn(&mut Claims)); 5] = [
+    type Widen = fn(&mut Claims);
+    let widen: [(&str, Widen); 5] = [
         ("raise trust", |c| c.trust = 4),
         ("change zone", |c| c.zone = DMZ),
         ("extend expiry", |c| c.not_after += 86_400 * 365),

@@ -91,8 +91,11 @@ fn rx_queues(loaded: &Loaded, opts: &RunOptions) -> Result<Vec<WorkerPlan>, Stri
     Ok(plans)
 }
 
-fn tx_queues(loaded: &Loaded) -> Result<Vec<Box<dyn Fn() -> Box<dyn TxQueue>>>, String> {
-    let mut out: Vec<Box<dyn Fn() -> Box<dyn TxQueue>>> = Vec::new();
+/// Makes one worker's tx queue for a port.
+type TxFactory = Box<dyn Fn() -> Box<dyn TxQueue>>;
+
+fn tx_queues(loaded: &Loaded) -> Result<Vec<TxFactory>, String> {
+    let mut out: Vec<TxFactory> = Vec::new();
     for p in &loaded.config.ports {
         match (p.driver.get_ref(), &p.tx) {
             (Driver::Pcap, Some(tx)) => {
@@ -309,9 +312,13 @@ pub fn print_summary(r: &RunReport) {
             );
         }
     }
-    for (label, s) in &r.per_worker {
+    for ((label, s), exit) in r.per_worker.iter().zip(&r.exits) {
+        let how = match exit {
+            Exit::Stopped => "stopped",
+            Exit::SourceExhausted => "source exhausted",
+        };
         println!(
-            "  worker {label:<12} rx {:>12}  ({:.3} Mpps)",
+            "  worker {label:<12} rx {:>12}  ({:.3} Mpps), {how}",
             s.rx,
             s.rx as f64 / secs / 1e6
         );

@@ -392,7 +392,10 @@ fn issue(
     ExitCode::SUCCESS
 }
 
-fn read_capture(path: &Path) -> Result<Vec<(Vec<u8>, Option<String>)>, String> {
+/// A captured frame and its pcapng comment, if any.
+type Captured = (Vec<u8>, Option<String>);
+
+fn read_capture(path: &Path) -> Result<Vec<Captured>, String> {
     use pcap_file::pcapng::{Block, PcapNgReader};
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {

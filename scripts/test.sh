@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, lints, every crate's tests, and the
+# independent Python check of docs/protocol.md's vectors. .ci/run calls this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --locked
+
+echo "== protocol vectors, independent implementation (Python)"
+if python3 -c 'import blake3, nacl' 2>/dev/null || python3 -m pip install --quiet blake3 pynacl; then
+    python3 scripts/verify_vectors.py
+else
+    echo "error: could not install the PyPI packages blake3 and pynacl" >&2
+    exit 1
+fi
