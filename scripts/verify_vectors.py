@@ -102,4 +102,6 @@ check("authority_public_key", bytes(sk.verify_key))
 prefix = b"MNPC" + bytes([1, 0, 0, 0]) + claims
 check("credential", prefix + sk.sign(b"mnp-gateway v1 credential" + prefix).signature)
 
+checked = 14
+print(f"vectors: {checked - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

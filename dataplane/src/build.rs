@@ -177,18 +177,29 @@ pub fn governed(
     v
 }
 
-/// A plain (ungoverned) UDP frame over IPv4 or IPv6.
-pub fn plain_udp(v6: bool, outer: &Outer, payload: &[u8]) -> Vec<u8> {
+/// Write a plain (ungoverned) UDP frame over IPv4 or IPv6 into `out`;
+/// returns its length, or `None` if it does not fit.
+pub fn plain_udp_into(out: &mut [u8], v6: bool, outer: &Outer, payload: &[u8]) -> Option<usize> {
     let encap = if v6 { Encap::UdpIpv6 } else { Encap::UdpIpv4 };
-    let mut v = vec![0u8; outer_len(encap, outer.vlan.is_some()) + payload.len()];
+    let total = outer_len(encap, outer.vlan.is_some()) + payload.len();
+    if total > out.len() || total > u16::MAX as usize {
+        return None;
+    }
     let ethertype = if v6 {
         ethernet::ETHERTYPE_IPV6
     } else {
         ethernet::ETHERTYPE_IPV4
     };
-    let l3 = l2(&mut v, outer, ethertype);
-    let start = v.len() - payload.len();
-    v[start..].copy_from_slice(payload);
-    ip_udp(&mut v, outer, v6, l3, payload.len());
+    let l3 = l2(out, outer, ethertype);
+    out[total - payload.len()..total].copy_from_slice(payload);
+    Some(ip_udp(out, outer, v6, l3, payload.len()))
+}
+
+/// A plain (ungoverned) UDP frame over IPv4 or IPv6.
+pub fn plain_udp(v6: bool, outer: &Outer, payload: &[u8]) -> Vec<u8> {
+    let encap = if v6 { Encap::UdpIpv6 } else { Encap::UdpIpv4 };
+    let mut v = vec![0u8; outer_len(encap, outer.vlan.is_some()) + payload.len()];
+    let n = plain_udp_into(&mut v, v6, outer, payload).unwrap_or(0);
+    v.truncate(n);
     v
 }

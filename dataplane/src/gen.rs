@@ -153,7 +153,7 @@ pub struct TrafficMix {
     last_valid: Vec<u8>,
     cursor: usize,
     valid_count: u64,
-    /// Packets generated per category, in `SCHEDULE` order of first appearance.
+    /// Packets generated so far.
     pub generated: u64,
 }
 
@@ -365,9 +365,7 @@ impl TrafficMix {
                 } else {
                     self.spec.legacy_denied
                 };
-                let f = crate::build::plain_udp(false, &lo, &self.payload);
-                out.get_mut(..f.len())?.copy_from_slice(&f);
-                Some(f.len())
+                crate::build::plain_udp_into(out, false, &lo, &self.payload)
             }
         }
     }

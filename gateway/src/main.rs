@@ -10,6 +10,7 @@ use mnp_ctrl::keys;
 use mnp_dataplane::snapshot::EpochLookup;
 use mnp_dataplane::wire::governance::Claims;
 use mnp_dataplane::worker::Clock;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -450,13 +451,16 @@ fn decode(
     let raw: Vec<Vec<u8>> = frames.iter().map(|(f, _)| f.clone()).collect();
     let verdicts = loaded.as_ref().map(|_| decode::verdicts(&raw, &snap, now));
     for (i, (f, comment)) in frames.iter().enumerate() {
-        println!("#{i}");
-        print!("{}", decode::describe(f, &snap, loaded.as_ref()));
+        let mut text = format!("#{i}\n{}", decode::describe(f, &snap, loaded.as_ref()));
         if let Some(c) = comment {
-            println!("  capture comment: {c}");
+            text += &format!("  capture comment: {c}\n");
         }
         if let Some(v) = &verdicts {
-            println!("  verdict: {}", decode::verdict_line(&v[i].0, &snap));
+            text += &format!("  verdict: {}\n", decode::verdict_line(&v[i].0, &snap));
+        }
+        // A closed pipe (`decode … | head`) ends the output quietly.
+        if std::io::stdout().lock().write_all(text.as_bytes()).is_err() {
+            break;
         }
     }
     ExitCode::SUCCESS
