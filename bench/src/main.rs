@@ -39,6 +39,7 @@ fn snapshot() -> Snapshot {
     s.authorities.insert(
         1,
         AuthorityPolicy {
+            slot: 0,
             id: 1,
             name: "bench".into(),
             secrets: vec![EpochSecret {

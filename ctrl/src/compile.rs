@@ -31,6 +31,21 @@ pub struct Loaded {
     pub zones: BTreeMap<String, u16>,
     pub port_ids: BTreeMap<String, u16>,
     pub public_keys: HashMap<u32, VerifyingKey>,
+    /// (authority id, signed revocation list file).
+    pub revocation_files: Vec<(u32, PathBuf)>,
+    pub peers: Vec<PeerConfig>,
+    /// Every file the policy was read from (config, keys, secrets,
+    /// revocation lists): the control thread reloads when one changes.
+    pub files: Vec<PathBuf>,
+}
+
+/// A peer gateway as configured.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    pub name: String,
+    pub gateway_id: u32,
+    pub key: VerifyingKey,
+    pub next_hop: MacAddr,
 }
 
 impl Loaded {
@@ -263,6 +278,18 @@ impl Compiler<'_> {
         };
 
         let mut public_keys = HashMap::new();
+        let mut files = vec![self.src.path.to_path_buf()];
+        let mut revocation_files = Vec::new();
+        if c.authorities.len() > mnp_dataplane::stats::MAX_AUTHORITIES {
+            return Err(self.src.error(
+                None,
+                "authorities",
+                format!(
+                    "at most {} authorities per gateway",
+                    mnp_dataplane::stats::MAX_AUTHORITIES
+                ),
+            ));
+        }
         for (i, a) in c.authorities.iter().enumerate() {
             let f = |x: &str| format!("authorities[{i}].{x}");
             let id = *a.id.get_ref();
@@ -284,9 +311,23 @@ impl Compiler<'_> {
                     format!("duplicate authority name `{}`", a.name.get_ref()),
                 ));
             }
-            let pk = keys::read_public_key(&resolve(self.src.path, a.public_key.get_ref()))
+            let pk_path = resolve(self.src.path, a.public_key.get_ref());
+            let pk = keys::read_public_key(&pk_path)
                 .map_err(|e| self.err(&a.public_key, f("public_key"), e.to_string()))?;
             public_keys.insert(id, pk);
+            files.push(pk_path);
+            if let Some(r) = &a.revocations {
+                let p = resolve(self.src.path, r.get_ref());
+                if !p.is_file() {
+                    return Err(self.err(
+                        r,
+                        f("revocations"),
+                        format!("no such file: {}", p.display()),
+                    ));
+                }
+                files.push(p.clone());
+                revocation_files.push((id, p));
+            }
             let mut az = Vec::new();
             for (j, z) in a.zones.get_ref().iter().enumerate() {
                 az.push(zone(z, f(&format!("zones[{j}]")))?);
@@ -330,6 +371,7 @@ impl Compiler<'_> {
             snap.authorities.insert(
                 id,
                 AuthorityPolicy {
+                    slot: i as u8,
                     id,
                     name: a.name.get_ref().clone(),
                     secrets,
@@ -419,6 +461,61 @@ impl Compiler<'_> {
             snap.revoked.insert((a, r.credential));
         }
 
+        let mut peers = Vec::new();
+        for (i, p) in c.peers.iter().enumerate() {
+            let f = |x: &str| format!("peers[{i}].{x}");
+            let key = keys::read_public_key(&resolve(self.src.path, p.public_key.get_ref()))
+                .map_err(|e| self.err(&p.public_key, f("public_key"), e.to_string()))?;
+            files.push(resolve(self.src.path, p.public_key.get_ref()));
+            let next_hop = self.mac(&p.next_hop, f("next_hop"))?;
+            if peers.iter().any(|q: &PeerConfig| q.next_hop == next_hop) {
+                return Err(self.err(
+                    &p.next_hop,
+                    f("next_hop"),
+                    "another peer already has this next hop",
+                ));
+            }
+            peers.push(PeerConfig {
+                name: p.name.get_ref().clone(),
+                gateway_id: p.gateway_id,
+                key,
+                next_hop,
+            });
+        }
+        if *c.health.withdraw_after_ms.get_ref() <= c.health.silent_after_ms {
+            return Err(self.err(
+                &c.health.withdraw_after_ms,
+                "health.withdraw_after_ms".into(),
+                "must be greater than health.silent_after_ms",
+            ));
+        }
+        if let Some(m) = &c.control.metrics {
+            match m.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => {}
+                Ok(_) => {
+                    return Err(self.err(
+                        m,
+                        "control.metrics".into(),
+                        "the metrics endpoint binds to loopback only (127.0.0.0/8 or ::1)",
+                    ))
+                }
+                Err(_) => {
+                    return Err(self.err(
+                        m,
+                        "control.metrics".into(),
+                        "expected ADDRESS:PORT, e.g. \"127.0.0.1:9464\"",
+                    ))
+                }
+            }
+        }
+        if *c.control.queue.get_ref() == 0 {
+            return Err(self.err(
+                &c.control.queue,
+                "control.queue".into(),
+                "must be at least 1",
+            ));
+        }
+
         let cores = c.workers.cores.get_ref();
         let workers: usize = c
             .ports
@@ -472,6 +569,9 @@ impl Compiler<'_> {
             zones,
             port_ids,
             public_keys,
+            revocation_files,
+            peers,
+            files,
         })
     }
 

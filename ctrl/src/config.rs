@@ -26,7 +26,88 @@ pub struct Config {
     pub legacy: Vec<LegacySection>,
     #[serde(default)]
     pub revoked: Vec<RevokedSection>,
+    #[serde(default)]
+    pub peers: Vec<PeerSection>,
+    #[serde(default)]
+    pub health: HealthSection,
+    #[serde(default)]
+    pub control: ControlSection,
     pub demo: Option<DemoSection>,
+}
+
+/// A peer gateway whose signed health reports drive the routes through it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerSection {
+    pub name: Spanned<String>,
+    pub gateway_id: u32,
+    /// File holding the peer's Ed25519 public key in hex.
+    pub public_key: Spanned<String>,
+    /// Routes whose next hop is this MAC take the peer's health.
+    pub next_hop: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// A peer silent this long starts to decay.
+    #[serde(default = "default_silent")]
+    pub silent_after_ms: u64,
+    /// ... and is withdrawn (health 0) after this long.
+    #[serde(default = "default_withdraw_spanned")]
+    pub withdraw_after_ms: Spanned<u64>,
+}
+
+impl Default for HealthSection {
+    fn default() -> Self {
+        Self {
+            silent_after_ms: default_silent(),
+            withdraw_after_ms: Spanned::new(0..0, default_withdraw()),
+        }
+    }
+}
+
+fn default_silent() -> u64 {
+    3000
+}
+fn default_withdraw() -> u64 {
+    10_000
+}
+fn default_withdraw_spanned() -> Spanned<u64> {
+    Spanned::new(0..0, default_withdraw())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// Prometheus text endpoint (and `why`), loopback only, e.g. "127.0.0.1:9464".
+    pub metrics: Option<Spanned<String>>,
+    /// How often the control thread checks config, key and revocation files for changes.
+    #[serde(default = "default_poll")]
+    pub poll_ms: u64,
+    /// Capacity of the queue carrying credential and health packets to the control thread.
+    #[serde(default = "default_queue_spanned")]
+    pub queue: Spanned<usize>,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        Self {
+            metrics: None,
+            poll_ms: default_poll(),
+            queue: Spanned::new(0..0, default_queue()),
+        }
+    }
+}
+
+fn default_poll() -> u64 {
+    500
+}
+fn default_queue() -> usize {
+    1024
+}
+fn default_queue_spanned() -> Spanned<usize> {
+    Spanned::new(0..0, default_queue())
 }
 
 #[derive(Debug, Deserialize)]
@@ -143,6 +224,8 @@ pub struct AuthoritySection {
     #[serde(default)]
     pub audit: bool,
     pub epochs: Spanned<Vec<EpochSection>>,
+    /// File holding the authority's signed revocation list (loaded hot).
+    pub revocations: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

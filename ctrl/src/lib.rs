@@ -9,7 +9,9 @@ pub mod compile;
 pub mod config;
 pub mod credential;
 pub mod error;
+pub mod health;
 pub mod keys;
+pub mod revocation;
 pub mod vectors;
 
 pub use compile::{load, Loaded};

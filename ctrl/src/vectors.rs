@@ -66,6 +66,7 @@ pub fn snapshot() -> Snapshot {
     s.authorities.insert(
         1,
         AuthorityPolicy {
+            slot: 0,
             id: 1,
             name: "vector-authority".into(),
             secrets: vec![EpochSecret {

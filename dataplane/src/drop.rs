@@ -96,6 +96,8 @@ drop_reasons! {
         "IPv4 TTL or IPv6 hop limit would reach zero";
     TxFull = 28, "tx_full", auditable: false,
         "egress queue did not accept the packet";
+    ControlQueueFull = 29, "control_queue_full", auditable: false,
+        "the control thread's queue for credential and health packets was full";
 }
 
 impl core::fmt::Display for DropReason {
@@ -118,5 +120,19 @@ mod tests {
             assert!((r.code() as usize) < DropReason::COUNT);
         }
         assert_eq!(DropReason::from_code(0), None);
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    use super::*;
+
+    #[test]
+    fn check_order_lists_every_reason_once() {
+        let order = crate::pipeline::CHECK_ORDER;
+        assert_eq!(order.len(), DropReason::ALL.len());
+        for r in DropReason::ALL {
+            assert_eq!(order.iter().filter(|x| *x == r).count(), 1, "{r}");
+        }
     }
 }

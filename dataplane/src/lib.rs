@@ -17,6 +17,7 @@ pub mod gen;
 pub mod parse;
 pub mod pipeline;
 pub mod port;
+pub mod punt;
 pub mod rcu;
 pub mod replay;
 pub mod route;

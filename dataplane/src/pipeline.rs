@@ -19,12 +19,49 @@ use crate::route;
 use crate::snapshot::{EpochLookup, FiveTuple, Snapshot};
 use crate::stats::BurstStats;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::governance::{field as gf, Header, LINEAGE_LEN};
+use crate::wire::governance::{field as gf, Header, PacketType, LINEAGE_LEN};
 use crate::wire::{checksum, ipv4, ipv6, udp};
 use std::sync::Arc;
 
 /// Packets per burst (rx and tx), as in l3fwd's `MAX_PKT_BURST`.
 pub const BURST: usize = 32;
+
+/// Every check, in the order the pipeline runs it, named by the drop reason
+/// it gives. The parse checks come first and stop at the first failure.
+pub const CHECK_ORDER: [DropReason; 29] = {
+    use DropReason::*;
+    [
+        Truncated,
+        BadL3Header,
+        BadIpChecksum,
+        Fragmented,
+        BadVersion,
+        BadType,
+        ReservedNonZero,
+        BadLength,
+        Ungoverned,
+        UnknownAuthority,
+        EpochRetired,
+        UnknownEpoch,
+        BadMac,
+        NotYetValid,
+        Expired,
+        Revoked,
+        ZoneNotGranted,
+        TrustAboveCeiling,
+        DestinationNotPermitted,
+        ZonePolicyDenied,
+        TrustBelowPolicy,
+        TypeNotAllowed,
+        HopBudgetExhausted,
+        NoRoute,
+        TtlExceeded,
+        Replay,
+        ReplayTableFull,
+        TxFull,
+        ControlQueueFull,
+    ]
+};
 
 /// What happens to one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +72,9 @@ pub enum Verdict {
         port: u16,
         audit: Option<DropReason>,
     },
+    /// A control packet (credential announcement, health report) that passed
+    /// its checks: consumed by this gateway's control thread, not forwarded.
+    Local(PacketType),
     Drop(DropReason),
 }
 
@@ -66,6 +106,14 @@ struct Meta {
     auditing: bool,
     /// MAC verified: the claims are the authority's.
     authenticated: bool,
+    /// Addressed to this gateway (packet type other than data).
+    local: Option<PacketType>,
+    /// Per-authority counter slot of a configured authority.
+    auth_slot: Option<u8>,
+    /// Bit `r` set: the check named by drop reason `r` ran (for `why`).
+    checked: u64,
+    /// Bit `r` set: that check failed (dropped or, under audit, noted).
+    failed: u64,
     has_secret: bool,
     off: GovOffsets,
     l3: u16,
@@ -78,9 +126,19 @@ impl Meta {
     fn live(&self) -> bool {
         self.drop.is_none()
     }
+    /// Record the outcome of the check that `reason` names.
+    #[inline(always)]
+    fn check(&mut self, ok: bool, reason: DropReason) {
+        self.checked |= 1 << reason as u64;
+        if !ok {
+            self.fail(reason);
+        }
+    }
     /// Record a failed check: drop, or note it and go on under audit. The
     /// first failure names the drop; later checks cannot overwrite it.
     fn fail(&mut self, reason: DropReason) {
+        self.checked |= 1 << reason as u64;
+        self.failed |= 1 << reason as u64;
         if self.drop.is_some() {
             return;
         }
@@ -117,6 +175,13 @@ impl Pipeline {
         &self.replay
     }
 
+    /// For packet `i` of the last burst: (checks that ran, checks that
+    /// failed), one bit per check, the bit number being the drop reason's
+    /// code. `why` prints them in pipeline order.
+    pub fn trace(&self, i: usize) -> (u64, u64) {
+        self.meta.get(i).map_or((0, 0), |m| (m.checked, m.failed))
+    }
+
     /// Judge a burst of at most [`BURST`] frames; rewrite those forwarded.
     /// `now` is the burst's coarse clock in Unix seconds.
     pub fn process<P: AsRef<[u8]> + AsMut<[u8]>>(
@@ -139,14 +204,24 @@ impl Pipeline {
         for i in 0..n {
             let m = &self.meta[i];
             let len = pkts[i].as_ref().len() as u64;
+            if let Some(a) = stats
+                .by_authority
+                .get_mut(m.auth_slot.unwrap_or(u8::MAX) as usize)
+            {
+                a[m.drop.is_some() as usize] += 1;
+            }
             stats.rx += 1;
             stats.rx_bytes += len;
-            verdicts[i] = match m.drop {
-                Some(r) => {
+            verdicts[i] = match (m.drop, m.local) {
+                (Some(r), _) => {
                     stats.drops[r as usize] += 1;
                     Verdict::Drop(r)
                 }
-                None => {
+                (None, Some(t)) => {
+                    stats.local += 1;
+                    Verdict::Local(t)
+                }
+                (None, None) => {
                     stats.tx_bytes += len;
                     match (m.kind, m.audit) {
                         (Kind::Legacy, _) => stats.legacy_forwarded += 1,
@@ -177,7 +252,7 @@ impl Pipeline {
                     m.l3 = l3;
                     self.tuples[i] = tuple;
                 }
-                Parsed::Drop(r) => m.drop = Some(r),
+                Parsed::Drop(r) => m.fail(r),
             }
         }
     }
@@ -192,11 +267,12 @@ impl Pipeline {
                 Some(rule) => {
                     m.port = rule.port;
                     m.next_hop = rule.next_hop;
-                    if ttl_expires(p.as_ref(), m.l3, self.tuples[i].v6) {
-                        m.drop = Some(DropReason::TtlExceeded);
-                    }
+                    m.check(
+                        !ttl_expires(p.as_ref(), m.l3, self.tuples[i].v6),
+                        DropReason::TtlExceeded,
+                    );
                 }
-                None => m.drop = Some(DropReason::Ungoverned),
+                None => m.fail(DropReason::Ungoverned),
             }
         }
     }
@@ -211,10 +287,12 @@ impl Pipeline {
                 continue;
             }
             let h = gov_header(p.as_ref(), &m.off);
-            let Some(auth) = snap.authorities.get(&h.authority()) else {
-                m.drop = Some(DropReason::UnknownAuthority);
+            let auth = snap.authorities.get(&h.authority());
+            m.check(auth.is_some(), DropReason::UnknownAuthority);
+            let Some(auth) = auth else {
                 continue;
             };
+            m.auth_slot = Some(auth.slot);
             let claims = h.claims();
             m.auditing = auth.audit
                 || snap
@@ -223,6 +301,7 @@ impl Pipeline {
                     .is_some_and(|r| r.audit);
             match auth.secret(claims.epoch) {
                 EpochLookup::Live(s) => {
+                    m.check(true, DropReason::UnknownEpoch);
                     self.secrets[i] = *s;
                     m.has_secret = true;
                 }
@@ -243,11 +322,8 @@ impl Pipeline {
             }
             let h = gov_header(p.as_ref(), &m.off);
             let mac = crypto::packet_mac(&self.keys[i], h.immutable(), h.payload());
-            if crypto::mac_eq(&mac, &h.mac()) {
-                m.authenticated = true;
-            } else {
-                m.fail(DropReason::BadMac);
-            }
+            m.authenticated = crypto::mac_eq(&mac, &h.mac());
+            m.check(m.authenticated, DropReason::BadMac);
         }
     }
 
@@ -262,39 +338,36 @@ impl Pipeline {
             let Some(auth) = snap.authorities.get(&c.authority) else {
                 continue;
             };
-            if now < c.not_before {
-                m.fail(DropReason::NotYetValid);
-            }
-            if now > c.not_after {
-                m.fail(DropReason::Expired);
-            }
-            if snap.revoked.contains(&(c.authority, c.credential)) {
-                m.fail(DropReason::Revoked);
-            }
-            if !auth.grants_zone(c.zone) {
-                m.fail(DropReason::ZoneNotGranted);
-            }
-            if c.trust > auth.max_trust {
-                m.fail(DropReason::TrustAboveCeiling);
-            }
+            m.check(now >= c.not_before, DropReason::NotYetValid);
+            m.check(now <= c.not_after, DropReason::Expired);
+            m.check(
+                !snap.revoked.contains(&(c.authority, c.credential)),
+                DropReason::Revoked,
+            );
+            m.check(auth.grants_zone(c.zone), DropReason::ZoneNotGranted);
+            m.check(c.trust <= auth.max_trust, DropReason::TrustAboveCeiling);
             let dst = h.dst_zone();
-            if !c.permits(dst) {
-                m.fail(DropReason::DestinationNotPermitted);
+            m.check(c.permits(dst), DropReason::DestinationNotPermitted);
+            let rule = snap.zone_rules.get(&(c.zone, dst));
+            m.check(rule.is_some(), DropReason::ZonePolicyDenied);
+            if let Some(rule) = rule {
+                m.check(c.trust >= rule.min_trust, DropReason::TrustBelowPolicy);
+                m.check(
+                    rule.types & h.packet_type().bit() != 0,
+                    DropReason::TypeNotAllowed,
+                );
+                m.route_floor = rule.route_floor;
             }
-            match snap.zone_rules.get(&(c.zone, dst)) {
-                None => m.fail(DropReason::ZonePolicyDenied),
-                Some(rule) => {
-                    if c.trust < rule.min_trust {
-                        m.fail(DropReason::TrustBelowPolicy);
-                    }
-                    if rule.types & h.packet_type().bit() == 0 {
-                        m.fail(DropReason::TypeNotAllowed);
-                    }
-                    m.route_floor = rule.route_floor;
+            match h.packet_type() {
+                // Control packets end here; hops and routes do not apply.
+                PacketType::CredentialAnnouncement | PacketType::HealthReport => {
+                    m.check(
+                        h.payload_len() <= crate::punt::PUNT_PAYLOAD_MAX,
+                        DropReason::BadLength,
+                    );
+                    m.local = Some(h.packet_type());
                 }
-            }
-            if h.hop_budget() == 0 {
-                m.fail(DropReason::HopBudgetExhausted);
+                PacketType::Data => m.check(h.hop_budget() > 0, DropReason::HopBudgetExhausted),
             }
         }
     }
@@ -302,7 +375,7 @@ impl Pipeline {
     fn route<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
-            if m.kind != Kind::Governed || !m.live() {
+            if m.kind != Kind::Governed || !m.live() || m.local.is_some() {
                 continue;
             }
             let h = gov_header(p.as_ref(), &m.off);
@@ -315,15 +388,15 @@ impl Pipeline {
                     route::flow_of(c.authority, c.credential),
                 )
             });
+            m.check(chosen.is_some(), DropReason::NoRoute);
             let Some(r) = chosen else {
-                m.drop = Some(DropReason::NoRoute);
                 continue;
             };
-            if m.off.encap != Encap::Ethernet
-                && ttl_expires(p.as_ref(), m.l3, m.off.encap == Encap::UdpIpv6)
-            {
-                m.drop = Some(DropReason::TtlExceeded);
-                continue;
+            if m.off.encap != Encap::Ethernet {
+                m.check(
+                    !ttl_expires(p.as_ref(), m.l3, m.off.encap == Encap::UdpIpv6),
+                    DropReason::TtlExceeded,
+                );
             }
             m.port = r.port;
             m.next_hop = r.next_hop;
@@ -337,10 +410,14 @@ impl Pipeline {
                 continue;
             }
             let seq = gov_header(p.as_ref(), &m.off).sequence();
-            match self.replay.check_and_set(replay_key(&self.keys[i]), seq) {
-                ReplayVerdict::Fresh => {}
+            let bytes = p.as_ref().len() as u64;
+            match self
+                .replay
+                .check_and_set_counted(replay_key(&self.keys[i]), seq, bytes)
+            {
+                ReplayVerdict::Fresh => m.check(true, DropReason::Replay),
                 ReplayVerdict::Replay => m.fail(DropReason::Replay),
-                ReplayVerdict::TableFull => m.drop = Some(DropReason::ReplayTableFull),
+                ReplayVerdict::TableFull => m.fail(DropReason::ReplayTableFull),
             }
         }
     }
@@ -348,7 +425,7 @@ impl Pipeline {
     fn rewrite<P: AsRef<[u8]> + AsMut<[u8]>>(&mut self, snap: &Snapshot, pkts: &mut [P]) {
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &self.meta[i];
-            if !m.live() {
+            if !m.live() || m.local.is_some() {
                 continue;
             }
             let Some(egress) = snap.ports.get(m.port as usize) else {

@@ -36,6 +36,9 @@ struct Entry {
     /// 0 = free; otherwise the credential digest.
     key: AtomicU64,
     highest: AtomicU64,
+    /// Packets and bytes accepted for this credential (for the registry).
+    packets: AtomicU64,
+    bytes: AtomicU64,
     /// Each word: block tag (seq / 32, truncated to 32 bits) << 32 | bitmap.
     /// A zero bitmap marks a word never used.
     slots: [AtomicU64; SLOTS],
@@ -46,6 +49,8 @@ impl Entry {
         Self {
             key: AtomicU64::new(0),
             highest: AtomicU64::new(0),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -108,11 +113,47 @@ impl ReplayTable {
         None
     }
 
+    /// Packets, bytes and highest sequence accepted for credential `key`, if
+    /// the table has seen it (does not insert).
+    pub fn usage(&self, key: u64) -> Option<(u64, u64, u64)> {
+        let key = key.max(1);
+        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        (0..MAX_PROBE)
+            .map(|i| &self.entries[(start + i) & self.mask])
+            .take_while(|e| e.key.load(Ordering::Acquire) != 0)
+            .find(|e| e.key.load(Ordering::Acquire) == key)
+            .map(|e| {
+                (
+                    e.packets.load(Ordering::Relaxed),
+                    e.bytes.load(Ordering::Relaxed),
+                    e.highest.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    /// As [`check_and_set`](Self::check_and_set), and count an accepted
+    /// packet of `bytes` against the credential.
+    pub fn check_and_set_counted(&self, key: u64, seq: u64, bytes: u64) -> ReplayVerdict {
+        let Some(e) = self.entry(key) else {
+            return ReplayVerdict::TableFull;
+        };
+        let v = Self::check_entry(e, seq);
+        if v == ReplayVerdict::Fresh {
+            e.packets.fetch_add(1, Ordering::Relaxed);
+            e.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+        v
+    }
+
     /// Accept `seq` for credential `key` at most once, ever.
     pub fn check_and_set(&self, key: u64, seq: u64) -> ReplayVerdict {
         let Some(e) = self.entry(key) else {
             return ReplayVerdict::TableFull;
         };
+        Self::check_entry(e, seq)
+    }
+
+    fn check_entry(e: &Entry, seq: u64) -> ReplayVerdict {
         let block = seq / BITS;
         let tag = block as u32;
         let bit = 1u32 << (seq % BITS);

@@ -19,6 +19,8 @@ pub struct EpochSecret {
 /// What this gateway trusts an authority to do.
 #[derive(Clone)]
 pub struct AuthorityPolicy {
+    /// Index of this authority's per-authority counters (config order).
+    pub slot: u8,
     pub id: u32,
     pub name: String,
     /// Live epochs (at most two during a rotation).
@@ -253,6 +255,7 @@ mod tests {
     #[test]
     fn epochs_live_retired_unknown() {
         let a = AuthorityPolicy {
+            slot: 0,
             id: 1,
             name: "a".into(),
             secrets: vec![

@@ -9,6 +9,10 @@
 use crate::drop::DropReason;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+/// Authorities a gateway may trust at once (per-authority counters are a
+/// fixed array).
+pub const MAX_AUTHORITIES: usize = 32;
+
 /// What one burst did. Plain integers: owned by the worker, no sharing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BurstStats {
@@ -19,9 +23,13 @@ pub struct BurstStats {
     pub forwarded: u64,
     /// Ungoverned packets forwarded by a legacy rule.
     pub legacy_forwarded: u64,
+    /// Control packets handed to the control thread.
+    pub local: u64,
     /// Governed packets forwarded under audit mode, by the check that failed.
     pub audited: [u64; DropReason::COUNT],
     pub drops: [u64; DropReason::COUNT],
+    /// Per authority slot: [accepted (forwarded, audited or local), dropped].
+    pub by_authority: [[u64; 2]; MAX_AUTHORITIES],
 }
 
 impl Default for BurstStats {
@@ -32,8 +40,10 @@ impl Default for BurstStats {
             tx_bytes: 0,
             forwarded: 0,
             legacy_forwarded: 0,
+            local: 0,
             audited: [0; DropReason::COUNT],
             drops: [0; DropReason::COUNT],
+            by_authority: [[0; 2]; MAX_AUTHORITIES],
         }
     }
 }
@@ -51,9 +61,14 @@ impl BurstStats {
         self.tx_bytes += o.tx_bytes;
         self.forwarded += o.forwarded;
         self.legacy_forwarded += o.legacy_forwarded;
+        self.local += o.local;
         for i in 0..DropReason::COUNT {
             self.audited[i] += o.audited[i];
             self.drops[i] += o.drops[i];
+        }
+        for (a, b) in self.by_authority.iter_mut().zip(&o.by_authority) {
+            a[0] += b[0];
+            a[1] += b[1];
         }
     }
     pub fn drop_count(&self, r: DropReason) -> u64 {
@@ -76,9 +91,10 @@ struct Line<T>(T);
 /// One worker's published totals.
 #[derive(Default)]
 pub struct WorkerCounters {
-    totals: Line<[AtomicU64; 5]>,
+    totals: Line<[AtomicU64; 6]>,
     audited: Line<[AtomicU64; DropReason::COUNT]>,
     drops: Line<[AtomicU64; DropReason::COUNT]>,
+    by_authority: Line<[[AtomicU64; 2]; MAX_AUTHORITIES]>,
     bursts: Line<[AtomicU64; 2]>,
 }
 
@@ -98,9 +114,14 @@ impl WorkerCounters {
         bump(&t[2], s.tx_bytes);
         bump(&t[3], s.forwarded);
         bump(&t[4], s.legacy_forwarded);
+        bump(&t[5], s.local);
         for i in 0..DropReason::COUNT {
             bump(&self.audited.0[i], s.audited[i]);
             bump(&self.drops.0[i], s.drops[i]);
+        }
+        for (c, v) in self.by_authority.0.iter().zip(&s.by_authority) {
+            bump(&c[0], v[0]);
+            bump(&c[1], v[1]);
         }
         bump(&self.bursts.0[0], 1);
     }
@@ -118,11 +139,15 @@ impl WorkerCounters {
             tx_bytes: t[2].load(Relaxed),
             forwarded: t[3].load(Relaxed),
             legacy_forwarded: t[4].load(Relaxed),
+            local: t[5].load(Relaxed),
             ..BurstStats::default()
         };
         for i in 0..DropReason::COUNT {
             s.audited[i] = self.audited.0[i].load(Relaxed);
             s.drops[i] = self.drops.0[i].load(Relaxed);
+        }
+        for (v, c) in s.by_authority.iter_mut().zip(&self.by_authority.0) {
+            *v = [c[0].load(Relaxed), c[1].load(Relaxed)];
         }
         s
     }

@@ -16,6 +16,7 @@
 use crate::drop::DropReason;
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::port::{BufPool, DropSink, PktBuf, RxQueue, RxStatus, TxQueue};
+use crate::punt::Punt;
 use crate::rcu::SnapshotCell;
 use crate::stats::{BurstStats, WorkerCounters};
 use crossbeam::epoch;
@@ -62,6 +63,8 @@ pub struct Worker {
     pub counters: Arc<WorkerCounters>,
     pub stop: Arc<AtomicBool>,
     pub clock: Clock,
+    /// Where control packets go; `None` drops them as `control_queue_full`.
+    pub punt: Option<crossbeam::channel::Sender<Punt>>,
     drops_seen: u64,
 }
 
@@ -88,6 +91,7 @@ impl Worker {
             counters,
             stop,
             clock,
+            punt: None,
             drops_seen: 0,
         }
     }
@@ -125,7 +129,7 @@ impl Worker {
                 self.pipeline
                     .process(snap, now, &mut burst, &mut verdicts, &mut stats);
             }
-            self.dispatch(&mut burst, &verdicts, &mut queued);
+            self.dispatch(&mut burst, &verdicts, &mut queued, &mut stats);
             self.transmit(&mut queued, &mut stats);
             self.counters.publish(&stats);
         };
@@ -143,9 +147,26 @@ impl Worker {
         burst: &mut Vec<PktBuf>,
         verdicts: &[Verdict],
         queued: &mut [Vec<PktBuf>],
+        stats: &mut BurstStats,
     ) {
         for (pkt, v) in burst.drain(..).zip(verdicts) {
             match *v {
+                Verdict::Local(_) => {
+                    let (port, ethertype) = {
+                        let g = epoch::pin();
+                        let s = self.snapshots.load(&g);
+                        (s.udp_port, s.ethertype)
+                    };
+                    let sent = self.punt.as_ref().is_some_and(|tx| {
+                        Punt::from_frame(pkt.as_ref(), port, ethertype)
+                            .is_some_and(|p| tx.try_send(p).is_ok())
+                    });
+                    if !sent {
+                        stats.local -= 1;
+                        stats.drops[DropReason::ControlQueueFull as usize] += 1;
+                    }
+                    self.pool.put(pkt);
+                }
                 Verdict::Forward { port, .. } if (port as usize) < queued.len() => {
                     queued[port as usize].push(pkt);
                 }

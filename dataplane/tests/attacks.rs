@@ -27,6 +27,7 @@ fn snapshot() -> Snapshot {
     s.authorities.insert(
         1,
         AuthorityPolicy {
+            slot: 0,
             id: 1,
             name: "acme".into(),
             secrets: vec![

@@ -54,6 +54,7 @@ fn steady_state_bursts_allocate_nothing() {
     snap.authorities.insert(
         1,
         AuthorityPolicy {
+            slot: 0,
             id: 1,
             name: "a".into(),
             secrets: vec![EpochSecret { epoch: 1, secret }],

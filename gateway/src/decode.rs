@@ -192,6 +192,7 @@ pub fn verdict_line(v: &Verdict, snap: &Snapshot) -> String {
                 None => format!("FORWARD to {name}"),
             }
         }
+        Verdict::Local(t) => format!("LOCAL: {} packet consumed by the control thread", t.name()),
         Verdict::Drop(r) => format!("DROP {} ({}) — {}", r.name(), r.code(), r.help()),
     }
 }
