@@ -84,6 +84,11 @@ impl Credential {
         Ok(Self { claims, signature })
     }
 
+    /// The exact bytes the signature covers (for batch verification).
+    pub fn signed_message(&self) -> Vec<u8> {
+        signed_message(&signed_prefix(&self.claims))
+    }
+
     pub fn verify(&self, key: &VerifyingKey) -> Result<(), CredentialError> {
         let sig = Signature::from_bytes(&self.signature);
         key.verify(&signed_message(&signed_prefix(&self.claims)), &sig)

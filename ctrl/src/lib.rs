@@ -7,10 +7,12 @@
 
 pub mod compile;
 pub mod config;
+pub mod control;
 pub mod credential;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod metrics;
 pub mod revocation;
 pub mod vectors;
 

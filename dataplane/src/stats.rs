@@ -161,6 +161,58 @@ impl WorkerCounters {
     }
 }
 
+/// Burst-processing latency, recorded by one worker into a histogram of its
+/// own and merged into a shared one at most every `FLUSH_BURSTS` bursts with
+/// `try_lock` (a busy reader delays the merge, never the worker). Recording
+/// allocates nothing: the histogram's range is fixed at creation.
+pub struct LatencyRecorder {
+    local: hdrhistogram::Histogram<u64>,
+    shared: std::sync::Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>,
+    pending: u32,
+}
+
+/// Bursts between attempts to merge into the shared histogram.
+pub const FLUSH_BURSTS: u32 = 1024;
+
+/// A histogram for burst latency in nanoseconds: 1 ns to 10 s, 3 significant digits.
+pub fn latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 10_000_000_000, 3)
+        .unwrap_or_else(|_| hdrhistogram::Histogram::new(3).unwrap_or_else(|_| unreachable!()))
+}
+
+impl LatencyRecorder {
+    pub fn new(shared: std::sync::Arc<std::sync::Mutex<hdrhistogram::Histogram<u64>>>) -> Self {
+        Self {
+            local: latency_histogram(),
+            shared,
+            pending: 0,
+        }
+    }
+
+    pub fn record(&mut self, nanos: u64) {
+        self.local.saturating_record(nanos.max(1));
+        self.pending += 1;
+        if self.pending >= FLUSH_BURSTS {
+            self.flush(false);
+        }
+    }
+
+    /// Merge into the shared histogram; `wait` blocks for the lock (exit only).
+    pub fn flush(&mut self, wait: bool) {
+        let guard = if wait {
+            Some(self.shared.lock().unwrap_or_else(|e| e.into_inner()))
+        } else {
+            self.shared.try_lock().ok()
+        };
+        if let Some(mut g) = guard {
+            if g.add(&self.local).is_ok() {
+                self.local.reset();
+                self.pending = 0;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //!   5. queue each packet to its egress port, or capture and free it;
 //!   6. transmit every port's queue at once (no drain timer: each burst is
 //!      sent before the next is read, so nothing waits in a partial buffer);
-//!   7. publish the burst's counters.
+//!   7. publish the burst's counters (and the burst's latency).
 //!
 //! A worker switches snapshots only at a burst boundary, so no packet is
 //! judged by half of one policy and half of another.
@@ -18,7 +18,7 @@ use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::port::{BufPool, DropSink, PktBuf, RxQueue, RxStatus, TxQueue};
 use crate::punt::Punt;
 use crate::rcu::SnapshotCell;
-use crate::stats::{BurstStats, WorkerCounters};
+use crate::stats::{BurstStats, LatencyRecorder, WorkerCounters};
 use crossbeam::epoch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -65,6 +65,8 @@ pub struct Worker {
     pub clock: Clock,
     /// Where control packets go; `None` drops them as `control_queue_full`.
     pub punt: Option<crossbeam::channel::Sender<Punt>>,
+    /// Burst processing latency (pipeline through transmit).
+    pub latency: Option<LatencyRecorder>,
     drops_seen: u64,
 }
 
@@ -92,6 +94,7 @@ impl Worker {
             stop,
             clock,
             punt: None,
+            latency: None,
             drops_seen: 0,
         }
     }
@@ -121,6 +124,7 @@ impl Worker {
                 }
                 continue;
             }
+            let started = self.latency.as_ref().map(|_| std::time::Instant::now());
             let mut stats = BurstStats::default();
             {
                 let guard = epoch::pin();
@@ -132,7 +136,13 @@ impl Worker {
             self.dispatch(&mut burst, &verdicts, &mut queued, &mut stats);
             self.transmit(&mut queued, &mut stats);
             self.counters.publish(&stats);
+            if let (Some(rec), Some(t)) = (self.latency.as_mut(), started) {
+                rec.record(t.elapsed().as_nanos() as u64);
+            }
         };
+        if let Some(rec) = self.latency.as_mut() {
+            rec.flush(true);
+        }
         for q in self.tx.iter_mut() {
             q.flush();
         }

@@ -3,19 +3,26 @@
 //! thread, and stops on SIGINT/SIGTERM, a time limit, or when every finite
 //! source is exhausted.
 
+use crate::http::HttpState;
 use mnp_ctrl::config::Driver;
+use mnp_ctrl::control::{Control, ControlStats};
+use mnp_ctrl::metrics::ControlView;
 use mnp_ctrl::Loaded;
 use mnp_dataplane::gen::{MixSource, TrafficMix};
 use mnp_dataplane::port::pcap::{read_frames, PcapDropSink, PcapRx, PcapTx};
 use mnp_dataplane::port::{BufPool, DropSink, NullTx, RxQueue, TxQueue};
+use mnp_dataplane::punt::Punt;
 use mnp_dataplane::rcu::SnapshotCell;
 use mnp_dataplane::replay::ReplayTable;
+use mnp_dataplane::stats::{latency_histogram, LatencyRecorder};
 use mnp_dataplane::stats::{BurstStats, WorkerCounters};
 use mnp_dataplane::worker::{Clock, Exit, Worker};
 use mnp_dataplane::{DropReason, Pipeline};
 use std::io::Write;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct RunOptions {
@@ -36,6 +43,7 @@ pub struct RunReport {
     /// Buffers not back in their pool when each worker exited (must be 0).
     pub buffers_in_use: usize,
     pub exits: Vec<Exit>,
+    pub control: ControlStats,
 }
 
 struct WorkerPlan {
@@ -112,7 +120,8 @@ fn tx_queues(loaded: &Loaded) -> Result<Vec<TxFactory>, String> {
     Ok(out)
 }
 
-/// Run the gateway described by `loaded` until stopped.
+/// Run the gateway described by `loaded` until stopped. The calling thread
+/// becomes the control thread.
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let cfg = &loaded.config;
     let plans = rx_queues(loaded, opts)?;
@@ -134,13 +143,26 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         None => None,
     };
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
-    let snapshots = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
+    let cell = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
+    let mut control = Control::new(loaded, cell.clone(), Instant::now())?;
     let replay = Arc::new(ReplayTable::new(*cfg.gateway.replay_credentials.get_ref()));
+    let (punt_tx, punt_rx) = crossbeam::channel::bounded::<Punt>(*cfg.control.queue.get_ref());
+    let latency = Arc::new(Mutex::new(latency_histogram()));
     let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, stop.clone())
             .map_err(|e| format!("signal handler: {e}"))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
+    let listener =
+        match &cfg.control.metrics {
+            Some(addr) => Some(TcpListener::bind(addr.get_ref()).map_err(|e| {
+                format!("control.metrics: cannot listen on {}: {e}", addr.get_ref())
+            })?),
+            None => None,
+        };
 
     let mut handles = Vec::new();
     let mut counters = Vec::new();
@@ -164,11 +186,13 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
                 *cfg.gateway.buffer_size.get_ref(),
             ),
             Pipeline::new(replay.clone()),
-            snapshots.clone(),
+            cell.clone(),
             c,
             stop.clone(),
             opts.clock,
         );
+        w.punt = Some(punt_tx.clone());
+        w.latency = Some(LatencyRecorder::new(latency.clone()));
         if let Some(s) = &drop_sink {
             w.drop_sink = Some(Box::new(s.clone()) as Box<dyn DropSink>);
             w.drop_sample = *cfg.workers.drop_sample.get_ref();
@@ -186,25 +210,76 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         handles.push(h);
     }
     drop(drop_sink);
+    drop(punt_tx);
+
+    let view = Arc::new(Mutex::new(ControlView::default()));
+    let http_stop = Arc::new(AtomicBool::new(false));
+    let http = listener.map(|l| {
+        let state = Arc::new(HttpState {
+            workers: counters
+                .iter()
+                .map(|(label, c)| {
+                    let (port, queue) = label.rsplit_once('/').unwrap_or((label, "0"));
+                    (port.to_string(), queue.parse().unwrap_or(0), c.clone())
+                })
+                .collect(),
+            view: view.clone(),
+            latency: latency.clone(),
+            cell: cell.clone(),
+            clock: opts.clock,
+        });
+        let stop = http_stop.clone();
+        std::thread::spawn(move || crate::http::serve(l, stop, state))
+    });
 
     let start = Instant::now();
     let interval = Duration::from_millis(cfg.gateway.stats_interval_ms.max(50));
+    let poll = Duration::from_millis(cfg.control.poll_ms.max(10));
     let mut last = BurstStats::default();
     let mut last_t = start;
-    let mut next = start + interval;
+    let mut next_line = start + interval;
+    let mut next_poll = start + poll;
+    let mut next_view = start;
+    let mut punts = Vec::with_capacity(256);
     loop {
-        std::thread::sleep(Duration::from_millis(10));
+        // Wait for control packets for up to 10 ms, then take what is queued.
+        if let Ok(p) = punt_rx.recv_timeout(Duration::from_millis(10)) {
+            punts.push(p);
+            punts.extend(punt_rx.try_iter().take(255));
+        }
+        let now = Instant::now();
+        if !punts.is_empty() {
+            control.handle_punts(&punts, opts.clock.now(), now);
+            punts.clear();
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            let _ = control.reload(now);
+            control.files_changed(); // the reload read them all
+        } else if now >= next_poll {
+            next_poll = now + poll;
+            if control.files_changed() {
+                let _ = control.reload(now);
+            }
+        }
+        control.tick(now);
+        for e in control.take_events() {
+            eprintln!("[{:>7.1}s] {e}", start.elapsed().as_secs_f64());
+        }
+        if now >= next_view {
+            next_view = now + Duration::from_millis(200);
+            *view.lock().unwrap_or_else(|e| e.into_inner()) =
+                control_view(&control, loaded, &replay, now);
+        }
         let finished = handles.iter().all(|h| h.is_finished());
-        let out_of_time = opts.duration.is_some_and(|d| start.elapsed() >= d);
-        if out_of_time {
+        if opts.duration.is_some_and(|d| start.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
         }
-        if Instant::now() >= next && opts.stats_lines {
-            let now = sum(&counters);
-            print_line(start.elapsed(), &now, &last, last_t.elapsed());
-            last = now;
+        if now >= next_line && opts.stats_lines {
+            let totals = sum(&counters);
+            print_line(start.elapsed(), &totals, &last, last_t.elapsed());
+            last = totals;
             last_t = Instant::now();
-            next += interval;
+            next_line += interval;
         }
         if finished || stop.load(Ordering::Relaxed) {
             break;
@@ -218,6 +293,15 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         exits.push(exit);
         in_use += n;
     }
+    // Control packets still queued when the workers stopped.
+    let rest: Vec<Punt> = punt_rx.try_iter().collect();
+    control.handle_punts(&rest, opts.clock.now(), Instant::now());
+    *view.lock().unwrap_or_else(|e| e.into_inner()) =
+        control_view(&control, loaded, &replay, Instant::now());
+    http_stop.store(true, Ordering::Relaxed);
+    if let Some(h) = http {
+        let _ = h.join();
+    }
     Ok(RunReport {
         totals: sum(&counters),
         per_worker: counters
@@ -227,7 +311,31 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         elapsed: start.elapsed(),
         buffers_in_use: in_use,
         exits,
+        control: control.stats.clone(),
     })
+}
+
+fn control_view(
+    control: &Control,
+    loaded: &Loaded,
+    replay: &ReplayTable,
+    now: Instant,
+) -> ControlView {
+    let mut authorities: Vec<(u8, String, u32)> = loaded
+        .snapshot
+        .authorities
+        .values()
+        .map(|a| (a.slot, a.name.clone(), a.id))
+        .collect();
+    authorities.sort();
+    ControlView {
+        stats: control.stats.clone(),
+        peers: control.peer_health(now),
+        registry: control.registry().count(),
+        authorities,
+        replay_occupied: replay.occupied(),
+        replay_capacity: replay.capacity(),
+    }
 }
 
 fn sum(counters: &[(String, Arc<WorkerCounters>)]) -> BurstStats {
@@ -323,5 +431,14 @@ pub fn print_summary(r: &RunReport) {
             s.rx as f64 / secs / 1e6
         );
     }
+    let c = &r.control;
+    println!(
+        "  control: snapshot generation {}, reloads {} ok / {} failed, revocation lists {} loaded / {} rejected",
+        c.generation, c.reloads_ok, c.reloads_failed, c.revocations_loaded, c.revocations_rejected
+    );
+    println!(
+        "           credentials {} admitted / {} rejected, health reports {} accepted / {} rejected, local packets {}",
+        c.credentials_admitted, c.credentials_rejected, c.health_accepted, c.health_rejected, t.local
+    );
     println!("  buffers in use at exit: {}", r.buffers_in_use);
 }

@@ -196,3 +196,29 @@ pub fn verdict_line(v: &Verdict, snap: &Snapshot) -> String {
         Verdict::Drop(r) => format!("DROP {} ({}) — {}", r.name(), r.code(), r.help()),
     }
 }
+
+/// Run `frame` through `snap` with a scratch replay table and list every
+/// check in pipeline order: passed, failed, or not reached.
+pub fn why(frame: &[u8], snap: &Snapshot, now: u32) -> String {
+    use mnp_dataplane::pipeline::CHECK_ORDER;
+    let mut p = Pipeline::new(Arc::new(ReplayTable::new(16)));
+    let mut b = [frame.to_vec()];
+    let mut v = [Verdict::Drop(mnp_dataplane::DropReason::Truncated)];
+    p.process(snap, now, &mut b, &mut v, &mut BurstStats::default());
+    let (checked, failed) = p.trace(0);
+    let mut s = String::new();
+    let _ = writeln!(s, "snapshot generation {}, clock {now}", snap.generation);
+    for r in CHECK_ORDER {
+        let bit = 1u64 << r.code();
+        let state = if failed & bit != 0 {
+            "FAIL"
+        } else if checked & bit != 0 {
+            "pass"
+        } else {
+            continue;
+        };
+        let _ = writeln!(s, "  {state:<4}  {:<26} {}", r.name(), r.help());
+    }
+    let _ = writeln!(s, "verdict: {}", verdict_line(&v[0], snap));
+    s
+}

@@ -2,6 +2,7 @@
 
 mod daemon;
 mod decode;
+mod http;
 
 use clap::{Parser, Subcommand};
 use mnp_ctrl::config::Config;
@@ -93,6 +94,48 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Show every check a frame passes or fails, against a config or a running gateway's current snapshot.
+    Why {
+        /// A frame in hex.
+        #[arg(long, conflicts_with = "pcap")]
+        hex: Option<String>,
+        /// A pcap or pcapng file; `--index` picks the frame (0-based).
+        #[arg(long, requires = "index")]
+        pcap: Option<PathBuf>,
+        #[arg(long)]
+        index: Option<usize>,
+        /// Judge against this config.
+        #[arg(long, short, conflicts_with = "endpoint")]
+        config: Option<PathBuf>,
+        /// Judge against the running gateway's current snapshot (its `control.metrics` address).
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long)]
+        now: Option<u32>,
+    },
+    /// Read a running gateway's metrics endpoint and print a table.
+    Stats {
+        /// The gateway's `control.metrics` address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        endpoint: String,
+    },
+    /// Sign a revocation list for an authority (load it with `revocations = FILE`).
+    Revoke {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        authority: String,
+        /// Must exceed the serial of the list gateways hold.
+        #[arg(long)]
+        serial: u64,
+        /// A credential id to revoke (repeat for more).
+        #[arg(long = "credential")]
+        credentials: Vec<u64>,
+        #[arg(long)]
+        signing_key: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a frame's outer headers and governance fields (and, with a config, its verdict).
     Decode {
         /// A frame in hex.
@@ -163,6 +206,23 @@ fn main() -> ExitCode {
             config,
             now,
         } => decode(hex, pcap, config, now),
+        Cmd::Why {
+            hex,
+            pcap,
+            index,
+            config,
+            endpoint,
+            now,
+        } => why(hex, pcap, index, config, endpoint, now),
+        Cmd::Stats { endpoint } => stats(&endpoint),
+        Cmd::Revoke {
+            config,
+            authority,
+            serial,
+            credentials,
+            signing_key,
+            out,
+        } => revoke(&config, &authority, serial, &credentials, signing_key, &out),
     }
 }
 
@@ -463,5 +523,242 @@ fn decode(
             break;
         }
     }
+    ExitCode::SUCCESS
+}
+
+/// The signing key of `authority`: `--signing-key`, or the public key's path
+/// with extension `.key`; it must match the configured public key.
+fn authority_signing_key(
+    loaded: &mnp_ctrl::Loaded,
+    config: &Path,
+    authority: &str,
+    id: u32,
+    path: Option<PathBuf>,
+) -> Result<ed25519_dalek::SigningKey, ExitCode> {
+    let sk_path = path.unwrap_or_else(|| {
+        let a = loaded
+            .config
+            .authorities
+            .iter()
+            .find(|a| a.name.get_ref() == authority);
+        mnp_ctrl::compile::resolve(config, a.map_or("", |a| a.public_key.get_ref()))
+            .with_extension("key")
+    });
+    let sk = keys::read_signing_key(&sk_path).map_err(|e| fail(1, e))?;
+    if loaded.public_keys.get(&id) != Some(&sk.verifying_key()) {
+        return Err(fail(
+            1,
+            format!(
+                "{}: this signing key does not match authority `{authority}`'s public key",
+                sk_path.display()
+            ),
+        ));
+    }
+    Ok(sk)
+}
+
+fn revoke(
+    config: &Path,
+    authority: &str,
+    serial: u64,
+    credentials: &[u64],
+    signing_key: Option<PathBuf>,
+    out: &Path,
+) -> ExitCode {
+    let loaded = match load(config) {
+        Ok(l) => l,
+        Err(c) => return c,
+    };
+    let Some(id) = loaded
+        .snapshot
+        .authorities
+        .values()
+        .find(|a| a.name == authority)
+        .map(|a| a.id)
+    else {
+        return fail(
+            2,
+            format!("{}: no authority named `{authority}`", config.display()),
+        );
+    };
+    let sk = match authority_signing_key(&loaded, config, authority, id, signing_key) {
+        Ok(k) => k,
+        Err(c) => return c,
+    };
+    let list = mnp_ctrl::revocation::RevocationList::sign(
+        &sk,
+        id,
+        serial,
+        Clock::System.now() as u64,
+        credentials,
+    );
+    if let Err(e) = std::fs::write(out, list.to_toml()) {
+        return fail(1, format!("{}: {e}", out.display()));
+    }
+    println!(
+        "{}: serial {serial}, {} credential(s) revoked by `{authority}`",
+        out.display(),
+        list.credentials.len()
+    );
+    ExitCode::SUCCESS
+}
+
+fn frame_arg(
+    hex_frame: Option<String>,
+    pcap: Option<PathBuf>,
+    index: Option<usize>,
+) -> Result<Vec<u8>, ExitCode> {
+    match (hex_frame, pcap) {
+        (Some(h), _) => hex::decode(h.trim().replace([' ', ':', '\n'], ""))
+            .map_err(|e| fail(2, format!("--hex: {e}"))),
+        (None, Some(p)) => {
+            let frames = read_capture(&p).map_err(|e| fail(1, e))?;
+            let i = index.unwrap_or(0);
+            frames
+                .into_iter()
+                .nth(i)
+                .map(|(f, _)| f)
+                .ok_or_else(|| fail(2, format!("{}: no frame at index {i}", p.display())))
+        }
+        (None, None) => Err(fail(2, "give --hex FRAME or --pcap FILE --index N")),
+    }
+}
+
+fn why(
+    hex_frame: Option<String>,
+    pcap: Option<PathBuf>,
+    index: Option<usize>,
+    config: Option<PathBuf>,
+    endpoint: Option<String>,
+    now: Option<u32>,
+) -> ExitCode {
+    let frame = match frame_arg(hex_frame, pcap, index) {
+        Ok(f) => f,
+        Err(c) => return c,
+    };
+    let text = match (config, endpoint) {
+        (Some(c), _) => match load(&c) {
+            Ok(l) => decode::why(
+                &frame,
+                &l.snapshot,
+                now.unwrap_or_else(|| Clock::System.now()),
+            ),
+            Err(code) => return code,
+        },
+        (None, Some(ep)) => {
+            let q = now.map_or(String::new(), |n| format!("&now={n}"));
+            match http::get(&ep, &format!("/why?frame={}{q}", hex::encode(&frame))) {
+                Ok(t) => t,
+                Err(e) => return fail(1, e),
+            }
+        }
+        (None, None) => return fail(2, "give --config FILE or --endpoint ADDR"),
+    };
+    print!("{text}");
+    ExitCode::SUCCESS
+}
+
+fn stats(endpoint: &str) -> ExitCode {
+    let body = match http::get(endpoint, "/metrics") {
+        Ok(b) => b,
+        Err(e) => return fail(1, e),
+    };
+    let m = mnp_ctrl::metrics::parse(&body);
+    let get = |name: &str, want: &[(&str, &str)]| -> f64 {
+        m.iter()
+            .filter(|(n, l, _)| {
+                n == name
+                    && want
+                        .iter()
+                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
+            })
+            .map(|(_, _, v)| v)
+            .sum()
+    };
+    let mut workers: Vec<(String, String)> = m
+        .iter()
+        .filter(|(n, _, _)| n == "mnp_rx_packets_total")
+        .map(|(_, l, _)| {
+            let f = |k: &str| {
+                l.iter()
+                    .find(|(a, _)| a == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            (f("port"), f("queue"))
+        })
+        .collect();
+    workers.sort();
+    println!(
+        "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
+        "port", "queue", "rx", "forwarded", "legacy", "local", "dropped"
+    );
+    for (port, queue) in &workers {
+        let l = [("port", port.as_str()), ("queue", queue.as_str())];
+        println!(
+            "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
+            port,
+            queue,
+            get("mnp_rx_packets_total", &l),
+            get("mnp_forwarded_packets_total", &l),
+            get("mnp_legacy_forwarded_packets_total", &l),
+            get("mnp_local_packets_total", &l),
+            get("mnp_dropped_packets_total", &l)
+        );
+    }
+    println!("\ndrops by reason:");
+    for r in mnp_dataplane::DropReason::ALL {
+        let n = get("mnp_dropped_packets_total", &[("reason", r.name())]);
+        let a = get("mnp_audit_forwarded_packets_total", &[("reason", r.name())]);
+        if n > 0.0 || a > 0.0 {
+            println!(
+                "  {:<28} {:>14} {}",
+                r.name(),
+                n,
+                if a > 0.0 {
+                    format!("(+{a} forwarded under audit)")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    println!("\nsnapshot generation {}, reloads {} ok / {} failed (last {}), revocation lists {} loaded / {} rejected",
+        get("mnp_snapshot_generation", &[]), get("mnp_reloads_total", &[("result", "ok")]),
+        get("mnp_reloads_total", &[("result", "failed")]),
+        if get("mnp_last_reload_success", &[]) > 0.0 { "ok" } else { "FAILED" },
+        get("mnp_revocation_lists_total", &[("result", "loaded")]), get("mnp_revocation_lists_total", &[("result", "rejected")]));
+    println!(
+        "credentials {} admitted / {} rejected, registry {}, replay windows {} of {}",
+        get(
+            "mnp_credential_announcements_total",
+            &[("result", "admitted")]
+        ),
+        get(
+            "mnp_credential_announcements_total",
+            &[("result", "rejected")]
+        ),
+        get("mnp_registry_credentials", &[]),
+        get("mnp_replay_windows", &[]),
+        get("mnp_replay_windows_capacity", &[])
+    );
+    for (n, l, v) in m.iter().filter(|(n, _, _)| n == "mnp_peer_health") {
+        let _ = n;
+        let peer = l
+            .iter()
+            .find(|(k, _)| k == "peer")
+            .map_or("", |(_, v)| v.as_str());
+        println!(
+            "peer {peer}: health {v:.3}{}",
+            if *v == 0.0 { " (withdrawn)" } else { "" }
+        );
+    }
+    let q = |q: &str| get("mnp_burst_latency_seconds", &[("quantile", q)]) * 1e6;
+    println!(
+        "burst latency: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
+        q("0.5"),
+        q("0.99"),
+        q("0.999")
+    );
     ExitCode::SUCCESS
 }

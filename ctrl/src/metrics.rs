@@ -1,0 +1,295 @@
+//! Prometheus text exposition (format 0.0.4) of the gateway's counters.
+//! Pure rendering: the daemon gathers the numbers and serves the text.
+
+use crate::control::ControlStats;
+use mnp_dataplane::stats::BurstStats;
+use mnp_dataplane::DropReason;
+use std::fmt::Write;
+
+pub struct WorkerView {
+    pub port: String,
+    pub queue: u16,
+    pub stats: BurstStats,
+}
+
+#[derive(Default)]
+pub struct LatencySummary {
+    /// (quantile, seconds).
+    pub quantiles: Vec<(f64, f64)>,
+    pub count: u64,
+    pub sum_seconds: f64,
+}
+
+#[derive(Default, Clone)]
+pub struct ControlView {
+    pub stats: ControlStats,
+    /// (name, per-mille health).
+    pub peers: Vec<(String, u16)>,
+    pub registry: usize,
+    /// (counter slot, name, id).
+    pub authorities: Vec<(u8, String, u32)>,
+    pub replay_occupied: usize,
+    pub replay_capacity: usize,
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+struct Out(String);
+
+impl Out {
+    fn head(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}");
+        let _ = writeln!(self.0, "# TYPE {name} {kind}");
+    }
+    fn line(&mut self, name: &str, labels: &[(&str, String)], v: impl std::fmt::Display) {
+        let l: Vec<String> = labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{}\"", esc(v)))
+            .collect();
+        if l.is_empty() {
+            let _ = writeln!(self.0, "{name} {v}");
+        } else {
+            let _ = writeln!(self.0, "{name}{{{}}} {v}", l.join(","));
+        }
+    }
+}
+
+pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary) -> String {
+    let mut o = Out(String::new());
+    let wl = |w: &WorkerView| vec![("port", w.port.clone()), ("queue", w.queue.to_string())];
+    type Field = fn(&BurstStats) -> u64;
+    let per_worker: [(&str, &str, Field); 6] = [
+        ("mnp_rx_packets_total", "Frames received.", |s| s.rx),
+        ("mnp_rx_bytes_total", "Bytes received.", |s| s.rx_bytes),
+        ("mnp_tx_bytes_total", "Bytes of frames forwarded.", |s| {
+            s.tx_bytes
+        }),
+        (
+            "mnp_forwarded_packets_total",
+            "Governed packets forwarded with every check passed.",
+            |s| s.forwarded,
+        ),
+        (
+            "mnp_legacy_forwarded_packets_total",
+            "Ungoverned packets forwarded by a legacy rule.",
+            |s| s.legacy_forwarded,
+        ),
+        (
+            "mnp_local_packets_total",
+            "Credential and health packets handed to the control thread.",
+            |s| s.local,
+        ),
+    ];
+    for (name, help, f) in per_worker {
+        o.head(name, "counter", help);
+        for w in workers {
+            o.line(name, &wl(w), f(&w.stats));
+        }
+    }
+    o.head(
+        "mnp_dropped_packets_total",
+        "Packets dropped, by reason.",
+        "counter",
+    );
+    for w in workers {
+        for r in DropReason::ALL {
+            let mut l = wl(w);
+            l.push(("reason", r.name().to_string()));
+            o.line("mnp_dropped_packets_total", &l, w.stats.drop_count(*r));
+        }
+    }
+    o.head(
+        "mnp_audit_forwarded_packets_total",
+        "Packets forwarded under audit mode, by the check that would have dropped them.",
+        "counter",
+    );
+    for w in workers {
+        for r in DropReason::ALL.iter().filter(|r| r.auditable()) {
+            let mut l = wl(w);
+            l.push(("reason", r.name().to_string()));
+            o.line(
+                "mnp_audit_forwarded_packets_total",
+                &l,
+                w.stats.audit_count(*r),
+            );
+        }
+    }
+    o.head(
+        "mnp_authority_packets_total",
+        "Governed packets per claimed (configured) authority.",
+        "counter",
+    );
+    for (slot, name, id) in &c.authorities {
+        for (i, result) in ["accepted", "dropped"].iter().enumerate() {
+            let total: u64 = workers
+                .iter()
+                .map(|w| w.stats.by_authority.get(*slot as usize).map_or(0, |a| a[i]))
+                .sum();
+            o.line(
+                "mnp_authority_packets_total",
+                &[
+                    ("authority", name.clone()),
+                    ("authority_id", id.to_string()),
+                    ("result", result.to_string()),
+                ],
+                total,
+            );
+        }
+    }
+    let s = &c.stats;
+    o.head(
+        "mnp_snapshot_generation",
+        "Generation of the policy snapshot workers read.",
+        "gauge",
+    );
+    o.line("mnp_snapshot_generation", &[], s.generation);
+    o.head(
+        "mnp_reloads_total",
+        "Configuration reloads, by result.",
+        "counter",
+    );
+    o.line(
+        "mnp_reloads_total",
+        &[("result", "ok".into())],
+        s.reloads_ok,
+    );
+    o.line(
+        "mnp_reloads_total",
+        &[("result", "failed".into())],
+        s.reloads_failed,
+    );
+    o.head(
+        "mnp_last_reload_success",
+        "1 if the last reload succeeded (or none was tried).",
+        "gauge",
+    );
+    o.line("mnp_last_reload_success", &[], s.last_reload_ok as u8);
+    o.head(
+        "mnp_revocation_lists_total",
+        "Signed revocation lists, by result.",
+        "counter",
+    );
+    o.line(
+        "mnp_revocation_lists_total",
+        &[("result", "loaded".into())],
+        s.revocations_loaded,
+    );
+    o.line(
+        "mnp_revocation_lists_total",
+        &[("result", "rejected".into())],
+        s.revocations_rejected,
+    );
+    o.head(
+        "mnp_credential_announcements_total",
+        "In-band credential announcements, by result.",
+        "counter",
+    );
+    o.line(
+        "mnp_credential_announcements_total",
+        &[("result", "admitted".into())],
+        s.credentials_admitted,
+    );
+    o.line(
+        "mnp_credential_announcements_total",
+        &[("result", "rejected".into())],
+        s.credentials_rejected,
+    );
+    o.head(
+        "mnp_health_reports_total",
+        "Peer health reports, by result.",
+        "counter",
+    );
+    o.line(
+        "mnp_health_reports_total",
+        &[("result", "accepted".into())],
+        s.health_accepted,
+    );
+    o.line(
+        "mnp_health_reports_total",
+        &[("result", "rejected".into())],
+        s.health_rejected,
+    );
+    o.head(
+        "mnp_peer_health",
+        "Effective health of routes through a peer (0..1; 0 = withdrawn).",
+        "gauge",
+    );
+    for (name, h) in &c.peers {
+        o.line(
+            "mnp_peer_health",
+            &[("peer", name.clone())],
+            *h as f64 / 1000.0,
+        );
+    }
+    o.head(
+        "mnp_registry_credentials",
+        "Credentials admitted through announcements.",
+        "gauge",
+    );
+    o.line("mnp_registry_credentials", &[], c.registry);
+    o.head(
+        "mnp_replay_windows",
+        "Credentials with a replay window in use.",
+        "gauge",
+    );
+    o.line("mnp_replay_windows", &[], c.replay_occupied);
+    o.head(
+        "mnp_replay_windows_capacity",
+        "Replay windows the table can hold.",
+        "gauge",
+    );
+    o.line("mnp_replay_windows_capacity", &[], c.replay_capacity);
+    o.head(
+        "mnp_burst_latency_seconds",
+        "Time to process one burst, from rx to tx.",
+        "summary",
+    );
+    for (q, v) in &latency.quantiles {
+        o.line(
+            "mnp_burst_latency_seconds",
+            &[("quantile", q.to_string())],
+            v,
+        );
+    }
+    o.line("mnp_burst_latency_seconds_sum", &[], latency.sum_seconds);
+    o.line("mnp_burst_latency_seconds_count", &[], latency.count);
+    o.0
+}
+
+/// One sample: metric name, labels, value.
+pub type Sample = (String, Vec<(String, String)>, f64);
+
+/// Parse `name{labels} value` lines (for the `stats` command).
+pub fn parse(text: &str) -> Vec<Sample> {
+    let mut out = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
+        let (head, value) = match line.rsplit_once(' ') {
+            Some(x) => x,
+            None => continue,
+        };
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match head.split_once('{') {
+            Some((n, rest)) => {
+                let body = rest.trim_end_matches('}');
+                let labels = body
+                    .split("\",")
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.trim().to_string(), v.trim_matches('"').to_string()))
+                    .collect();
+                (n.to_string(), labels)
+            }
+            None => (head.to_string(), Vec::new()),
+        };
+        out.push((name, labels, v));
+    }
+    out
+}
