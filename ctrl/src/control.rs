@@ -81,7 +81,8 @@ pub struct Control {
     revocations: HashMap<u32, RevocationList>,
     peers: Vec<Peer>,
     timing: HealthTiming,
-    files: Vec<(PathBuf, Option<Stamp>)>,
+    /// Per watched file: (stamp at the last load, stamp at the last poll).
+    files: Vec<(PathBuf, Option<Stamp>, Option<Stamp>)>,
     registry: HashMap<(u32, u64), RegistryEntry>,
     published_health: Vec<u16>,
     pub stats: ControlStats,
@@ -127,7 +128,11 @@ impl Control {
             revocations: HashMap::new(),
             peers: Vec::new(),
             timing: timing(loaded),
-            files: loaded.files.iter().map(|p| (p.clone(), stamp(p))).collect(),
+            files: loaded
+                .files
+                .iter()
+                .map(|p| (p.clone(), stamp(p), stamp(p)))
+                .collect(),
             registry: HashMap::new(),
             published_health: Vec::new(),
             stats: ControlStats {
@@ -186,17 +191,27 @@ impl Control {
     }
 
     /// Whether a config, key, secret or revocation file changed since the
-    /// last (attempted) load.
+    /// last (attempted) load and has since settled: a file still being
+    /// written (its size or time moved since the previous poll) waits for the
+    /// next poll, so an editor's half-written file is not loaded.
     pub fn files_changed(&mut self) -> bool {
-        let mut changed = false;
-        for (p, s) in &mut self.files {
+        let mut differs = false;
+        let mut settling = false;
+        for (p, loaded, seen) in &mut self.files {
             let now = stamp(p);
-            if now != *s {
-                *s = now;
-                changed = true;
+            if now != *seen {
+                *seen = now;
+                settling = true;
             }
+            differs |= now != *loaded;
         }
-        changed
+        if differs && !settling {
+            for (_, loaded, seen) in &mut self.files {
+                *loaded = *seen;
+            }
+            return true;
+        }
+        false
     }
 
     /// Re-read the config and every file it names; publish on success. On
@@ -227,7 +242,11 @@ impl Control {
     fn try_reload(&mut self, now: Instant) -> Result<u64, String> {
         let loaded = compile::load(&self.path).map_err(|e| e.to_string())?;
         // Track the new set of files whatever happens next.
-        self.files = loaded.files.iter().map(|p| (p.clone(), stamp(p))).collect();
+        self.files = loaded
+            .files
+            .iter()
+            .map(|p| (p.clone(), stamp(p), stamp(p)))
+            .collect();
         if fingerprint(&loaded) != self.ports_fingerprint {
             return Err(format!(
                 "{}: ports or workers changed; they apply at restart, not at reload",

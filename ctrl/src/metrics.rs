@@ -41,7 +41,7 @@ fn esc(s: &str) -> String {
 struct Out(String);
 
 impl Out {
-    fn head(&mut self, name: &str, kind: &str, help: &str) {
+    fn head(&mut self, name: &str, help: &str, kind: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}");
         let _ = writeln!(self.0, "# TYPE {name} {kind}");
     }
@@ -85,7 +85,7 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
         ),
     ];
     for (name, help, f) in per_worker {
-        o.head(name, "counter", help);
+        o.head(name, help, "counter");
         for w in workers {
             o.line(name, &wl(w), f(&w.stats));
         }

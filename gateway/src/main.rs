@@ -40,6 +40,9 @@ enum Cmd {
         /// Judge validity windows at this Unix time instead of the clock.
         #[arg(long)]
         now: Option<u32>,
+        /// Stop each demo source after this many packets (for exact accounting in tests).
+        #[arg(long, hide = true)]
+        demo_limit: Option<u64>,
     },
     /// Run the built-in demo: governed traffic with every hostile case, no setup.
     Demo {
@@ -158,7 +161,13 @@ fn main() -> ExitCode {
             config,
             duration,
             now,
-        } => run(&config, duration.map(Duration::from_secs_f64), now),
+            demo_limit,
+        } => run(
+            &config,
+            duration.map(Duration::from_secs_f64),
+            now,
+            demo_limit,
+        ),
         Cmd::Demo { config, duration } => demo(config, duration),
         Cmd::CheckConfig { config } => check_config(&config),
         Cmd::Keygen {
@@ -235,7 +244,12 @@ fn load(path: &Path) -> Result<mnp_ctrl::Loaded, ExitCode> {
     mnp_ctrl::load(path).map_err(|e| fail(2, e))
 }
 
-fn run(config: &Path, duration: Option<Duration>, now: Option<u32>) -> ExitCode {
+fn run(
+    config: &Path,
+    duration: Option<Duration>,
+    now: Option<u32>,
+    demo_limit: Option<u64>,
+) -> ExitCode {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(c) => return c,
@@ -244,7 +258,7 @@ fn run(config: &Path, duration: Option<Duration>, now: Option<u32>) -> ExitCode 
         duration,
         clock: now.map_or(Clock::System, Clock::Fixed),
         stats_lines: true,
-        demo_limit: None,
+        demo_limit,
     };
     println!(
         "mnp-gateway: {} — {} port(s), {} authorit(y/ies), {} route(s)",
@@ -292,6 +306,7 @@ fn demo(config: Option<PathBuf>, secs: f64) -> ExitCode {
     run(
         &path,
         (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
+        None,
         None,
     )
 }
