@@ -54,6 +54,7 @@ fn snapshot() -> Snapshot {
     s.zone_rules.insert(
         (10, 20),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 2,
             types: 1,
@@ -63,6 +64,7 @@ fn snapshot() -> Snapshot {
     s.zone_rules.insert(
         (10, 30),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 3,
             types: 1,

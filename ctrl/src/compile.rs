@@ -12,7 +12,8 @@ use hashbrown::HashMap;
 use mnp_dataplane::build::Outer;
 use mnp_dataplane::gen::MixSpec;
 use mnp_dataplane::snapshot::{
-    AuthorityPolicy, EgressPort, EpochSecret, IpNet, LegacyRule, Route, Snapshot, ZoneRule,
+    AuthorityPolicy, EgressPort, EpochSecret, IpNet, LegacyRule, RateLimit, Route, Snapshot,
+    ZoneRule,
 };
 use mnp_dataplane::wire::ethernet::{parse_mac, MacAddr};
 use mnp_dataplane::wire::governance::PacketType;
@@ -415,6 +416,20 @@ impl Compiler<'_> {
                 route_floor: r.route_floor.unwrap_or(r.min_trust),
                 types,
                 audit: r.audit,
+                rate: match &r.rate_limit_pps {
+                    Some(pps) if *pps.get_ref() == 0 => {
+                        return Err(self.err(
+                            pps,
+                            f("rate_limit_pps"),
+                            "must be at least 1 (omit it for no limit)",
+                        ));
+                    }
+                    Some(pps) => Some(RateLimit {
+                        per_second: *pps.get_ref(),
+                        burst: r.rate_limit_burst.unwrap_or(*pps.get_ref()).max(1),
+                    }),
+                    None => None,
+                },
             };
             if zone_rules.insert((from, to), rule).is_some() {
                 return Err(self.err(

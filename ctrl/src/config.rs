@@ -192,6 +192,19 @@ pub struct WorkersSection {
     /// Capture one drop in this many.
     #[serde(default = "one_u64")]
     pub drop_sample: Spanned<u64>,
+    /// Rotate the drop capture when a file reaches this size.
+    #[serde(default = "default_ring_bytes")]
+    pub drop_capture_max_bytes: u64,
+    /// Files kept in the drop-capture ring (the current one included).
+    #[serde(default = "default_ring_files")]
+    pub drop_capture_files: u32,
+}
+
+fn default_ring_bytes() -> u64 {
+    64 << 20
+}
+fn default_ring_files() -> u32 {
+    4
 }
 
 impl Default for WorkersSection {
@@ -200,6 +213,8 @@ impl Default for WorkersSection {
             cores: no_cores(),
             drop_capture: None,
             drop_sample: one_u64(),
+            drop_capture_max_bytes: default_ring_bytes(),
+            drop_capture_files: default_ring_files(),
         }
     }
 }
@@ -249,6 +264,10 @@ pub struct ZoneRuleSection {
     pub types: Spanned<Vec<Spanned<String>>>,
     #[serde(default)]
     pub audit: bool,
+    /// Per-credential packets per second for this traffic (token bucket).
+    pub rate_limit_pps: Option<Spanned<u32>>,
+    /// Bucket depth; defaults to one second's worth.
+    pub rate_limit_burst: Option<u32>,
 }
 
 fn default_types() -> Spanned<Vec<Spanned<String>>> {

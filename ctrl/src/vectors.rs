@@ -81,6 +81,7 @@ pub fn snapshot() -> Snapshot {
     s.zone_rules.insert(
         (10, 20),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 2,
             types: 0b111,

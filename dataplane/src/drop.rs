@@ -98,6 +98,8 @@ drop_reasons! {
         "egress queue did not accept the packet";
     ControlQueueFull = 29, "control_queue_full", auditable: false,
         "the control thread's queue for credential and health packets was full";
+    RateLimited = 30, "rate_limited", auditable: true,
+        "the credential exceeded the zone rule's per-credential packet rate";
 }
 
 impl core::fmt::Display for DropReason {

@@ -28,7 +28,7 @@ pub const BURST: usize = 32;
 
 /// Every check, in the order the pipeline runs it, named by the drop reason
 /// it gives. The parse checks come first and stop at the first failure.
-pub const CHECK_ORDER: [DropReason; 29] = {
+pub const CHECK_ORDER: [DropReason; 30] = {
     use DropReason::*;
     [
         Truncated,
@@ -58,6 +58,7 @@ pub const CHECK_ORDER: [DropReason; 29] = {
         TtlExceeded,
         Replay,
         ReplayTableFull,
+        RateLimited,
         TxFull,
         ControlQueueFull,
     ]
@@ -118,6 +119,8 @@ struct Meta {
     off: GovOffsets,
     l3: u16,
     route_floor: u8,
+    /// The zone rule's per-credential rate limit, if any.
+    rate: Option<crate::snapshot::RateLimit>,
     port: u16,
     next_hop: MacAddr,
 }
@@ -199,7 +202,7 @@ impl Pipeline {
         self.authenticate(snap, pkts);
         self.policy(snap, now, pkts);
         self.route(snap, pkts);
-        self.replay_check(pkts);
+        self.replay_check(now, pkts);
         self.rewrite(snap, pkts);
         for i in 0..n {
             let m = &self.meta[i];
@@ -357,6 +360,7 @@ impl Pipeline {
                     DropReason::TypeNotAllowed,
                 );
                 m.route_floor = rule.route_floor;
+                m.rate = rule.rate;
             }
             match h.packet_type() {
                 // Control packets end here; hops and routes do not apply.
@@ -403,7 +407,7 @@ impl Pipeline {
         }
     }
 
-    fn replay_check<P: AsRef<[u8]>>(&mut self, pkts: &[P]) {
+    fn replay_check<P: AsRef<[u8]>>(&mut self, now: u32, pkts: &[P]) {
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() || !m.authenticated {
@@ -411,11 +415,15 @@ impl Pipeline {
             }
             let seq = gov_header(p.as_ref(), &m.off).sequence();
             let bytes = p.as_ref().len() as u64;
-            match self
-                .replay
-                .check_and_set_counted(replay_key(&self.keys[i]), seq, bytes)
-            {
-                ReplayVerdict::Fresh => m.check(true, DropReason::Replay),
+            let key = replay_key(&self.keys[i]);
+            match self.replay.check_and_set_counted(key, seq, bytes) {
+                ReplayVerdict::Fresh => {
+                    m.check(true, DropReason::Replay);
+                    if let Some(r) = m.rate {
+                        let ok = self.replay.take_token(key, now, r.per_second, r.burst);
+                        m.check(ok, DropReason::RateLimited);
+                    }
+                }
                 ReplayVerdict::Replay => m.fail(DropReason::Replay),
                 ReplayVerdict::TableFull => m.fail(DropReason::ReplayTableFull),
             }

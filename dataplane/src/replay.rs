@@ -39,6 +39,8 @@ struct Entry {
     /// Packets and bytes accepted for this credential (for the registry).
     packets: AtomicU64,
     bytes: AtomicU64,
+    /// Token bucket: last refill second << 32 | tokens left.
+    bucket: AtomicU64,
     /// Each word: block tag (seq / 32, truncated to 32 bits) << 32 | bitmap.
     /// A zero bitmap marks a word never used.
     slots: [AtomicU64; SLOTS],
@@ -51,6 +53,7 @@ impl Entry {
             highest: AtomicU64::new(0),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            bucket: AtomicU64::new(0),
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
         }
     }
@@ -145,6 +148,39 @@ impl ReplayTable {
         v
     }
 
+    /// Take one token from credential `key`'s bucket at second `now`
+    /// (refilled by `rate` per second up to `burst`; a new credential starts
+    /// full). False when empty, or when the credential has no entry.
+    pub fn take_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
+        let Some(e) = self.entry(key) else {
+            return false;
+        };
+        let mut w = e.bucket.load(Ordering::Acquire);
+        loop {
+            let (last, tokens) = ((w >> 32) as u32, w as u32);
+            let tokens = if w == 0 {
+                burst
+            } else if now > last {
+                let refill = (now - last) as u64 * rate as u64;
+                (tokens as u64 + refill).min(burst as u64) as u32
+            } else {
+                tokens
+            };
+            if tokens == 0 {
+                return false;
+            }
+            // A bucket word of 0 means "never used": keep `last` non-zero.
+            let new = ((now.max(1) as u64) << 32) | (tokens - 1) as u64;
+            match e
+                .bucket
+                .compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(cur) => w = cur,
+            }
+        }
+    }
+
     /// Accept `seq` for credential `key` at most once, ever.
     pub fn check_and_set(&self, key: u64, seq: u64) -> ReplayVerdict {
         let Some(e) = self.entry(key) else {
@@ -221,6 +257,21 @@ mod tests {
         assert_eq!(t.check_and_set(1, u64::MAX - 3), ReplayVerdict::Fresh);
         assert_eq!(t.check_and_set(1, u64::MAX - 3), ReplayVerdict::Replay);
         assert_eq!(t.check_and_set(1, 1 << 40), ReplayVerdict::Replay);
+    }
+
+    #[test]
+    fn token_bucket_refills_per_second_up_to_burst() {
+        let t = ReplayTable::new(4);
+        t.check_and_set(9, 1);
+        let took = (0..10).filter(|_| t.take_token(9, 100, 2, 3)).count();
+        assert_eq!(took, 3, "starts with a full burst");
+        assert!(t.take_token(9, 101, 2, 3) && t.take_token(9, 101, 2, 3));
+        assert!(!t.take_token(9, 101, 2, 3), "refilled by the rate only");
+        assert_eq!(
+            (0..10).filter(|_| t.take_token(9, 200, 2, 3)).count(),
+            3,
+            "capped at burst"
+        );
     }
 
     #[test]

@@ -62,6 +62,14 @@ impl AuthorityPolicy {
     }
 }
 
+/// A per-credential token bucket: `per_second` tokens a second, at most
+/// `burst` saved up; one packet takes one token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
 /// Policy for traffic from one zone to another.
 #[derive(Clone, Copy, Debug)]
 pub struct ZoneRule {
@@ -72,6 +80,8 @@ pub struct ZoneRule {
     /// Bit mask of `PacketType::bit()`.
     pub types: u8,
     pub audit: bool,
+    /// Per-credential packet rate for this traffic, if limited.
+    pub rate: Option<RateLimit>,
 }
 
 /// One way to reach a destination zone.

@@ -48,6 +48,7 @@ fn snapshot() -> Snapshot {
     s.zone_rules.insert(
         (EDGE, CORE),
         ZoneRule {
+            rate: None,
             min_trust: 2,
             route_floor: 2,
             types: PacketType::Data.bit(),
@@ -57,6 +58,7 @@ fn snapshot() -> Snapshot {
     s.zone_rules.insert(
         (EDGE, VAULT),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 4,
             types: 0b111,
@@ -884,4 +886,59 @@ fn forwarded_frames_carry_valid_checksums_and_the_rewrite() {
             }
         }
     }
+}
+
+#[test]
+fn per_credential_rate_limit_from_the_zone_rule() {
+    let mut snap = snapshot();
+    snap.zone_rules.get_mut(&(EDGE, CORE)).unwrap().rate =
+        Some(mnp_dataplane::snapshot::RateLimit {
+            per_second: 2,
+            burst: 2,
+        });
+    let table = Arc::new(ReplayTable::new(64));
+    let mut p = Pipeline::new(table.clone());
+    let at = |p: &mut Pipeline, now: u32, c: Claims, seq: u64| {
+        let mut b = [frame(c, seq)];
+        let mut v = [Verdict::Drop(DropReason::Truncated)];
+        let mut s = BurstStats::default();
+        p.process(&snap, now, &mut b, &mut v, &mut s);
+        (v[0], s.drop_count(DropReason::RateLimited))
+    };
+    assert!(matches!(
+        at(&mut p, NOW, claims(), 1).0,
+        Verdict::Forward { .. }
+    ));
+    assert!(matches!(
+        at(&mut p, NOW, claims(), 2).0,
+        Verdict::Forward { .. }
+    ));
+    assert_eq!(
+        at(&mut p, NOW, claims(), 3),
+        (Verdict::Drop(DropReason::RateLimited), 1)
+    );
+    // Another credential has its own bucket; on another worker the same one is shared.
+    assert!(matches!(
+        at(
+            &mut p,
+            NOW,
+            Claims {
+                credential: 43,
+                ..claims()
+            },
+            1
+        )
+        .0,
+        Verdict::Forward { .. }
+    ));
+    let mut other = Pipeline::new(table);
+    assert_eq!(
+        at(&mut other, NOW, claims(), 4).0,
+        Verdict::Drop(DropReason::RateLimited)
+    );
+    // The next second refills it.
+    assert!(matches!(
+        at(&mut p, NOW + 1, claims(), 5).0,
+        Verdict::Forward { .. }
+    ));
 }

@@ -66,6 +66,7 @@ fn steady_state_bursts_allocate_nothing() {
     snap.zone_rules.insert(
         (10, 20),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 2,
             types: 1,
@@ -75,6 +76,7 @@ fn steady_state_bursts_allocate_nothing() {
     snap.zone_rules.insert(
         (10, 30),
         ZoneRule {
+            rate: None,
             min_trust: 1,
             route_floor: 3,
             types: 1,

@@ -138,7 +138,14 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             }
-            Some(PcapDropSink::create(&path).map_err(|e| e.to_string())?)
+            Some(
+                PcapDropSink::ring(
+                    &path,
+                    cfg.workers.drop_capture_max_bytes,
+                    cfg.workers.drop_capture_files,
+                )
+                .map_err(|e| e.to_string())?,
+            )
         }
         None => None,
     };

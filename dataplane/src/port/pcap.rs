@@ -168,33 +168,81 @@ impl TxQueue for PcapTx {
     // before it reports, so files are complete when `run` returns.
 }
 
-/// Dropped packets to pcapng, each with a comment `drop: <name> (<code>)`.
+/// Dropped packets to pcapng, each with a comment `drop: <name> (<code>)`,
+/// as a ring of files: when `path` exceeds `max_bytes` it becomes `path.1`
+/// (`path.1` becomes `path.2`, …, up to `files - 1`) and a new `path` starts.
 #[derive(Clone)]
 pub struct PcapDropSink {
-    w: Arc<Mutex<PcapNgWriter<BufWriter<File>>>>,
+    ring: Arc<Mutex<Ring>>,
+}
+
+struct Ring {
+    w: Option<PcapNgWriter<BufWriter<File>>>,
+    path: std::path::PathBuf,
+    written: u64,
+    max_bytes: u64,
+    files: u32,
+}
+
+fn open_ng(path: &Path) -> Result<PcapNgWriter<BufWriter<File>>, PcapPortError> {
+    let p = path.display().to_string();
+    let f = File::create(path).map_err(|source| PcapPortError::Io {
+        path: p.clone(),
+        source,
+    })?;
+    let mut w = PcapNgWriter::new(BufWriter::new(f)).map_err(|source| PcapPortError::Pcap {
+        path: p.clone(),
+        source,
+    })?;
+    let idb = InterfaceDescriptionBlock {
+        linktype: DataLink::ETHERNET,
+        snaplen: 0xffff,
+        options: vec![],
+    };
+    w.write_pcapng_block(idb)
+        .map_err(|source| PcapPortError::Pcap { path: p, source })?;
+    Ok(w)
 }
 
 impl PcapDropSink {
+    /// A single file without rotation.
     pub fn create(path: &Path) -> Result<Self, PcapPortError> {
-        let p = path.display().to_string();
-        let f = File::create(path).map_err(|source| PcapPortError::Io {
-            path: p.clone(),
-            source,
-        })?;
-        let mut w = PcapNgWriter::new(BufWriter::new(f)).map_err(|source| PcapPortError::Pcap {
-            path: p.clone(),
-            source,
-        })?;
-        let idb = InterfaceDescriptionBlock {
-            linktype: DataLink::ETHERNET,
-            snaplen: 0xffff,
-            options: vec![],
-        };
-        w.write_pcapng_block(idb)
-            .map_err(|source| PcapPortError::Pcap { path: p, source })?;
+        Self::ring(path, u64::MAX, 1)
+    }
+
+    /// A ring of `files` files of about `max_bytes` each.
+    pub fn ring(path: &Path, max_bytes: u64, files: u32) -> Result<Self, PcapPortError> {
+        let w = open_ng(path)?;
         Ok(Self {
-            w: Arc::new(Mutex::new(w)),
+            ring: Arc::new(Mutex::new(Ring {
+                w: Some(w),
+                path: path.to_path_buf(),
+                written: 0,
+                max_bytes,
+                files: files.max(1),
+            })),
         })
+    }
+}
+
+impl Ring {
+    fn rotate(&mut self) {
+        if let Some(w) = self.w.take() {
+            let _ = w.into_inner().flush();
+        }
+        let name = |i: u32| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{i}"));
+            std::path::PathBuf::from(p)
+        };
+        if self.files > 1 {
+            for i in (1..self.files - 1).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            let _ = std::fs::rename(&self.path, name(1));
+        }
+        self.w = open_ng(&self.path).ok();
+        self.written = 0;
     }
 }
 
@@ -214,11 +262,49 @@ impl DropSink for PcapDropSink {
                 reason,
             )))],
         };
-        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = w.write_pcapng_block(block);
+        let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if r.written >= r.max_bytes {
+            r.rotate();
+        }
+        if let Some(w) = r.w.as_mut() {
+            if let Ok(n) = w.write_pcapng_block(block) {
+                r.written += n as u64;
+            }
+        }
     }
     fn flush(&mut self) {
-        let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = w.get_mut().flush();
+        let mut r = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = r.w.as_mut() {
+            let _ = w.get_mut().flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_ring_rotates_and_keeps_at_most_n_files() {
+        let dir = std::env::temp_dir().join(format!("mnp-ring-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("drops.pcapng");
+        let mut sink = PcapDropSink::ring(&path, 1000, 3).unwrap();
+        for _ in 0..100 {
+            sink.capture(&[0u8; 100], DropReason::BadMac);
+        }
+        sink.flush();
+        drop(sink);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["drops.pcapng", "drops.pcapng.1", "drops.pcapng.2"]);
+        for n in &names {
+            let len = std::fs::metadata(dir.join(n)).unwrap().len();
+            assert!(len < 1400, "{n}: {len}");
+        }
     }
 }
