@@ -14,7 +14,9 @@ echo "== cargo test"
 cargo test --workspace --locked
 
 echo "== protocol vectors, independent implementation (Python)"
-if python3 -c 'import blake3, nacl' 2>/dev/null || python3 -m pip install --quiet blake3 pynacl; then
+if python3 -c 'import blake3, nacl' 2>/dev/null \
+    || python3 -m pip install --quiet blake3 pynacl \
+    || python3 -m pip install --quiet --break-system-packages blake3 pynacl; then
     python3 scripts/verify_vectors.py
 else
     echo "error: could not install the PyPI packages blake3 and pynacl" >&2
