@@ -14,6 +14,7 @@ pub mod build;
 pub mod crypto;
 pub mod drop;
 pub mod gen;
+pub mod lanes;
 pub mod parse;
 pub mod pipeline;
 pub mod port;

@@ -1,0 +1,468 @@
+//! Multi-key, multi-message BLAKE3 in SIMD lanes.
+//!
+//! The blake3 crate gets no parallelism inside a message shorter than 2 KiB,
+//! and its many-message path takes one key for all inputs. Every packet here
+//! has its own key and its own length, so this module hashes N independent
+//! (key, message) pairs at once: one BLAKE3 compression per lane per step, 16
+//! lanes on AVX-512, 8 on AVX2, and a portable 4-lane path. Each lane walks
+//! its own message through the BLAKE3 tree — chunk blocks, a partial final
+//! block, parent nodes for messages over 1024 bytes — and lanes that finish
+//! early are refilled with the next message while the others go on.
+//!
+//! The blake3 crate is the reference: property tests compare every level
+//! against it (`tests` below). `unsafe` and intrinsics stay in the backend
+//! files of this module.
+
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+pub const IV: [u32; 8] = [
+    0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
+];
+pub(crate) const MSG_SCHEDULE: [[usize; 16]; 7] = [
+    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
+    [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8],
+    [3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1],
+    [10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6],
+    [12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4],
+    [9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7],
+    [11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13],
+];
+const CHUNK_START: u32 = 1;
+const CHUNK_END: u32 = 2;
+const PARENT: u32 = 4;
+const ROOT: u32 = 8;
+/// Mode flag of keyed hashing.
+pub const KEYED_HASH: u32 = 16;
+const DERIVE_KEY_CONTEXT: u32 = 32;
+/// Mode flag of the second half of derive_key (hashing the key material).
+pub const DERIVE_KEY_MATERIAL: u32 = 64;
+const BLOCK_LEN: usize = 64;
+const CHUNK_LEN: usize = 1024;
+/// Deepest CV stack a lane may need: messages up to 2^(MAX_DEPTH) chunks.
+const MAX_DEPTH: usize = 24;
+
+/// Which backend runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Portable = 1,
+    Avx2 = 2,
+    Avx512 = 3,
+}
+
+impl Level {
+    /// Lanes per compression step.
+    pub fn lanes(self) -> usize {
+        match self {
+            Level::Portable => portable::LANES,
+            Level::Avx2 => 8,
+            Level::Avx512 => 16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Portable => "portable",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Level::Portable, Level::Avx2, Level::Avx512].into_iter().find(|l| l.name() == s)
+    }
+
+    /// The best level this CPU supports (checked at run time).
+    pub fn supported() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Level::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Level::Avx2;
+            }
+        }
+        Level::Portable
+    }
+
+    /// Whether this CPU can run `self`.
+    pub fn is_supported(self) -> bool {
+        self <= Self::supported()
+    }
+
+    /// The level in use: detected once, lowered by `MNP_SIMD=portable|avx2`
+    /// (for tests and benchmarks) or [`Level::force`]. Never above what the
+    /// CPU supports.
+    pub fn current() -> Self {
+        static CURRENT: AtomicU8 = AtomicU8::new(0);
+        match CURRENT.load(Ordering::Relaxed) {
+            1 => Level::Portable,
+            2 => Level::Avx2,
+            3 => Level::Avx512,
+            _ => {
+                let best = Self::supported();
+                let l = std::env::var("MNP_SIMD")
+                    .ok()
+                    .and_then(|s| Level::from_name(&s))
+                    .map_or(best, |f| f.min(best));
+                CURRENT.store(l as u8, Ordering::Relaxed);
+                l
+            }
+        }
+    }
+
+    /// `self` if the CPU supports it, else the best level it does.
+    pub fn or_supported(self) -> Self {
+        self.min(Self::supported())
+    }
+}
+
+/// One message to hash: `key` words, a mode flag ([`KEYED_HASH`] or
+/// [`DERIVE_KEY_MATERIAL`]), and the message in up to two pieces (the MAC input
+/// is the immutable header and the payload, which are not adjacent in a frame).
+#[derive(Clone, Copy)]
+pub struct Input<'a> {
+    pub key: &'a [u32; 8],
+    pub mode: u32,
+    pub head: &'a [u8],
+    pub tail: &'a [u8],
+}
+
+impl Input<'_> {
+    fn len(&self) -> usize {
+        self.head.len() + self.tail.len()
+    }
+    /// Block `i` of the message into `buf`, zero-padded; returns its length.
+    fn block(&self, start: usize, buf: &mut [u8; BLOCK_LEN]) -> usize {
+        let end = (start + BLOCK_LEN).min(self.len());
+        let n = end - start;
+        let h = self.head.len();
+        if end <= h {
+            buf[..n].copy_from_slice(&self.head[start..end]);
+        } else if start >= h {
+            buf[..n].copy_from_slice(&self.tail[start - h..end - h]);
+        } else {
+            buf[..h - start].copy_from_slice(&self.head[start..]);
+            buf[h - start..n].copy_from_slice(&self.tail[..end - h]);
+        }
+        buf[n..].fill(0);
+        n
+    }
+}
+
+pub fn words(key: &[u8; 32]) -> [u32; 8] {
+    let mut w = [0u32; 8];
+    for (i, c) in key.chunks_exact(4).enumerate() {
+        w[i] = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+    }
+    w
+}
+
+/// The key of derive_key's second stage for `context`: the context string
+/// hashed in DERIVE_KEY_CONTEXT mode. Computed once per context.
+pub fn context_key(context: &str) -> [u32; 8] {
+    let mut out = [[0u8; 32]; 1];
+    let iv = IV;
+    hash_many(Level::Portable, &[Input { key: &iv, mode: DERIVE_KEY_CONTEXT, head: context.as_bytes(), tail: &[] }], &mut out);
+    words(&out[0])
+}
+
+/// What a lane is doing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    /// Compressing block `block` of chunk `chunk`.
+    Chunk,
+    /// Merging the CV just produced into the stack: `left` merges to go.
+    Merge(u32),
+    /// Folding the stack into the final chunk's CV, ending at the root.
+    Finalize,
+}
+
+#[derive(Clone, Copy)]
+struct Lane {
+    phase: Phase,
+    input: usize,
+    len: usize,
+    chunk: u64,
+    chunks: u64,
+    block: usize,
+    stack: [[u32; 8]; MAX_DEPTH],
+    sp: usize,
+    /// CV carried into a merge or finalize step.
+    carry: [u32; 8],
+    /// The flags of the job just issued (to tell what finished).
+    flags: u32,
+}
+
+impl Lane {
+    const IDLE: Lane = Lane {
+        phase: Phase::Idle,
+        input: 0,
+        len: 0,
+        chunk: 0,
+        chunks: 0,
+        block: 0,
+        stack: [[0; 8]; MAX_DEPTH],
+        sp: 0,
+        carry: [0; 8],
+        flags: 0,
+    };
+}
+
+/// Per-step inputs of every lane, word-major (`[word][lane]`), as the
+/// kernels load them.
+pub(crate) struct Step<const L: usize> {
+    pub cv: [[u32; L]; 8],
+    pub msg: [[u32; L]; 16],
+    pub counter_lo: [u32; L],
+    pub counter_hi: [u32; L],
+    pub block_len: [u32; L],
+    pub flags: [u32; L],
+}
+
+/// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
+/// BLAKE3 output (truncate as the protocol needs). Messages longer than
+/// 2^24 chunks are not supported (16 GiB; packets are far below).
+pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
+    match level.or_supported() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => drive::<16>(inputs, out, x86::compress16),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => drive::<8>(inputs, out, x86::compress8),
+        _ => drive::<{ portable::LANES }>(inputs, out, portable::compress),
+    }
+}
+
+/// Keep up to `L` lanes busy until every input is hashed.
+fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&mut Step<L>)) {
+    let mut lanes = [Lane::IDLE; L];
+    let mut step = Step::<L> {
+        cv: [[0; L]; 8],
+        msg: [[0; L]; 16],
+        counter_lo: [0; L],
+        counter_hi: [0; L],
+        block_len: [0; L],
+        flags: [0; L],
+    };
+    let mut next = 0;
+    let mut buf = [0u8; BLOCK_LEN];
+    loop {
+        // Fill idle lanes and describe each busy lane's next compression.
+        let mut busy = 0;
+        for l in 0..L {
+            if lanes[l].phase == Phase::Idle && next < inputs.len() {
+                let len = inputs[next].len();
+                lanes[l] = Lane {
+                    phase: Phase::Chunk,
+                    input: next,
+                    len,
+                    chunks: (len.div_ceil(CHUNK_LEN)).max(1) as u64,
+                    ..Lane::IDLE
+                };
+                next += 1;
+            }
+            let lane = &mut lanes[l];
+            if lane.phase == Phase::Idle {
+                step.flags[l] = 0;
+                continue;
+            }
+            busy += 1;
+            let inp = &inputs[lane.input];
+            match lane.phase {
+                Phase::Chunk => {
+                    let chunk_start = lane.chunk as usize * CHUNK_LEN;
+                    let chunk_len = (lane.len - chunk_start).min(CHUNK_LEN);
+                    let blocks = chunk_len.div_ceil(BLOCK_LEN).max(1);
+                    let n = inp.block(chunk_start + lane.block * BLOCK_LEN, &mut buf);
+                    for w in 0..16 {
+                        step.msg[w][l] = u32::from_le_bytes([buf[4 * w], buf[4 * w + 1], buf[4 * w + 2], buf[4 * w + 3]]);
+                    }
+                    let mut f = inp.mode;
+                    if lane.block == 0 {
+                        f |= CHUNK_START;
+                        for w in 0..8 {
+                            step.cv[w][l] = inp.key[w];
+                        }
+                    }
+                    if lane.block == blocks - 1 {
+                        f |= CHUNK_END;
+                        if lane.chunks == 1 {
+                            f |= ROOT;
+                        }
+                    }
+                    step.counter_lo[l] = lane.chunk as u32;
+                    step.counter_hi[l] = (lane.chunk >> 32) as u32;
+                    step.block_len[l] = n as u32;
+                    step.flags[l] = f;
+                }
+                Phase::Merge(_) | Phase::Finalize => {
+                    lane.sp -= 1;
+                    let left = lane.stack[lane.sp];
+                    for w in 0..8 {
+                        step.msg[w][l] = left[w];
+                        step.msg[w + 8][l] = lane.carry[w];
+                        step.cv[w][l] = inp.key[w];
+                    }
+                    let mut f = inp.mode | PARENT;
+                    if lane.phase == Phase::Finalize && lane.sp == 0 {
+                        f |= ROOT;
+                    }
+                    step.counter_lo[l] = 0;
+                    step.counter_hi[l] = 0;
+                    step.block_len[l] = BLOCK_LEN as u32;
+                    step.flags[l] = f;
+                }
+                Phase::Idle => {}
+            }
+            lane.flags = step.flags[l];
+        }
+        if busy == 0 {
+            return;
+        }
+        compress(&mut step);
+        // Advance each busy lane with the CV it got back.
+        for l in 0..L {
+            let lane = &mut lanes[l];
+            if lane.phase == Phase::Idle {
+                continue;
+            }
+            let mut cv = [0u32; 8];
+            for w in 0..8 {
+                cv[w] = step.cv[w][l];
+            }
+            if lane.flags & ROOT != 0 {
+                if let Some(o) = out.get_mut(lane.input) {
+                    for w in 0..8 {
+                        o[4 * w..4 * w + 4].copy_from_slice(&cv[w].to_le_bytes());
+                    }
+                }
+                lane.phase = Phase::Idle;
+                continue;
+            }
+            match lane.phase {
+                Phase::Chunk if lane.flags & CHUNK_END == 0 => lane.block += 1,
+                Phase::Chunk => {
+                    lane.block = 0;
+                    if lane.chunk + 1 < lane.chunks {
+                        // A chunk with more to follow: merge per the count of chunks so far.
+                        let merges = (lane.chunk + 1).trailing_zeros();
+                        lane.chunk += 1;
+                        if merges == 0 {
+                            lane.stack[lane.sp] = cv;
+                            lane.sp += 1;
+                        } else {
+                            lane.carry = cv;
+                            lane.phase = Phase::Merge(merges);
+                        }
+                    } else {
+                        lane.carry = cv;
+                        lane.phase = Phase::Finalize;
+                    }
+                }
+                Phase::Merge(left) => {
+                    if left > 1 {
+                        lane.carry = cv;
+                        lane.phase = Phase::Merge(left - 1);
+                    } else {
+                        lane.stack[lane.sp] = cv;
+                        lane.sp += 1;
+                        lane.phase = Phase::Chunk;
+                    }
+                }
+                Phase::Finalize => lane.carry = cv,
+                Phase::Idle => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn reference(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
+        *blake3::keyed_hash(key, msg).as_bytes()
+    }
+
+    fn levels() -> Vec<Level> {
+        [Level::Portable, Level::Avx2, Level::Avx512].into_iter().filter(|l| l.is_supported()).collect()
+    }
+
+    #[test]
+    fn this_cpu_runs_the_level_it_reports() {
+        // On the project's machines (AVX-512) the AVX-512 path must be the one
+        // that runs by default, not a silent fallback.
+        let has512 = std::arch::is_x86_feature_detected!("avx512f");
+        assert_eq!(Level::supported() == Level::Avx512, has512);
+        if has512 && std::env::var("MNP_SIMD").is_err() {
+            assert_eq!(Level::current(), Level::Avx512);
+        }
+    }
+
+    #[test]
+    fn edge_lengths_every_level() {
+        let lens = [0usize, 1, 63, 64, 65, 127, 128, 1023, 1024, 1025, 2047, 2048, 2049, 3072, 4096, 4097, 5000, 9000, 16384, 17000];
+        for level in levels() {
+            let keys: Vec<[u8; 32]> = (0..lens.len()).map(|i| [i as u8 ^ 0x5a; 32]).collect();
+            let msgs: Vec<Vec<u8>> = lens.iter().map(|n| (0..*n).map(|i| (i * 31 + n) as u8).collect()).collect();
+            let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+            let inputs: Vec<Input> = msgs.iter().zip(&kw).map(|(m, k)| Input { key: k, mode: KEYED_HASH, head: m, tail: &[] }).collect();
+            let mut out = vec![[0u8; 32]; inputs.len()];
+            hash_many(level, &inputs, &mut out);
+            for i in 0..lens.len() {
+                assert_eq!(out[i], reference(&keys[i], &msgs[i]), "{level:?} len {}", lens[i]);
+            }
+        }
+    }
+
+    #[test]
+    fn derive_key_matches_the_crate() {
+        let ck = context_key("mnp-gateway v1 packet key");
+        let material: Vec<[u8; 64]> = (0..40).map(|i| [i as u8; 64]).collect();
+        for level in levels() {
+            let inputs: Vec<Input> = material.iter().map(|m| Input { key: &ck, mode: DERIVE_KEY_MATERIAL, head: &m[..], tail: &[] }).collect();
+            let mut out = vec![[0u8; 32]; inputs.len()];
+            hash_many(level, &inputs, &mut out);
+            for (m, o) in material.iter().zip(&out) {
+                assert_eq!(*o, blake3::derive_key("mnp-gateway v1 packet key", m), "{level:?}");
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// Random keys, lengths 0..=9000, random lane counts, two-piece
+        /// messages split anywhere, misaligned starts: equal to the crate.
+        #[test]
+        fn random_batches_equal_the_crate(
+            lens in proptest::collection::vec(0usize..=9000, 1..40),
+            seed in any::<u8>(),
+            split in any::<prop::sample::Index>(),
+            misalign in 0usize..8,
+        ) {
+            let storage: Vec<Vec<u8>> = lens.iter().enumerate()
+                .map(|(i, n)| (0..n + misalign).map(|j| (j as u8).wrapping_mul(seed | 1).wrapping_add(i as u8)).collect())
+                .collect();
+            let msgs: Vec<&[u8]> = storage.iter().map(|s| &s[misalign..]).collect();
+            let keys: Vec<[u8; 32]> = (0..msgs.len()).map(|i| [seed.wrapping_add(i as u8); 32]).collect();
+            let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+            for level in levels() {
+                let inputs: Vec<Input> = msgs.iter().zip(&kw).map(|(m, k)| {
+                    let at = split.index(m.len() + 1);
+                    Input { key: k, mode: KEYED_HASH, head: &m[..at], tail: &m[at..] }
+                }).collect();
+                let mut out = vec![[0u8; 32]; inputs.len()];
+                hash_many(level, &inputs, &mut out);
+                for i in 0..msgs.len() {
+                    prop_assert_eq!(out[i], reference(&keys[i], msgs[i]), "{:?} len {}", level, msgs[i].len());
+                }
+            }
+        }
+    }
+}

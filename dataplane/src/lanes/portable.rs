@@ -1,0 +1,48 @@
+//! The portable backend: `LANES` lanes as plain arrays, one operation per
+//! lane in simple loops the compiler can vectorise with baseline SIMD.
+
+use super::{Step, IV, MSG_SCHEDULE};
+
+pub const LANES: usize = 4;
+
+#[inline(always)]
+fn g(v: &mut [[u32; LANES]; 16], a: usize, b: usize, c: usize, d: usize, x: &[u32; LANES], y: &[u32; LANES]) {
+    for l in 0..LANES {
+        v[a][l] = v[a][l].wrapping_add(v[b][l]).wrapping_add(x[l]);
+        v[d][l] = (v[d][l] ^ v[a][l]).rotate_right(16);
+        v[c][l] = v[c][l].wrapping_add(v[d][l]);
+        v[b][l] = (v[b][l] ^ v[c][l]).rotate_right(12);
+        v[a][l] = v[a][l].wrapping_add(v[b][l]).wrapping_add(y[l]);
+        v[d][l] = (v[d][l] ^ v[a][l]).rotate_right(8);
+        v[c][l] = v[c][l].wrapping_add(v[d][l]);
+        v[b][l] = (v[b][l] ^ v[c][l]).rotate_right(7);
+    }
+}
+
+pub fn compress(s: &mut Step<LANES>) {
+    let mut v = [[0u32; LANES]; 16];
+    v[..8].copy_from_slice(&s.cv);
+    for i in 0..4 {
+        v[8 + i] = [IV[i]; LANES];
+    }
+    v[12] = s.counter_lo;
+    v[13] = s.counter_hi;
+    v[14] = s.block_len;
+    v[15] = s.flags;
+    let m = &s.msg;
+    for sch in &MSG_SCHEDULE {
+        g(&mut v, 0, 4, 8, 12, &m[sch[0]], &m[sch[1]]);
+        g(&mut v, 1, 5, 9, 13, &m[sch[2]], &m[sch[3]]);
+        g(&mut v, 2, 6, 10, 14, &m[sch[4]], &m[sch[5]]);
+        g(&mut v, 3, 7, 11, 15, &m[sch[6]], &m[sch[7]]);
+        g(&mut v, 0, 5, 10, 15, &m[sch[8]], &m[sch[9]]);
+        g(&mut v, 1, 6, 11, 12, &m[sch[10]], &m[sch[11]]);
+        g(&mut v, 2, 7, 8, 13, &m[sch[12]], &m[sch[13]]);
+        g(&mut v, 3, 4, 9, 14, &m[sch[14]], &m[sch[15]]);
+    }
+    for w in 0..8 {
+        for l in 0..LANES {
+            s.cv[w][l] = v[w][l] ^ v[w + 8][l];
+        }
+    }
+}
