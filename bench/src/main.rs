@@ -180,6 +180,115 @@ fn pipeline(args: &[String]) {
     println!("  pipeline / crypto-only ratio: {:8.2}", ns / r);
 }
 
+/// ns per message: median over `runs` of `iters` calls of `f`, each hashing `per_call` messages.
+fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut()) -> f64 {
+    let mut v = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        for _ in 0..iters {
+            f();
+        }
+        v.push(t.elapsed().as_secs_f64() * 1e9 / (iters * per_call) as f64);
+    }
+    median(v)
+}
+
+fn lanes_bench(args: &[String]) {
+    use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
+    let runs: usize = arg(args, "--runs", 5);
+    let batch: usize = arg(args, "--batch", 32);
+    let sizes = [64usize, 128, 256, 512, 1024, 1500, 9000];
+    let levels: Vec<Level> = [Level::Portable, Level::Avx2, Level::Avx512]
+        .into_iter()
+        .filter(|l| l.is_supported())
+        .collect();
+    println!(
+        "ns per message, {batch} messages per call, median of {runs} runs; CPU level {}",
+        Level::supported().name()
+    );
+    print!(
+        "{:>6} {:>12} {:>14}",
+        "bytes", "crate 1-by-1", "crate hash_many"
+    );
+    for l in &levels {
+        print!(" {:>10}", format!("lanes {}", l.name()));
+    }
+    println!(" {:>10} {:>10}", "x 1-by-1", "x bound");
+    for &n in &sizes {
+        let keys: Vec<[u8; 32]> = (0..batch).map(|i| [i as u8; 32]).collect();
+        let kw: Vec<[u32; 8]> = keys.iter().map(lanes::words).collect();
+        let msgs: Vec<Vec<u8>> = (0..batch).map(|i| vec![i as u8; n]).collect();
+        let iters = (2_000_000 / (n * batch)).max(20);
+        let one = time_per_msg(runs, iters, batch, || {
+            for (k, m) in keys.iter().zip(&msgs) {
+                std::hint::black_box(blake3::keyed_hash(k, m));
+            }
+        });
+        // The crate's many-message bound: one key for all, whole blocks, one chunk.
+        let bound = (n % 64 == 0 && n <= 1024).then(|| {
+            let plat = blake3::platform::Platform::detect();
+            let mut out = vec![0u8; 32 * batch];
+            macro_rules! hm {
+                ($N:literal) => {{
+                    let arrs: Vec<&[u8; $N]> = msgs
+                        .iter()
+                        .map(|m| <&[u8; $N]>::try_from(&m[..]).unwrap())
+                        .collect();
+                    time_per_msg(runs, iters, batch, || {
+                        plat.hash_many(
+                            &arrs,
+                            &kw[0],
+                            0,
+                            blake3::IncrementCounter::No,
+                            KEYED_HASH as u8,
+                            1,
+                            2 | 8,
+                            &mut out,
+                        );
+                        std::hint::black_box(&out);
+                    })
+                }};
+            }
+            match n {
+                64 => hm!(64),
+                128 => hm!(128),
+                256 => hm!(256),
+                512 => hm!(512),
+                _ => hm!(1024),
+            }
+        });
+        print!(
+            "{n:>6} {one:>12.1} {:>14}",
+            bound.map_or("-".to_string(), |b| format!("{b:.1}"))
+        );
+        let mut best = f64::MAX;
+        for &l in &levels {
+            let inputs: Vec<Input> = msgs
+                .iter()
+                .zip(&kw)
+                .map(|(m, k)| Input {
+                    key: k,
+                    mode: KEYED_HASH,
+                    head: m,
+                    tail: &[],
+                })
+                .collect();
+            let mut out = vec![[0u8; 32]; batch];
+            let t = time_per_msg(runs, iters, batch, || {
+                lanes::hash_many(l, &inputs, &mut out);
+                std::hint::black_box(&out);
+            });
+            best = best.min(t);
+            print!(" {t:>10.1}");
+        }
+        println!(
+            " {:>10.1} {:>10}",
+            one / best,
+            bound.map_or("-".to_string(), |b| format!("{:.2}", best / b))
+        );
+    }
+}
+
 fn pcap(args: &[String]) {
     use pcap_file::pcap::{PcapPacket, PcapWriter};
     let Some(out) = args
@@ -254,6 +363,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("pipeline") => pipeline(&args),
         Some("pcap") => pcap(&args),
+        Some("lanes") => lanes_bench(&args),
         _ => {
             eprintln!("usage: mnp-bench pipeline [--payload N] [--packets N] [--runs N]");
             eprintln!(

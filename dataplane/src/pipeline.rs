@@ -13,13 +13,14 @@
 
 use crate::crypto::{self, LineageDecision, PacketKey, ZoneSecret};
 use crate::drop::DropReason;
+use crate::lanes::{self, Level};
 use crate::parse::{parse_frame, Encap, GovOffsets, Parsed};
 use crate::replay::{ReplayTable, ReplayVerdict};
 use crate::route;
 use crate::snapshot::{EpochLookup, FiveTuple, Snapshot};
 use crate::stats::BurstStats;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::governance::{field as gf, Header, PacketType, LINEAGE_LEN};
+use crate::wire::governance::{field as gf, Header, PacketType, LINEAGE_LEN, MAC_LEN};
 use crate::wire::{checksum, ipv4, ipv6, udp};
 use std::sync::Arc;
 
@@ -155,8 +156,21 @@ impl Meta {
 
 /// One worker's pipeline: scratch space for a burst and a handle on the
 /// gateway-wide replay table.
+/// How the pipeline computes its BLAKE3 hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verifier {
+    /// The blake3 crate, one message at a time: the reference.
+    Scalar,
+    /// Whole-burst batches in SIMD lanes.
+    Lanes(Level),
+}
+
 pub struct Pipeline {
     replay: Arc<ReplayTable>,
+    verifier: Verifier,
+    /// derive_key context keys, computed once.
+    key_context: [u32; 8],
+    lineage_context: [u32; 8],
     meta: [Meta; BURST],
     tuples: [FiveTuple; BURST],
     secrets: [ZoneSecret; BURST],
@@ -164,14 +178,26 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline with the best SIMD level this CPU runs (see [`Level::current`]).
     pub fn new(replay: Arc<ReplayTable>) -> Self {
+        Self::with_verifier(replay, Verifier::Lanes(Level::current()))
+    }
+
+    pub fn with_verifier(replay: Arc<ReplayTable>, verifier: Verifier) -> Self {
         Self {
             replay,
+            verifier,
+            key_context: lanes::context_key(crypto::PACKET_KEY_CONTEXT),
+            lineage_context: lanes::context_key(crypto::LINEAGE_CONTEXT),
             meta: [Meta::default(); BURST],
             tuples: [FiveTuple::default(); BURST],
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
         }
+    }
+
+    pub fn verifier(&self) -> Verifier {
+        self.verifier
     }
 
     pub fn replay_table(&self) -> &Arc<ReplayTable> {
@@ -312,6 +338,14 @@ impl Pipeline {
                 EpochLookup::Unknown => m.fail(DropReason::UnknownEpoch),
             }
         }
+        match self.verifier {
+            Verifier::Scalar => self.verify_scalar(pkts),
+            Verifier::Lanes(level) => self.verify_lanes(level, pkts),
+        }
+    }
+
+    /// The reference: the blake3 crate, one message at a time.
+    fn verify_scalar<P: AsRef<[u8]>>(&mut self, pkts: &[P]) {
         for (i, p) in pkts.iter().enumerate() {
             if self.meta[i].has_secret && self.meta[i].live() {
                 let h = gov_header(p.as_ref(), &self.meta[i].off);
@@ -325,6 +359,72 @@ impl Pipeline {
             }
             let h = gov_header(p.as_ref(), &m.off);
             let mac = crypto::packet_mac(&self.keys[i], h.immutable(), h.payload());
+            m.authenticated = crypto::mac_eq(&mac, &h.mac());
+            m.check(m.authenticated, DropReason::BadMac);
+        }
+    }
+
+    /// The same two hashes for the whole burst in SIMD lanes: every key
+    /// derivation at once, then every MAC at once.
+    fn verify_lanes<P: AsRef<[u8]>>(&mut self, level: Level, pkts: &[P]) {
+        let mut idx = [0usize; BURST];
+        let mut n = 0;
+        for i in 0..pkts.len() {
+            if self.meta[i].has_secret && self.meta[i].live() {
+                idx[n] = i;
+                n += 1;
+            }
+        }
+        if n == 0 {
+            return;
+        }
+        let mut out = [[0u8; 32]; BURST];
+        {
+            let mut material = [[0u8; 64]; BURST];
+            for (k, &i) in idx[..n].iter().enumerate() {
+                let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
+                material[k][..32].copy_from_slice(&self.secrets[i]);
+                material[k][32..].copy_from_slice(h.claims_bytes());
+            }
+            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| lanes::Input {
+                key: &self.key_context,
+                mode: lanes::DERIVE_KEY_MATERIAL,
+                head: &material[k],
+                tail: &[],
+            });
+            lanes::hash_many(level, &inputs[..n], &mut out[..n]);
+        }
+        let mut key_words = [[0u32; 8]; BURST];
+        for (k, &i) in idx[..n].iter().enumerate() {
+            self.keys[i] = PacketKey(out[k]);
+            key_words[k] = lanes::words(&out[k]);
+        }
+        let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
+            if k < n {
+                let frame = pkts[idx[k]].as_ref();
+                let off = &self.meta[idx[k]].off;
+                let gov = off.gov as usize;
+                lanes::Input {
+                    key: &key_words[k],
+                    mode: lanes::KEYED_HASH,
+                    head: &frame[gov..gov + gf::IMMUTABLE.end],
+                    tail: &frame[gov + gf::MAC.end..off.end as usize],
+                }
+            } else {
+                lanes::Input {
+                    key: &key_words[k],
+                    mode: lanes::KEYED_HASH,
+                    head: &[],
+                    tail: &[],
+                }
+            }
+        });
+        lanes::hash_many(level, &inputs[..n], &mut out[..n]);
+        for (k, &i) in idx[..n].iter().enumerate() {
+            let m = &mut self.meta[i];
+            let h = gov_header(pkts[i].as_ref(), &m.off);
+            let mut mac = [0u8; MAC_LEN];
+            mac.copy_from_slice(&out[k][..MAC_LEN]);
             m.authenticated = crypto::mac_eq(&mac, &h.mac());
             m.check(m.authenticated, DropReason::BadMac);
         }
@@ -431,6 +531,7 @@ impl Pipeline {
     }
 
     fn rewrite<P: AsRef<[u8]> + AsMut<[u8]>>(&mut self, snap: &Snapshot, pkts: &mut [P]) {
+        let lineage = self.fold_lineages(snap, pkts);
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &self.meta[i];
             if !m.live() || m.local.is_some() {
@@ -445,18 +546,61 @@ impl Pipeline {
             frame[ethernet::field::DST].copy_from_slice(&m.next_hop);
             frame[ethernet::field::SRC].copy_from_slice(&egress.mac);
             match m.kind {
-                Kind::Governed => {
-                    let decision = if m.audit.is_some() {
-                        LineageDecision::AuditForwarded
-                    } else {
-                        LineageDecision::Forwarded
-                    };
-                    rewrite_governed(frame, &m.off, snap.gateway_id, decision);
-                }
+                Kind::Governed => rewrite_governed(frame, &m.off, &lineage[i]),
                 Kind::Legacy => decrement_ttl(frame, m.l3, self.tuples[i].v6),
                 Kind::Dropped => {}
             }
         }
+    }
+
+    /// The new lineage of every governed packet being forwarded, folded for
+    /// the whole burst at once.
+    fn fold_lineages<P: AsRef<[u8]>>(
+        &self,
+        snap: &Snapshot,
+        pkts: &[P],
+    ) -> [[u8; LINEAGE_LEN]; BURST] {
+        let mut out = [[0u8; LINEAGE_LEN]; BURST];
+        let mut idx = [0usize; BURST];
+        let mut material = [[0u8; LINEAGE_LEN + 5]; BURST];
+        let mut n = 0;
+        for (i, p) in pkts.iter().enumerate() {
+            let m = &self.meta[i];
+            if !m.live() || m.local.is_some() || m.kind != Kind::Governed {
+                continue;
+            }
+            let d = if m.audit.is_some() {
+                LineageDecision::AuditForwarded
+            } else {
+                LineageDecision::Forwarded
+            };
+            let prev = gov_header(p.as_ref(), &m.off).lineage();
+            match self.verifier {
+                Verifier::Scalar => out[i] = crypto::fold_lineage(&prev, snap.gateway_id, d),
+                Verifier::Lanes(_) => {
+                    material[n][..LINEAGE_LEN].copy_from_slice(&prev);
+                    material[n][LINEAGE_LEN..LINEAGE_LEN + 4]
+                        .copy_from_slice(&snap.gateway_id.to_be_bytes());
+                    material[n][LINEAGE_LEN + 4] = d as u8;
+                    idx[n] = i;
+                    n += 1;
+                }
+            }
+        }
+        if let (Verifier::Lanes(level), true) = (self.verifier, n > 0) {
+            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| lanes::Input {
+                key: &self.lineage_context,
+                mode: lanes::DERIVE_KEY_MATERIAL,
+                head: &material[k],
+                tail: &[],
+            });
+            let mut h = [[0u8; 32]; BURST];
+            lanes::hash_many(level, &inputs[..n], &mut h[..n]);
+            for (k, &i) in idx[..n].iter().enumerate() {
+                out[i].copy_from_slice(&h[k][..LINEAGE_LEN]);
+            }
+        }
+        out
     }
 }
 
@@ -490,7 +634,7 @@ fn decrement_ttl(frame: &mut [u8], l3: u16, v6: bool) {
 /// Hop budget, hop count, lineage; then TTL and the UDP checksum, updated
 /// incrementally over the 16 mutable bytes (they start at an even offset of
 /// the UDP datagram, so RFC 1624 applies word for word).
-fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, gateway_id: u32, d: LineageDecision) {
+fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, lineage: &[u8; LINEAGE_LEN]) {
     let gov = off.gov as usize;
     let mut old = [0u8; 16];
     old.copy_from_slice(&frame[gov + gf::MUTABLE.start..gov + gf::MUTABLE.end]);
@@ -498,8 +642,7 @@ fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, gateway_id: u32, d: Line
         let g = &mut frame[gov..];
         g[gf::HOP_BUDGET] = g[gf::HOP_BUDGET].saturating_sub(1);
         g[gf::HOP_COUNT] = g[gf::HOP_COUNT].saturating_add(1);
-        let prev: [u8; LINEAGE_LEN] = g[gf::LINEAGE].try_into().unwrap_or_default();
-        g[gf::LINEAGE].copy_from_slice(&crypto::fold_lineage(&prev, gateway_id, d));
+        g[gf::LINEAGE].copy_from_slice(lineage);
     }
     if off.encap == Encap::Ethernet {
         return;

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub stats_lines: bool,
     /// Stop each demo source after this many packets.
     pub demo_limit: Option<u64>,
+    /// Run on without the metrics endpoint if its port is taken (the demo).
+    pub metrics_optional: bool,
 }
 
 /// What a run did, for the summary and for tests.
@@ -163,13 +165,25 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     }
     signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
         .map_err(|e| format!("signal handler: {e}"))?;
-    let listener =
-        match &cfg.control.metrics {
-            Some(addr) => Some(TcpListener::bind(addr.get_ref()).map_err(|e| {
-                format!("control.metrics: cannot listen on {}: {e}", addr.get_ref())
-            })?),
-            None => None,
-        };
+    let listener = match &cfg.control.metrics {
+        Some(addr) => match TcpListener::bind(addr.get_ref()) {
+            Ok(l) => Some(l),
+            Err(e) if opts.metrics_optional => {
+                eprintln!(
+                    "warning: control.metrics: cannot listen on {}: {e}; running without the endpoint",
+                    addr.get_ref()
+                );
+                None
+            }
+            Err(e) => {
+                return Err(format!(
+                    "control.metrics: cannot listen on {}: {e}",
+                    addr.get_ref()
+                ))
+            }
+        },
+        None => None,
+    };
 
     let mut handles = Vec::new();
     let mut counters = Vec::new();

@@ -250,6 +250,16 @@ fn run(
     now: Option<u32>,
     demo_limit: Option<u64>,
 ) -> ExitCode {
+    run_with(config, duration, now, demo_limit, false)
+}
+
+fn run_with(
+    config: &Path,
+    duration: Option<Duration>,
+    now: Option<u32>,
+    demo_limit: Option<u64>,
+    metrics_optional: bool,
+) -> ExitCode {
     let loaded = match load(config) {
         Ok(l) => l,
         Err(c) => return c,
@@ -259,6 +269,7 @@ fn run(
         clock: now.map_or(Clock::System, Clock::Fixed),
         stats_lines: true,
         demo_limit,
+        metrics_optional,
     };
     println!(
         "mnp-gateway: {} — {} port(s), {} authorit(y/ies), {} route(s)",
@@ -303,11 +314,12 @@ fn demo(config: Option<PathBuf>, secs: f64) -> ExitCode {
         path.display()
     );
     println!("      revoked, unknown-authority, over-trusted, no-route, hop-exhausted, malformed, legacy)");
-    run(
+    run_with(
         &path,
         (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
         None,
         None,
+        true,
     )
 }
 

@@ -481,7 +481,8 @@ fn demo_shows_forwarding_and_every_hostile_reason() {
     let cfg = dir.join("demo.toml");
     std::fs::write(
         &cfg,
-        demo.replace("../target/demo-drops.pcapng", "drops.pcapng"),
+        demo.replace("../target/demo-drops.pcapng", "drops.pcapng")
+            .replace("127.0.0.1:9464", &format!("127.0.0.1:{}", free_port())),
     )
     .unwrap();
     let out = gateway(&[
@@ -560,7 +561,8 @@ fn sigterm_and_sigint_drain_and_exit_zero() {
         let cfg = dir.join("demo.toml");
         std::fs::write(
             &cfg,
-            demo.replace("../target/demo-drops.pcapng", "drops.pcapng"),
+            demo.replace("../target/demo-drops.pcapng", "drops.pcapng")
+                .replace("127.0.0.1:9464", &format!("127.0.0.1:{}", free_port())),
         )
         .unwrap();
         let child = Command::new(BIN)
@@ -773,4 +775,12 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

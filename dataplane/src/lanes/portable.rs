@@ -1,12 +1,22 @@
 //! The portable backend: `LANES` lanes as plain arrays, one operation per
 //! lane in simple loops the compiler can vectorise with baseline SIMD.
 
+#![allow(clippy::needless_range_loop)]
+
 use super::{Step, IV, MSG_SCHEDULE};
 
 pub const LANES: usize = 4;
 
 #[inline(always)]
-fn g(v: &mut [[u32; LANES]; 16], a: usize, b: usize, c: usize, d: usize, x: &[u32; LANES], y: &[u32; LANES]) {
+fn g(
+    v: &mut [[u32; LANES]; 16],
+    a: usize,
+    b: usize,
+    c: usize,
+    d: usize,
+    x: &[u32; LANES],
+    y: &[u32; LANES],
+) {
     for l in 0..LANES {
         v[a][l] = v[a][l].wrapping_add(v[b][l]).wrapping_add(x[l]);
         v[d][l] = (v[d][l] ^ v[a][l]).rotate_right(16);

@@ -61,11 +61,22 @@ unsafe fn compress16_avx512(s: &mut Step<16>) {
     let r7 = |a| _mm512_ror_epi32::<7>(a);
     let m: [__m512i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
     let mut v: [__m512i; 16] = [
-        ld(&s.cv[0]), ld(&s.cv[1]), ld(&s.cv[2]), ld(&s.cv[3]),
-        ld(&s.cv[4]), ld(&s.cv[5]), ld(&s.cv[6]), ld(&s.cv[7]),
-        _mm512_set1_epi32(IV[0] as i32), _mm512_set1_epi32(IV[1] as i32),
-        _mm512_set1_epi32(IV[2] as i32), _mm512_set1_epi32(IV[3] as i32),
-        ld(&s.counter_lo), ld(&s.counter_hi), ld(&s.block_len), ld(&s.flags),
+        ld(&s.cv[0]),
+        ld(&s.cv[1]),
+        ld(&s.cv[2]),
+        ld(&s.cv[3]),
+        ld(&s.cv[4]),
+        ld(&s.cv[5]),
+        ld(&s.cv[6]),
+        ld(&s.cv[7]),
+        _mm512_set1_epi32(IV[0] as i32),
+        _mm512_set1_epi32(IV[1] as i32),
+        _mm512_set1_epi32(IV[2] as i32),
+        _mm512_set1_epi32(IV[3] as i32),
+        ld(&s.counter_lo),
+        ld(&s.counter_hi),
+        ld(&s.block_len),
+        ld(&s.flags),
     ];
     rounds!(v, m, add, xor, r16, r12, r8, r7);
     for w in 0..8 {
@@ -82,12 +93,12 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
         unsafe { _mm256_loadu_si256(a.as_ptr() as *const __m256i) }
     }
     let rot16_mask = _mm256_setr_epi8(
-        2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
-        2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,
+        2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
+        14, 15, 12, 13,
     );
     let rot8_mask = _mm256_setr_epi8(
-        1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
-        1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12,
+        1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8,
+        13, 14, 15, 12,
     );
     let add = |a, b| _mm256_add_epi32(a, b);
     let xor = |a, b| _mm256_xor_si256(a, b);
@@ -97,11 +108,22 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
     let r7 = |a| _mm256_or_si256(_mm256_srli_epi32::<7>(a), _mm256_slli_epi32::<25>(a));
     let m: [__m256i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
     let mut v: [__m256i; 16] = [
-        ld(&s.cv[0]), ld(&s.cv[1]), ld(&s.cv[2]), ld(&s.cv[3]),
-        ld(&s.cv[4]), ld(&s.cv[5]), ld(&s.cv[6]), ld(&s.cv[7]),
-        _mm256_set1_epi32(IV[0] as i32), _mm256_set1_epi32(IV[1] as i32),
-        _mm256_set1_epi32(IV[2] as i32), _mm256_set1_epi32(IV[3] as i32),
-        ld(&s.counter_lo), ld(&s.counter_hi), ld(&s.block_len), ld(&s.flags),
+        ld(&s.cv[0]),
+        ld(&s.cv[1]),
+        ld(&s.cv[2]),
+        ld(&s.cv[3]),
+        ld(&s.cv[4]),
+        ld(&s.cv[5]),
+        ld(&s.cv[6]),
+        ld(&s.cv[7]),
+        _mm256_set1_epi32(IV[0] as i32),
+        _mm256_set1_epi32(IV[1] as i32),
+        _mm256_set1_epi32(IV[2] as i32),
+        _mm256_set1_epi32(IV[3] as i32),
+        ld(&s.counter_lo),
+        ld(&s.counter_hi),
+        ld(&s.block_len),
+        ld(&s.flags),
     ];
     rounds!(v, m, add, xor, r16, r12, r8, r7);
     for w in 0..8 {
