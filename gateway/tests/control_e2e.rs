@@ -78,7 +78,7 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     let dir = tempdir("reload");
     let cfg = demo_config(&dir, free_port());
     let base = std::fs::read_to_string(&cfg).unwrap();
-    let cycles = 40_000u64;
+    let cycles = 150_000u64;
     let limit = cycles * SCHEDULE.len() as u64;
     let mut child = Command::new(BIN)
         .args([
@@ -99,6 +99,18 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     assert!(text.starts_with("mnp-gateway:"), "{text}");
     std::thread::sleep(Duration::from_millis(200));
     let pid = child.id().to_string();
+    // The daemon logs each reload on stderr; wait for each before the next signal.
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let log = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            all += &line;
+            all.push('\n');
+            let _ = tx.send(line);
+        }
+        all
+    });
     for i in 0..100 {
         // Alternate the route weights: a real policy change that keeps every verdict.
         let w = if i % 2 == 0 {
@@ -115,22 +127,36 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
             .status()
             .unwrap()
             .success());
-        std::thread::sleep(Duration::from_millis(15));
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("no reload acknowledged within 10 s");
+            assert!(!line.contains("FAILED"), "{line}");
+            // (The file watcher may reload too; any newer generation will do.)
+            let generation = line
+                .split("reload: ok, snapshot generation ")
+                .nth(1)
+                .and_then(|g| g.trim().parse::<u64>().ok());
+            if generation.is_some_and(|g| g >= i + 2) {
+                break;
+            }
+        }
     }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "traffic must still be flowing after the 100th reload; raise the limit"
+    );
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     text += &rest;
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{stderr}");
-    assert!(
-        text.contains("source exhausted"),
-        "the traffic was still flowing when the reloads ended:\n{text}"
-    );
-    // Every reload took effect (some SIGHUPs may coalesce into one reload).
-    let reloads = stderr.matches("reload: ok").count();
-    assert!(reloads >= 50, "{reloads} reloads:\n{stderr}");
+    let status = child.wait().unwrap();
+    let stderr = log.join().unwrap();
+    assert!(status.success(), "{text}\n{stderr}");
+    assert!(text.contains("source exhausted"), "{text}");
+    // A reload may also be triggered by the file watcher; none failed.
     assert!(!stderr.contains("FAILED"), "{stderr}");
+    let reloads = stderr.matches("reload: ok").count();
+    assert!(reloads >= 100, "{reloads} reloads:\n{stderr}");
     assert!(
         text.contains(&format!("reloads {reloads} ok / 0 failed")),
         "{text}"
