@@ -46,8 +46,6 @@ const DERIVE_KEY_CONTEXT: u32 = 32;
 pub const DERIVE_KEY_MATERIAL: u32 = 64;
 const BLOCK_LEN: usize = 64;
 const CHUNK_LEN: usize = 1024;
-/// Deepest CV stack a lane may need: messages up to 2^(MAX_DEPTH) chunks.
-const MAX_DEPTH: usize = 24;
 
 /// Which backend runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -198,6 +196,8 @@ enum Phase {
     Finalize,
 }
 
+/// A lane's progress through its message (its CV stack lives apart, so
+/// refilling a lane copies only these few words).
 #[derive(Clone, Copy)]
 struct Lane {
     phase: Phase,
@@ -206,7 +206,6 @@ struct Lane {
     chunk: u64,
     chunks: u64,
     block: usize,
-    stack: [[u32; 8]; MAX_DEPTH],
     sp: usize,
     /// CV carried into a merge or finalize step.
     carry: [u32; 8],
@@ -222,7 +221,6 @@ impl Lane {
         chunk: 0,
         chunks: 0,
         block: 0,
-        stack: [[0; 8]; MAX_DEPTH],
         sp: 0,
         carry: [0; 8],
         flags: 0,
@@ -240,22 +238,94 @@ pub(crate) struct Step<const L: usize> {
     pub flags: [u32; L],
 }
 
-/// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
-/// BLAKE3 output (truncate as the protocol needs). Messages longer than
-/// 2^24 chunks are not supported (16 GiB; packets are far below).
-pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
-    match level.or_supported() {
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => drive::<16>(inputs, out, x86::compress16),
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => drive::<8>(inputs, out, x86::compress8),
-        _ => drive::<{ portable::LANES }>(inputs, out, portable::compress),
+/// The kernels of one level: gather each lane's 64-byte block into the
+/// word-major message, and compress every lane once.
+struct Kernel<const L: usize> {
+    gather: fn(&[&[u8; BLOCK_LEN]; L], &mut [[u32; L]; 16]),
+    compress: fn(&mut Step<L>),
+}
+
+/// Scalar gather: 16 little-endian words from each lane's block.
+fn gather_scalar<const L: usize>(rows: &[&[u8; BLOCK_LEN]; L], msg: &mut [[u32; L]; 16]) {
+    for l in 0..L {
+        for w in 0..16 {
+            let b = &rows[l][4 * w..4 * w + 4];
+            msg[w][l] = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
     }
 }
 
+/// CV stack depth of the lane kernels: enough for messages of up to 127
+/// chunks (127 KiB; a frame is at most 64 KiB). Longer inputs take a
+/// portable path with a deep stack.
+const LANE_DEPTH: usize = 7;
+const DEEP_DEPTH: usize = 48;
+const DEEP_CHUNKS: usize = 127;
+
+/// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
+/// BLAKE3 output (truncate as the protocol needs).
+pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
+    if inputs.iter().any(|i| i.len() > DEEP_CHUNKS * CHUNK_LEN) {
+        // Rare: keep the lanes' state small for the common case.
+        let k = Kernel::<{ portable::LANES }> {
+            gather: gather_scalar,
+            compress: portable::compress,
+        };
+        return drive::<{ portable::LANES }, DEEP_DEPTH>(inputs, out, &k);
+    }
+    match level.or_supported() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => drive::<16, LANE_DEPTH>(
+            inputs,
+            out,
+            &Kernel {
+                gather: x86::gather16,
+                compress: x86::compress16,
+            },
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => drive::<8, LANE_DEPTH>(
+            inputs,
+            out,
+            &Kernel {
+                gather: gather_scalar,
+                compress: x86::compress8,
+            },
+        ),
+        _ => drive::<{ portable::LANES }, LANE_DEPTH>(
+            inputs,
+            out,
+            &Kernel {
+                gather: gather_scalar,
+                compress: portable::compress,
+            },
+        ),
+    }
+}
+
+impl<'a> Input<'a> {
+    /// Block starting at `start` if it lies whole inside one piece.
+    #[inline(always)]
+    fn direct(&self, start: usize) -> Option<&'a [u8; BLOCK_LEN]> {
+        let h = self.head.len();
+        let piece = if start + BLOCK_LEN <= h {
+            &self.head[start..]
+        } else if start >= h {
+            self.tail.get(start - h..)?
+        } else {
+            return None;
+        };
+        piece.get(..BLOCK_LEN)?.try_into().ok()
+    }
+}
+
+const ZERO_BLOCK: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
+
 /// Keep up to `L` lanes busy until every input is hashed.
-fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&mut Step<L>)) {
+fn drive<const L: usize, const D: usize>(inputs: &[Input], out: &mut [[u8; 32]], k: &Kernel<L>) {
     let mut lanes = [Lane::IDLE; L];
+    let mut stacks = [[[0u32; 8]; D]; L];
+    let mut pads = [[0u8; BLOCK_LEN]; L];
     let mut step = Step::<L> {
         cv: [[0; L]; 8],
         msg: [[0; L]; 16],
@@ -265,10 +335,13 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
         flags: [0; L],
     };
     let mut next = 0;
-    let mut buf = [0u8; BLOCK_LEN];
     loop {
         // Fill idle lanes and describe each busy lane's next compression.
+        // A lane's block is either read in place from its message or staged
+        // in its pad (partial blocks, blocks straddling the two pieces,
+        // parent nodes); `direct` records which.
         let mut busy = 0;
+        let mut direct: [Option<&[u8; BLOCK_LEN]>; L] = [None; L];
         for l in 0..L {
             if lanes[l].phase == Phase::Idle && next < inputs.len() {
                 let len = inputs[next].len();
@@ -284,6 +357,7 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
             let lane = &mut lanes[l];
             if lane.phase == Phase::Idle {
                 step.flags[l] = 0;
+                direct[l] = Some(&ZERO_BLOCK);
                 continue;
             }
             busy += 1;
@@ -293,14 +367,15 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
                     let chunk_start = lane.chunk as usize * CHUNK_LEN;
                     let chunk_len = (lane.len - chunk_start).min(CHUNK_LEN);
                     let blocks = chunk_len.div_ceil(BLOCK_LEN).max(1);
-                    let n = inp.block(chunk_start + lane.block * BLOCK_LEN, &mut buf);
-                    for w in 0..16 {
-                        step.msg[w][l] = u32::from_le_bytes([
-                            buf[4 * w],
-                            buf[4 * w + 1],
-                            buf[4 * w + 2],
-                            buf[4 * w + 3],
-                        ]);
+                    let start = chunk_start + lane.block * BLOCK_LEN;
+                    let n = (lane.len - start).min(BLOCK_LEN);
+                    direct[l] = if n == BLOCK_LEN {
+                        inp.direct(start)
+                    } else {
+                        None
+                    };
+                    if direct[l].is_none() {
+                        inp.block(start, &mut pads[l]);
                     }
                     let mut f = inp.mode;
                     if lane.block == 0 {
@@ -322,10 +397,11 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
                 }
                 Phase::Merge(_) | Phase::Finalize => {
                     lane.sp -= 1;
-                    let left = lane.stack[lane.sp];
+                    let left = stacks[l][lane.sp];
                     for w in 0..8 {
-                        step.msg[w][l] = left[w];
-                        step.msg[w + 8][l] = lane.carry[w];
+                        pads[l][4 * w..4 * w + 4].copy_from_slice(&left[w].to_le_bytes());
+                        pads[l][32 + 4 * w..36 + 4 * w]
+                            .copy_from_slice(&lane.carry[w].to_le_bytes());
                         step.cv[w][l] = inp.key[w];
                     }
                     let mut f = inp.mode | PARENT;
@@ -344,7 +420,9 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
         if busy == 0 {
             return;
         }
-        compress(&mut step);
+        let rows: [&[u8; BLOCK_LEN]; L] = std::array::from_fn(|l| direct[l].unwrap_or(&pads[l]));
+        (k.gather)(&rows, &mut step.msg);
+        (k.compress)(&mut step);
         // Advance each busy lane with the CV it got back.
         for l in 0..L {
             let lane = &mut lanes[l];
@@ -373,7 +451,7 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
                         let merges = (lane.chunk + 1).trailing_zeros();
                         lane.chunk += 1;
                         if merges == 0 {
-                            lane.stack[lane.sp] = cv;
+                            stacks[l][lane.sp] = cv;
                             lane.sp += 1;
                         } else {
                             lane.carry = cv;
@@ -389,7 +467,7 @@ fn drive<const L: usize>(inputs: &[Input], out: &mut [[u8; 32]], compress: fn(&m
                         lane.carry = cv;
                         lane.phase = Phase::Merge(left - 1);
                     } else {
-                        lane.stack[lane.sp] = cv;
+                        stacks[l][lane.sp] = cv;
                         lane.sp += 1;
                         lane.phase = Phase::Chunk;
                     }

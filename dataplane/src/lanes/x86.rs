@@ -131,3 +131,49 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
         unsafe { _mm256_storeu_si256(s.cv[w].as_mut_ptr() as *mut __m256i, xor(v[w], v[w + 8])) };
     }
 }
+
+/// Gather 16 lanes' blocks into word-major order: a 16×16 transpose of
+/// 32-bit words in AVX-512 registers (interleave 32-bit, then 64-bit words
+/// within 128-bit lanes, then move 128-bit lanes across registers).
+pub fn gather16(rows: &[&[u8; 64]; 16], msg: &mut [[u32; 16]; 16]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX-512F.
+    unsafe { gather16_avx512(rows, msg) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn gather16_avx512(rows: &[&[u8; 64]; 16], msg: &mut [[u32; 16]; 16]) {
+    // SAFETY: each row is 64 readable bytes; unaligned loads.
+    let r: [__m512i; 16] =
+        std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr() as *const _) });
+    let mut t = [_mm512_setzero_si512(); 16];
+    for i in 0..8 {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    // u[4g + j], 128-bit lane k: rows 4g..4g+4 of word 4k + j.
+    let mut u = [_mm512_setzero_si512(); 16];
+    for g in 0..4 {
+        let b = 4 * g;
+        u[b] = _mm512_unpacklo_epi64(t[b], t[b + 2]);
+        u[b + 1] = _mm512_unpackhi_epi64(t[b], t[b + 2]);
+        u[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
+        u[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
+    }
+    for j in 0..4 {
+        let (a, b, c, d) = (u[j], u[4 + j], u[8 + j], u[12 + j]);
+        let v0 = _mm512_shuffle_i32x4::<0x44>(a, b);
+        let v1 = _mm512_shuffle_i32x4::<0xEE>(a, b);
+        let v2 = _mm512_shuffle_i32x4::<0x44>(c, d);
+        let v3 = _mm512_shuffle_i32x4::<0xEE>(c, d);
+        let outs = [
+            _mm512_shuffle_i32x4::<0x88>(v0, v2),
+            _mm512_shuffle_i32x4::<0xDD>(v0, v2),
+            _mm512_shuffle_i32x4::<0x88>(v1, v3),
+            _mm512_shuffle_i32x4::<0xDD>(v1, v3),
+        ];
+        for (k, o) in outs.into_iter().enumerate() {
+            // SAFETY: `msg[4k + j]` is 64 writable bytes; unaligned store.
+            unsafe { _mm512_storeu_si512(msg[4 * k + j].as_mut_ptr() as *mut _, o) };
+        }
+    }
+}
