@@ -206,6 +206,8 @@ struct Lane {
     chunk: u64,
     chunks: u64,
     block: usize,
+    /// Blocks in the current chunk.
+    blocks: usize,
     sp: usize,
     /// CV carried into a merge or finalize step.
     carry: [u32; 8],
@@ -221,6 +223,7 @@ impl Lane {
         chunk: 0,
         chunks: 0,
         block: 0,
+        blocks: 0,
         sp: 0,
         carry: [0; 8],
         flags: 0,
@@ -273,9 +276,25 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
         };
         return drive::<{ portable::LANES }, DEEP_DEPTH>(inputs, out, &k);
     }
+    // Single-block batches (every packet key and lineage fold) take one
+    // compression per lane and no bookkeeping.
+    #[cfg(target_arch = "x86_64")]
+    if level.or_supported() == Level::Avx512 && inputs.iter().all(|i| i.len() <= BLOCK_LEN) {
+        return single_blocks16(inputs, out);
+    }
+    // Single-chunk batches (small-frame MACs) need no CV stack: don't
+    // initialise one.
+    if inputs.iter().all(|i| i.len() <= CHUNK_LEN) {
+        dispatch::<1>(level, inputs, out)
+    } else {
+        dispatch::<LANE_DEPTH>(level, inputs, out)
+    }
+}
+
+fn dispatch<const D: usize>(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     match level.or_supported() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => drive::<16, LANE_DEPTH>(
+        Level::Avx512 => drive::<16, D>(
             inputs,
             out,
             &Kernel {
@@ -284,7 +303,7 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
             },
         ),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => drive::<8, LANE_DEPTH>(
+        Level::Avx2 => drive::<8, D>(
             inputs,
             out,
             &Kernel {
@@ -292,7 +311,7 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
                 compress: x86::compress8,
             },
         ),
-        _ => drive::<{ portable::LANES }, LANE_DEPTH>(
+        _ => drive::<{ portable::LANES }, D>(
             inputs,
             out,
             &Kernel {
@@ -300,6 +319,54 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
                 compress: portable::compress,
             },
         ),
+    }
+}
+
+/// Inputs of at most one block each, 16 at a time: gather, one
+/// compression, transpose the CVs back.
+#[cfg(target_arch = "x86_64")]
+fn single_blocks16(inputs: &[Input], out: &mut [[u8; 32]]) {
+    let mut pads = [[0u8; BLOCK_LEN]; 16];
+    let mut step = Step::<16> {
+        cv: [[0; 16]; 8],
+        msg: [[0; 16]; 16],
+        counter_lo: [0; 16],
+        counter_hi: [0; 16],
+        block_len: [0; 16],
+        flags: [0; 16],
+    };
+    let mut lanes_out = [[0u32; 16]; 16];
+    for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+        let shared_key = batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key));
+        let mut direct: [Option<&[u8; BLOCK_LEN]>; 16] = [None; 16];
+        for (l, inp) in batch.iter().enumerate() {
+            let n = inp.len();
+            direct[l] = inp.direct(0);
+            if direct[l].is_none() {
+                inp.block(0, &mut pads[l]);
+            }
+            step.block_len[l] = n as u32;
+            step.flags[l] = inp.mode | CHUNK_START | CHUNK_END | ROOT;
+            if !shared_key {
+                for w in 0..8 {
+                    step.cv[w][l] = inp.key[w];
+                }
+            }
+        }
+        if shared_key {
+            for w in 0..8 {
+                step.cv[w] = [batch[0].key[w]; 16];
+            }
+        }
+        let rows: [&[u8; BLOCK_LEN]; 16] = std::array::from_fn(|l| direct[l].unwrap_or(&pads[l]));
+        x86::gather16(&rows, &mut step.msg);
+        x86::compress16(&mut step);
+        x86::scatter16(&step.cv, &mut lanes_out);
+        for (o, words) in outs.iter_mut().zip(&lanes_out) {
+            for w in 0..8 {
+                o[4 * w..4 * w + 4].copy_from_slice(&words[w].to_le_bytes());
+            }
+        }
     }
 }
 
@@ -429,6 +496,11 @@ fn drive<const L: usize, const D: usize>(inputs: &[Input], out: &mut [[u8; 32]],
             if lane.phase == Phase::Idle {
                 continue;
             }
+            if lane.phase == Phase::Chunk && lane.flags & CHUNK_END == 0 {
+                // Mid-chunk: the CV stays in the step for the next block.
+                lane.block += 1;
+                continue;
+            }
             let mut cv = [0u32; 8];
             for w in 0..8 {
                 cv[w] = step.cv[w][l];
@@ -443,7 +515,6 @@ fn drive<const L: usize, const D: usize>(inputs: &[Input], out: &mut [[u8; 32]],
                 continue;
             }
             match lane.phase {
-                Phase::Chunk if lane.flags & CHUNK_END == 0 => lane.block += 1,
                 Phase::Chunk => {
                     lane.block = 0;
                     if lane.chunk + 1 < lane.chunks {

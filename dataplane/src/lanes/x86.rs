@@ -145,6 +145,40 @@ unsafe fn gather16_avx512(rows: &[&[u8; 64]; 16], msg: &mut [[u32; 16]; 16]) {
     // SAFETY: each row is 64 readable bytes; unaligned loads.
     let r: [__m512i; 16] =
         std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr() as *const _) });
+    let t = transpose16(r);
+    for (w, v) in t.into_iter().enumerate() {
+        // SAFETY: `msg[w]` is 64 writable bytes; unaligned store.
+        unsafe { _mm512_storeu_si512(msg[w].as_mut_ptr() as *mut _, v) };
+    }
+}
+
+/// The CVs of 16 lanes, lane-major: `out[l][..8]` is lane `l`'s CV.
+pub fn scatter16(cv: &[[u32; 16]; 8], out: &mut [[u32; 16]; 16]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX-512F.
+    unsafe { scatter16_avx512(cv, out) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn scatter16_avx512(cv: &[[u32; 16]; 8], out: &mut [[u32; 16]; 16]) {
+    let r: [__m512i; 16] = std::array::from_fn(|w| {
+        if w < 8 {
+            // SAFETY: `cv[w]` is 64 readable bytes; unaligned load.
+            unsafe { _mm512_loadu_si512(cv[w].as_ptr() as *const _) }
+        } else {
+            _mm512_setzero_si512()
+        }
+    });
+    for (l, v) in transpose16(r).into_iter().enumerate() {
+        // SAFETY: `out[l]` is 64 writable bytes; unaligned store.
+        unsafe { _mm512_storeu_si512(out[l].as_mut_ptr() as *mut _, v) };
+    }
+}
+
+/// Transpose a 16×16 matrix of 32-bit words held in 16 registers:
+/// interleave 32-bit then 64-bit words within 128-bit lanes, then move
+/// 128-bit lanes across registers.
+#[target_feature(enable = "avx512f")]
+fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
     let mut t = [_mm512_setzero_si512(); 16];
     for i in 0..8 {
         t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
@@ -159,21 +193,17 @@ unsafe fn gather16_avx512(rows: &[&[u8; 64]; 16], msg: &mut [[u32; 16]; 16]) {
         u[b + 2] = _mm512_unpacklo_epi64(t[b + 1], t[b + 3]);
         u[b + 3] = _mm512_unpackhi_epi64(t[b + 1], t[b + 3]);
     }
+    let mut out = [_mm512_setzero_si512(); 16];
     for j in 0..4 {
         let (a, b, c, d) = (u[j], u[4 + j], u[8 + j], u[12 + j]);
         let v0 = _mm512_shuffle_i32x4::<0x44>(a, b);
         let v1 = _mm512_shuffle_i32x4::<0xEE>(a, b);
         let v2 = _mm512_shuffle_i32x4::<0x44>(c, d);
         let v3 = _mm512_shuffle_i32x4::<0xEE>(c, d);
-        let outs = [
-            _mm512_shuffle_i32x4::<0x88>(v0, v2),
-            _mm512_shuffle_i32x4::<0xDD>(v0, v2),
-            _mm512_shuffle_i32x4::<0x88>(v1, v3),
-            _mm512_shuffle_i32x4::<0xDD>(v1, v3),
-        ];
-        for (k, o) in outs.into_iter().enumerate() {
-            // SAFETY: `msg[4k + j]` is 64 writable bytes; unaligned store.
-            unsafe { _mm512_storeu_si512(msg[4 * k + j].as_mut_ptr() as *mut _, o) };
-        }
+        out[j] = _mm512_shuffle_i32x4::<0x88>(v0, v2);
+        out[4 + j] = _mm512_shuffle_i32x4::<0xDD>(v0, v2);
+        out[8 + j] = _mm512_shuffle_i32x4::<0x88>(v1, v3);
+        out[12 + j] = _mm512_shuffle_i32x4::<0xDD>(v1, v3);
     }
+    out
 }
