@@ -1,6 +1,9 @@
 //! mnp-bench: governed traffic generation and fast-path measurements.
 //!
-//! - `mnp-bench pipeline [--payload N] [--packets N]`: the whole pipeline
+//! - `mnp-bench lanes [--batch N]`: ns per message of the multi-key BLAKE3
+//!   lanes at every level beside the blake3 crate (one at a time, and its
+//!   single-key many-message bound).
+//! - `mnp-bench pipeline [--payload N] [--packets N] [--verifier scalar|portable|avx2|avx512]`: the whole pipeline
 //!   (parse, key derivation, MAC, policy, route, replay, rewrite) on one core
 //!   over pre-built valid governed frames, beside the blake3 crate's
 //!   one-message-at-a-time keyed hash of the same sizes (the reference).
@@ -19,6 +22,7 @@ use mnp_dataplane::snapshot::{
 };
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use std::sync::Arc;
 use std::time::Instant;
@@ -133,10 +137,15 @@ fn pipeline(args: &[String]) {
         .collect();
     let frame_len = frames[0].len();
     let snap = snapshot();
+    let verifier = match args.iter().position(|a| a == "--verifier").and_then(|i| args.get(i + 1)).map(String::as_str) {
+        Some("scalar") => Verifier::Scalar,
+        Some(l) => Verifier::Lanes(mnp_dataplane::lanes::Level::from_name(l).unwrap_or(mnp_dataplane::lanes::Level::current())),
+        None => Verifier::Lanes(mnp_dataplane::lanes::Level::current()),
+    };
     let mut results = Vec::new();
     for _ in 0..runs {
         let mut work = frames.clone();
-        let mut pipe = Pipeline::new(Arc::new(ReplayTable::new(4096)));
+        let mut pipe = Pipeline::with_verifier(Arc::new(ReplayTable::new(4096)), verifier);
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         let mut stats = BurstStats::default();
         let t = Instant::now();

@@ -206,8 +206,6 @@ struct Lane {
     chunk: u64,
     chunks: u64,
     block: usize,
-    /// Blocks in the current chunk.
-    blocks: usize,
     sp: usize,
     /// CV carried into a merge or finalize step.
     carry: [u32; 8],
@@ -223,7 +221,6 @@ impl Lane {
         chunk: 0,
         chunks: 0,
         block: 0,
-        blocks: 0,
         sp: 0,
         carry: [0; 8],
         flags: 0,
