@@ -1,0 +1,14 @@
+/* DPDK's fast-path calls are static inline functions; these wrappers give
+ * them linkable symbols. One call per burst, never per packet. */
+#include <stdint.h>
+struct rte_mbuf;
+struct rte_mempool;
+uint16_t mnp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t mnp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+int mnp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n);
+void mnp_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned int n);
+int mnp_errno(void);
+unsigned int mnp_mempool_in_use(const struct rte_mempool *mp);
+void mnp_pktmbuf_free(struct rte_mbuf *m);
+/* RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP (macros bindgen cannot evaluate). */
+uint64_t mnp_rss_hf(void);

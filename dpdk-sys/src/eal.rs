@@ -1,0 +1,104 @@
+//! The DPDK environment: EAL initialised once per process, and mbuf pools.
+
+use crate::ffi;
+use std::ffi::{c_char, CStr, CString};
+use std::ptr::NonNull;
+use std::sync::OnceLock;
+
+/// Text of the last DPDK error (`rte_errno`).
+pub fn last_error() -> String {
+    // SAFETY: reading rte_errno through the shim; rte_strerror returns a
+    // pointer to a static or thread-local string, valid until the next call.
+    unsafe {
+        let e = ffi::mnp_errno();
+        let s = ffi::rte_strerror(e);
+        if s.is_null() {
+            format!("rte_errno {e}")
+        } else {
+            CStr::from_ptr(s).to_string_lossy().into_owned()
+        }
+    }
+}
+
+static EAL: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
+
+/// Initialise the EAL with `args` (without the program name). DPDK allows
+/// this once per process: later calls return the first call's outcome and
+/// must pass the same arguments, else they fail.
+pub fn init(args: &[String]) -> Result<(), String> {
+    let r = EAL.get_or_init(|| {
+        let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
+        owned.push(CString::new("mnp-gateway").unwrap_or_default());
+        for a in args {
+            owned.push(
+                CString::new(a.as_str()).map_err(|_| format!("EAL argument {a:?} contains NUL"))?,
+            );
+        }
+        // EAL may keep pointers into argv for the life of the process.
+        let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
+        let mut argv: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+        let argv: &'static mut [*mut c_char] = Box::leak(argv.split_off(0).into_boxed_slice());
+        // SAFETY: argc matches argv's length; argv points at NUL-terminated
+        // strings leaked for the process lifetime; called at most once.
+        let n = unsafe { ffi::rte_eal_init(argv.len() as i32, argv.as_mut_ptr()) };
+        if n < 0 {
+            Err(format!(
+                "rte_eal_init({}): {}",
+                args.join(" "),
+                last_error()
+            ))
+        } else {
+            Ok(args.to_vec())
+        }
+    });
+    match r {
+        Ok(first) if first == args => Ok(()),
+        Ok(first) => Err(format!(
+            "EAL already initialised with {first:?}; it cannot be re-initialised with {args:?}"
+        )),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// A pool of packet buffers on one NUMA socket.
+pub struct Mempool {
+    ptr: NonNull<ffi::rte_mempool>,
+    pub size: u32,
+}
+
+// SAFETY: DPDK mempools are multi-producer/multi-consumer; get and put are
+// safe from any thread (non-EAL threads bypass the per-lcore cache).
+unsafe impl Send for Mempool {}
+// SAFETY: as above; the pool is only read through DPDK's thread-safe API.
+unsafe impl Sync for Mempool {}
+
+impl Mempool {
+    /// `n` mbufs with `data_room` bytes each (headroom included), on `socket`.
+    pub fn new(name: &str, n: u32, data_room: u16, socket: i32) -> Result<Self, String> {
+        let cname = CString::new(name).map_err(|_| "mempool name contains NUL".to_string())?;
+        // SAFETY: EAL is initialised by the caller (pool creation fails
+        // cleanly otherwise); the name is NUL-terminated and copied by DPDK.
+        let p = unsafe { ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, 0, 0, data_room, socket) };
+        NonNull::new(p)
+            .map(|ptr| Self { ptr, size: n })
+            .ok_or_else(|| format!("mempool {name}: {}", last_error()))
+    }
+
+    pub fn as_ptr(&self) -> *mut ffi::rte_mempool {
+        self.ptr.as_ptr()
+    }
+
+    /// Mbufs handed out and not yet returned.
+    pub fn in_use(&self) -> u32 {
+        // SAFETY: a valid pool pointer for the life of `self`.
+        unsafe { ffi::mnp_mempool_in_use(self.ptr.as_ptr()) }
+    }
+}
+
+impl Drop for Mempool {
+    fn drop(&mut self) {
+        // SAFETY: the pool was created by us; ports using it are stopped
+        // and closed before the pool is dropped (the daemon's drop order).
+        unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) }
+    }
+}

@@ -1,0 +1,28 @@
+//! DPDK for mnp-gateway: raw bindings ([`ffi`]) generated at build time from
+//! the system's DPDK 22.11, and a safe layer ([`eal`], [`mempool`], [`port`])
+//! with the gateway's port adapters.
+//!
+//! Built without DPDK (no `libdpdk` for pkg-config), the crate is empty but
+//! for [`AVAILABLE`] = false, so the rest of the gateway builds anywhere.
+
+/// Whether this build links DPDK.
+pub const AVAILABLE: bool = cfg!(dpdk);
+
+#[cfg(dpdk)]
+#[allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code,
+    clippy::all
+)]
+pub mod ffi {
+    include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+}
+
+#[cfg(dpdk)]
+pub mod eal;
+#[cfg(dpdk)]
+pub mod port;
+#[cfg(dpdk)]
+pub use eal::Mempool;

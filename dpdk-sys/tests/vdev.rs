@@ -1,0 +1,113 @@
+//! DPDK on vdevs, as CI runs it (`--no-huge --no-pci`): EAL once, a pool,
+//! net_pcap rx into the worker's buffers and tx out, net_null tx, and the
+//! pool's in-use count back at its start value.
+
+#[cfg(dpdk)]
+mod with_dpdk {
+    use mnp_dataplane::port::{BufPool, RxQueue, TxQueue};
+    use mnp_dpdk_sys::eal::{self, Mempool};
+    use mnp_dpdk_sys::port::EthPort;
+    use std::sync::Arc;
+
+    fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
+        let mut f = Vec::new();
+        f.extend_from_slice(&[
+            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
+            0,
+        ]);
+        for fr in frames {
+            f.extend_from_slice(&[0u8; 8]);
+            f.extend_from_slice(&(fr.len() as u32).to_le_bytes());
+            f.extend_from_slice(&(fr.len() as u32).to_le_bytes());
+            f.extend_from_slice(fr);
+        }
+        std::fs::write(path, f).unwrap();
+    }
+
+    #[test]
+    fn pcap_rx_tx_null_and_no_mbuf_leak() {
+        let dir = std::env::temp_dir().join(format!("mnp-dpdk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let frames: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 60 + i as usize]).collect();
+        let rx = dir.join("in.pcap");
+        let tx = dir.join("out.pcap");
+        write_pcap(&rx, &frames);
+        let args: Vec<String> = [
+            "--no-huge",
+            "--no-pci",
+            "--no-shconf",
+            "-m",
+            "256",
+            "--lcores",
+            "0@(0-1)",
+            "--file-prefix",
+            &format!("mnp-test-{}", std::process::id()),
+            "--vdev",
+            &format!(
+                "net_pcap0,rx_pcap={},tx_pcap={}",
+                rx.display(),
+                tx.display()
+            ),
+            "--vdev",
+            "net_null0",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        eal::init(&args).unwrap();
+        assert!(
+            eal::init(&args).is_ok(),
+            "a second init with the same arguments is a no-op"
+        );
+        assert!(
+            eal::init(&["--no-huge".to_string()]).is_err(),
+            "EAL cannot be re-initialised differently"
+        );
+        let pool = Arc::new(Mempool::new("test_pool", 2047, 2176, -1).unwrap());
+        let start = pool.in_use();
+        let pcap = Arc::new(EthPort::open("net_pcap0", 1, 1, pool.clone()).unwrap());
+        let null = Arc::new(EthPort::open("net_null0", 1, 1, pool.clone()).unwrap());
+        let mut bufs = BufPool::new(256, 2048);
+        let mut got = Vec::new();
+        let mut rxq = pcap.rx(0);
+        for _ in 0..1000 {
+            let mut burst = Vec::new();
+            rxq.rx_burst(&mut bufs, &mut burst, 32);
+            got.extend(burst);
+            if got.len() >= frames.len() {
+                break;
+            }
+        }
+        assert_eq!(got.len(), frames.len());
+        for (g, f) in got.iter().zip(&frames) {
+            assert_eq!(g.as_ref(), &f[..]);
+        }
+        let mut txq = pcap.tx(0);
+        let mut sent = 0;
+        for chunk in got.chunks(32) {
+            sent += txq.tx_burst(chunk);
+        }
+        assert_eq!(sent, frames.len());
+        assert_eq!(null.tx(0).tx_burst(&got[..32]), 32);
+        assert!(pcap.stats().ipackets >= 100);
+        for b in got {
+            bufs.put(b);
+        }
+        drop((rxq, txq));
+        drop(pcap);
+        drop(null);
+        assert_eq!(pool.in_use(), start, "every mbuf went back to the pool");
+        let written = std::fs::read(&tx).unwrap();
+        assert!(written.len() > 24 + frames.iter().map(|f| f.len() + 16).sum::<usize>() - 1);
+    }
+}
+
+#[cfg(not(dpdk))]
+#[test]
+fn dpdk_not_built() {
+    assert!(
+        std::env::var("MNP_REQUIRE_DPDK").map_or(true, |v| v != "1"),
+        "MNP_REQUIRE_DPDK=1 but this build has no DPDK"
+    );
+    eprintln!("note: built without DPDK; install libdpdk-dev to run the vdev tests");
+}
