@@ -265,6 +265,29 @@ impl Compiler<'_> {
                     }
                 }
                 Driver::Null => {}
+                Driver::Dpdk => {
+                    let Some(d) = &p.device else {
+                        return Err(self.err(
+                            &p.driver,
+                            f("device"),
+                            "a dpdk port needs `device` (a vdev name or a PCI address)",
+                        ));
+                    };
+                    let dev = d.get_ref();
+                    let known = c.dpdk.as_ref().is_some_and(|k| {
+                        k.vdevs
+                            .iter()
+                            .any(|v| v.split(',').next() == Some(dev.as_str()))
+                            || k.allow.iter().any(|a| a == dev)
+                    });
+                    if !known {
+                        return Err(self.err(
+                            d,
+                            f("device"),
+                            format!("`{dev}` is neither in [dpdk] vdevs nor in [dpdk] allow"),
+                        ));
+                    }
+                }
             }
             snap.ports.push(EgressPort {
                 name: p.name.get_ref().clone(),
@@ -729,7 +752,7 @@ impl Compiler<'_> {
 /// Whether a port of this driver has an rx side (and so gets workers).
 pub fn has_rx(d: &Driver, pcap_rx: bool) -> bool {
     match d {
-        Driver::Demo => true,
+        Driver::Demo | Driver::Dpdk => true,
         Driver::Pcap => pcap_rx,
         Driver::Null => false,
     }

@@ -32,6 +32,7 @@ pub struct Config {
     pub health: HealthSection,
     #[serde(default)]
     pub control: ControlSection,
+    pub dpdk: Option<DpdkSection>,
     pub demo: Option<DemoSection>,
 }
 
@@ -158,6 +159,8 @@ pub enum Driver {
     Pcap,
     /// Discards everything it is given (tx only).
     Null,
+    /// A DPDK ethdev: a PCI NIC or a vdev (net_pcap, net_null, net_ring, …).
+    Dpdk,
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,6 +178,31 @@ pub struct PortSection {
     /// pcap: play the rx file in a loop.
     #[serde(default)]
     pub repeat: bool,
+    /// dpdk: the device, a vdev name given in `[dpdk] vdevs` (e.g. "net_pcap0")
+    /// or a PCI address given in `[dpdk] allow`.
+    pub device: Option<Spanned<String>>,
+}
+
+/// EAL and pool settings for `driver = "dpdk"` ports.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DpdkSection {
+    /// Passed to rte_eal_init as they are (e.g. "--no-huge", "--file-prefix", "gw0").
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+    /// Virtual devices, each passed as `--vdev`.
+    #[serde(default)]
+    pub vdevs: Vec<String>,
+    /// PCI addresses, each passed as `-a` (the allow list).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Mbufs per NUMA socket.
+    #[serde(default = "default_mbufs")]
+    pub mbufs: u32,
+}
+
+fn default_mbufs() -> u32 {
+    8191
 }
 
 fn one() -> Spanned<u16> {

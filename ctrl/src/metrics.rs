@@ -30,6 +30,20 @@ pub struct ControlView {
     pub authorities: Vec<(u8, String, u32)>,
     pub replay_occupied: usize,
     pub replay_capacity: usize,
+    pub devices: Vec<DeviceView>,
+}
+
+/// A DPDK device's own counters.
+#[derive(Default, Clone, Debug)]
+pub struct DeviceView {
+    pub port: String,
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+    pub link_up: bool,
 }
 
 fn esc(s: &str) -> String {

@@ -20,6 +20,9 @@ pub mod ffi {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
+pub mod setup;
+pub use setup::{Dpdk, PortSpec, PortStats};
+
 #[cfg(dpdk)]
 pub mod eal;
 #[cfg(dpdk)]

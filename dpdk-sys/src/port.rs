@@ -9,6 +9,7 @@
 
 use crate::eal::{last_error, Mempool};
 use crate::ffi;
+pub use crate::setup::PortStats;
 use mnp_dataplane::port::{BufPool, PktBuf, RxQueue, RxStatus, TxQueue};
 use std::ffi::CString;
 use std::marker::PhantomData;
@@ -65,18 +66,6 @@ impl Drop for Mbuf {
     }
 }
 
-/// Link state and counters of a device.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PortStats {
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    pub rx_nombuf: u64,
-    pub link_up: bool,
-}
-
 /// A started Ethernet device; stopped and closed when dropped.
 pub struct EthPort {
     pub id: u16,
@@ -87,6 +76,20 @@ pub struct EthPort {
 }
 
 impl EthPort {
+    /// The NUMA socket of `device` (-1 when unknown), before it is opened.
+    pub fn socket_of(device: &str) -> Result<i32, String> {
+        let cname = CString::new(device).map_err(|_| "device name contains NUL".to_string())?;
+        let mut id = 0u16;
+        // SAFETY: EAL is initialised; `id` is a valid out pointer.
+        if unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) } != 0 {
+            return Err(format!(
+                "{device}: no such DPDK device (give it to EAL with --vdev or -a)"
+            ));
+        }
+        // SAFETY: plain getter on a probed device.
+        Ok(unsafe { ffi::rte_eth_dev_socket_id(id) })
+    }
+
     /// Configure `device` (a vdev name as given to `--vdev`, or a PCI
     /// address) with `rxq` receive queues (RSS across them) and `txq`
     /// transmit queues, and start it.

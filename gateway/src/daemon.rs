@@ -6,7 +6,7 @@
 use crate::http::HttpState;
 use mnp_ctrl::config::Driver;
 use mnp_ctrl::control::{Control, ControlStats};
-use mnp_ctrl::metrics::ControlView;
+use mnp_ctrl::metrics::{ControlView, DeviceView};
 use mnp_ctrl::Loaded;
 use mnp_dataplane::gen::{MixSource, TrafficMix};
 use mnp_dataplane::port::pcap::{read_frames, PcapDropSink, PcapRx, PcapTx};
@@ -18,6 +18,7 @@ use mnp_dataplane::stats::{latency_histogram, LatencyRecorder};
 use mnp_dataplane::stats::{BurstStats, WorkerCounters};
 use mnp_dataplane::worker::{Clock, Exit, Worker};
 use mnp_dataplane::{DropReason, Pipeline};
+use mnp_dpdk_sys::{Dpdk, PortSpec};
 use std::io::Write;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,8 +45,11 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Buffers not back in their pool when each worker exited (must be 0).
     pub buffers_in_use: usize,
+    /// DPDK mbufs not back in their pools after the workers stopped (must be 0).
+    pub mbufs_in_use: u64,
     pub exits: Vec<Exit>,
     pub control: ControlStats,
+    pub devices: Vec<DeviceView>,
 }
 
 struct WorkerPlan {
@@ -54,7 +58,56 @@ struct WorkerPlan {
     rx: Box<dyn RxQueue>,
 }
 
-fn rx_queues(loaded: &Loaded, opts: &RunOptions) -> Result<Vec<WorkerPlan>, String> {
+/// Start DPDK if any port uses it: EAL, pools, devices with their queues.
+fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>, String> {
+    let specs: Vec<PortSpec> = loaded
+        .config
+        .ports
+        .iter()
+        .filter(|p| *p.driver.get_ref() == Driver::Dpdk)
+        .map(|p| PortSpec {
+            name: p.name.get_ref().clone(),
+            device: p
+                .device
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_default(),
+            rx_queues: *p.queues.get_ref(),
+        })
+        .collect();
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    let d = loaded.config.dpdk.as_ref();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let args = mnp_dpdk_sys::setup::eal_args(
+        d.map_or(&[][..], |d| &d.eal_args),
+        d.map_or(&[][..], |d| &d.vdevs),
+        d.map_or(&[][..], |d| &d.allow),
+        cpus,
+    );
+    let mbufs = d.map_or(8191, |d| d.mbufs);
+    Dpdk::start(&args, &specs, workers as u16, mbufs)
+        .map(Some)
+        .map_err(|e| format!("dpdk: {e}"))
+}
+
+/// Workers the config asks for: one per rx queue of every rx-capable port.
+fn worker_count(loaded: &Loaded) -> usize {
+    loaded
+        .config
+        .ports
+        .iter()
+        .filter(|p| mnp_ctrl::compile::has_rx(p.driver.get_ref(), p.rx.is_some()))
+        .map(|p| *p.queues.get_ref() as usize)
+        .sum()
+}
+
+fn rx_queues(
+    loaded: &Loaded,
+    opts: &RunOptions,
+    dpdk: Option<&Dpdk>,
+) -> Result<Vec<WorkerPlan>, String> {
     let cfg = &loaded.config;
     let now = opts.clock.now();
     let mut plans = Vec::new();
@@ -90,6 +143,22 @@ fn rx_queues(loaded: &Loaded, opts: &RunOptions) -> Result<Vec<WorkerPlan>, Stri
                 }
             }
             Driver::Null => {}
+            Driver::Dpdk => {
+                let Some(d) = dpdk else { continue };
+                let index = cfg
+                    .ports
+                    .iter()
+                    .take_while(|q| q.name.get_ref() != name)
+                    .filter(|q| *q.driver.get_ref() == Driver::Dpdk)
+                    .count();
+                for q in 0..*p.queues.get_ref() {
+                    plans.push(WorkerPlan {
+                        label: format!("{name}/{q}"),
+                        core: None,
+                        rx: d.rx(index, q),
+                    });
+                }
+            }
         }
     }
     let cores = cfg.workers.cores.get_ref();
@@ -101,22 +170,32 @@ fn rx_queues(loaded: &Loaded, opts: &RunOptions) -> Result<Vec<WorkerPlan>, Stri
     Ok(plans)
 }
 
-/// Makes one worker's tx queue for a port.
-type TxFactory = Box<dyn Fn() -> Box<dyn TxQueue>>;
+/// Makes worker `w`'s tx queue for a port.
+type TxFactory<'d> = Box<dyn Fn(usize) -> Box<dyn TxQueue> + 'd>;
 
-fn tx_queues(loaded: &Loaded) -> Result<Vec<TxFactory>, String> {
+fn tx_queues<'d>(loaded: &Loaded, dpdk: Option<&'d Dpdk>) -> Result<Vec<TxFactory<'d>>, String> {
     let mut out: Vec<TxFactory> = Vec::new();
+    let mut dpdk_index = 0;
     for p in &loaded.config.ports {
         match (p.driver.get_ref(), &p.tx) {
+            (Driver::Dpdk, _) => {
+                let Some(d) = dpdk else {
+                    return Err(format!("port {}: DPDK is not running", p.name.get_ref()));
+                };
+                let index = dpdk_index;
+                dpdk_index += 1;
+                // Every worker has its own tx queue on every DPDK port.
+                out.push(Box::new(move |w| d.tx(index, w as u16)));
+            }
             (Driver::Pcap, Some(tx)) => {
                 let path = loaded.resolve(tx.get_ref());
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 }
                 let w = PcapTx::create(&path).map_err(|e| e.to_string())?;
-                out.push(Box::new(move || Box::new(w.clone())));
+                out.push(Box::new(move |_| Box::new(w.clone())));
             }
-            _ => out.push(Box::new(|| Box::new(NullTx::default()))),
+            _ => out.push(Box::new(|_| Box::new(NullTx::default()))),
         }
     }
     Ok(out)
@@ -126,14 +205,15 @@ fn tx_queues(loaded: &Loaded) -> Result<Vec<TxFactory>, String> {
 /// becomes the control thread.
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let cfg = &loaded.config;
-    let plans = rx_queues(loaded, opts)?;
+    let dpdk = start_dpdk(loaded, worker_count(loaded))?;
+    let plans = rx_queues(loaded, opts, dpdk.as_ref())?;
     if plans.is_empty() {
         return Err(format!(
             "{}: no port has an rx side, so no worker would run",
             loaded.path.display()
         ));
     }
-    let tx = tx_queues(loaded)?;
+    let tx = tx_queues(loaded, dpdk.as_ref())?;
     let drop_sink = match &cfg.workers.drop_capture {
         Some(p) => {
             let path = loaded.resolve(p.get_ref());
@@ -187,7 +267,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
 
     let mut handles = Vec::new();
     let mut counters = Vec::new();
-    for plan in plans {
+    for (worker_index, plan) in plans.into_iter().enumerate() {
         let core = match plan.core {
             Some(c) => Some(*core_ids.iter().find(|id| id.id == c).ok_or_else(|| {
                 format!(
@@ -201,7 +281,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         counters.push((plan.label.clone(), c.clone()));
         let mut w = Worker::new(
             plan.rx,
-            tx.iter().map(|make| make()).collect(),
+            tx.iter().map(|make| make(worker_index)).collect(),
             BufPool::new(
                 *cfg.gateway.buffers_per_worker.get_ref(),
                 *cfg.gateway.buffer_size.get_ref(),
@@ -289,7 +369,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         if now >= next_view {
             next_view = now + Duration::from_millis(200);
             *view.lock().unwrap_or_else(|e| e.into_inner()) =
-                control_view(&control, loaded, &replay, now);
+                control_view(&control, loaded, &replay, now, dpdk.as_ref());
         }
         let finished = handles.iter().all(|h| h.is_finished());
         if opts.duration.is_some_and(|d| start.elapsed() >= d) {
@@ -318,7 +398,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let rest: Vec<Punt> = punt_rx.try_iter().collect();
     control.handle_punts(&rest, opts.clock.now(), Instant::now());
     *view.lock().unwrap_or_else(|e| e.into_inner()) =
-        control_view(&control, loaded, &replay, Instant::now());
+        control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref());
     http_stop.store(true, Ordering::Relaxed);
     if let Some(h) = http {
         let _ = h.join();
@@ -331,8 +411,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             .collect(),
         elapsed: start.elapsed(),
         buffers_in_use: in_use,
+        mbufs_in_use: dpdk.as_ref().map_or(0, |d| d.mbufs_in_use()),
         exits,
         control: control.stats.clone(),
+        devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,
     })
 }
 
@@ -341,6 +423,7 @@ fn control_view(
     loaded: &Loaded,
     replay: &ReplayTable,
     now: Instant,
+    dpdk: Option<&Dpdk>,
 ) -> ControlView {
     let mut authorities: Vec<(u8, String, u32)> = loaded
         .snapshot
@@ -356,6 +439,21 @@ fn control_view(
         authorities,
         replay_occupied: replay.occupied(),
         replay_capacity: replay.capacity(),
+        devices: dpdk.map_or_else(Vec::new, |d| {
+            d.stats()
+                .into_iter()
+                .map(|(port, s)| DeviceView {
+                    port,
+                    ipackets: s.ipackets,
+                    opackets: s.opackets,
+                    imissed: s.imissed,
+                    ierrors: s.ierrors,
+                    oerrors: s.oerrors,
+                    rx_nombuf: s.rx_nombuf,
+                    link_up: s.link_up,
+                })
+                .collect()
+        }),
     }
 }
 
@@ -461,5 +559,21 @@ pub fn print_summary(r: &RunReport) {
         "           credentials {} admitted / {} rejected, health reports {} accepted / {} rejected, local packets {}",
         c.credentials_admitted, c.credentials_rejected, c.health_accepted, c.health_rejected, t.local
     );
+    for d in &r.devices {
+        println!(
+            "  device {:<10} link {}  rx {} tx {}  imissed {} ierrors {} oerrors {} rx_nombuf {}",
+            d.port,
+            if d.link_up { "up" } else { "down" },
+            d.ipackets,
+            d.opackets,
+            d.imissed,
+            d.ierrors,
+            d.oerrors,
+            d.rx_nombuf
+        );
+    }
     println!("  buffers in use at exit: {}", r.buffers_in_use);
+    if !r.devices.is_empty() {
+        println!("  mbufs in use at exit: {}", r.mbufs_in_use);
+    }
 }

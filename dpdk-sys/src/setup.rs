@@ -1,0 +1,149 @@
+//! What the daemon needs from DPDK, in one call: initialise EAL, create a
+//! pool per NUMA socket, open each port with its rx queues and one tx queue
+//! per worker, and hand out the workers' queues. The same API exists in a
+//! build without DPDK, where `start` fails with a clear message.
+
+use mnp_dataplane::port::{RxQueue, TxQueue};
+
+/// A `driver = "dpdk"` port as configured.
+#[derive(Debug, Clone)]
+pub struct PortSpec {
+    pub name: String,
+    /// A vdev name as given to `--vdev` (e.g. `net_pcap0`) or a PCI address.
+    pub device: String,
+    pub rx_queues: u16,
+}
+
+/// Device counters folded into the gateway's metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+    pub link_up: bool,
+}
+
+#[cfg(dpdk)]
+pub struct Dpdk {
+    ports: Vec<std::sync::Arc<crate::port::EthPort>>,
+    pools: Vec<std::sync::Arc<crate::eal::Mempool>>,
+    baseline: u64,
+}
+
+#[cfg(not(dpdk))]
+pub struct Dpdk {
+    _private: (),
+}
+
+/// EAL arguments: the operator's, plus `--vdev`/`-a` per device, plus an
+/// `--lcores` that leaves the control thread unpinned unless the operator set one.
+pub fn eal_args(user: &[String], vdevs: &[String], allow: &[String], cpus: usize) -> Vec<String> {
+    let mut a = user.to_vec();
+    for v in vdevs {
+        a.push("--vdev".into());
+        a.push(v.clone());
+    }
+    for p in allow {
+        a.push("-a".into());
+        a.push(p.clone());
+    }
+    if !a.iter().any(|x| x == "--lcores" || x == "-l" || x == "-c") {
+        a.push("--lcores".into());
+        a.push(format!("0@(0-{})", cpus.max(1) - 1));
+    }
+    a
+}
+
+#[cfg(not(dpdk))]
+impl Dpdk {
+    pub fn start(
+        _eal: &[String],
+        _ports: &[PortSpec],
+        _tx_queues: u16,
+        _mbufs: u32,
+    ) -> Result<Self, String> {
+        Err("this build has no DPDK: install libdpdk-dev (found with `pkg-config libdpdk`) and rebuild".into())
+    }
+    pub fn rx(&self, _port: usize, _queue: u16) -> Box<dyn RxQueue> {
+        unreachable!("no DPDK port can exist in a build without DPDK")
+    }
+    pub fn tx(&self, _port: usize, _queue: u16) -> Box<dyn TxQueue> {
+        unreachable!("no DPDK port can exist in a build without DPDK")
+    }
+    pub fn stats(&self) -> Vec<(String, PortStats)> {
+        Vec::new()
+    }
+    pub fn mbufs_in_use(&self) -> u64 {
+        0
+    }
+}
+
+#[cfg(dpdk)]
+impl Dpdk {
+    pub fn start(
+        eal: &[String],
+        specs: &[PortSpec],
+        tx_queues: u16,
+        mbufs: u32,
+    ) -> Result<Self, String> {
+        use crate::eal::Mempool;
+        use crate::port::EthPort;
+        use std::sync::Arc;
+        crate::eal::init(eal)?;
+        let mut pools: Vec<(i32, Arc<Mempool>)> = Vec::new();
+        let mut ports = Vec::new();
+        for s in specs {
+            // Vdevs report no socket (-1): they share socket 0's pool.
+            let socket = EthPort::socket_of(&s.device)?.max(0);
+            let pool = match pools.iter().find(|(k, _)| *k == socket) {
+                Some((_, p)) => p.clone(),
+                None => {
+                    let p = Arc::new(Mempool::new(
+                        &format!("mnp_pool_{socket}"),
+                        mbufs,
+                        2048 + 128,
+                        socket,
+                    )?);
+                    pools.push((socket, p.clone()));
+                    p
+                }
+            };
+            ports.push(Arc::new(EthPort::open(
+                &s.device,
+                s.rx_queues,
+                tx_queues,
+                pool,
+            )?));
+        }
+        let pools: Vec<Arc<Mempool>> = pools.into_iter().map(|(_, p)| p).collect();
+        let baseline = pools.iter().map(|p| p.in_use() as u64).sum();
+        Ok(Self {
+            ports,
+            pools,
+            baseline,
+        })
+    }
+    pub fn rx(&self, port: usize, queue: u16) -> Box<dyn RxQueue> {
+        Box::new(self.ports[port].rx(queue))
+    }
+    pub fn tx(&self, port: usize, queue: u16) -> Box<dyn TxQueue> {
+        Box::new(self.ports[port].tx(queue))
+    }
+    pub fn stats(&self) -> Vec<(String, PortStats)> {
+        self.ports
+            .iter()
+            .map(|p| (p.name.clone(), p.stats()))
+            .collect()
+    }
+    /// Mbufs in use beyond those the drivers hold for their rx rings (0 at a clean exit).
+    pub fn mbufs_in_use(&self) -> u64 {
+        self.pools
+            .iter()
+            .map(|p| p.in_use() as u64)
+            .sum::<u64>()
+            .saturating_sub(self.baseline)
+    }
+}
