@@ -4,6 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# DPDK, libclang, promtool, Python: installed when missing (as root, or via sudo).
+if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
+    ./scripts/install-deps.sh
+fi
+# With DPDK present, the DPDK tests must build and run, not skip.
+if pkg-config --exists libdpdk 2>/dev/null; then
+    export MNP_REQUIRE_DPDK=1
+fi
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
