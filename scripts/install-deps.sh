@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # System packages the build and the tests need, on Debian 12 (bookworm):
-# DPDK 22.11 (libdpdk-dev for the bindings, dpdk for dpdk-testpmd), pkg-config
+# DPDK 22.11 (libdpdk-dev for the bindings, dpdk-dev for dpdk-testpmd), pkg-config
 # and libclang for bindgen, promtool (prometheus) for the metrics test, and
 # Python 3 for the independent check of the protocol vectors. Used by .ci/run
 # and by the Dockerfile's build stage, so CI exercises the image's steps.
@@ -9,7 +9,7 @@ set -euo pipefail
 
 need=()
 pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
-command -v dpdk-testpmd >/dev/null || need+=(dpdk)
+command -v dpdk-testpmd >/dev/null || need+=(dpdk-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 command -v promtool >/dev/null || need+=(prometheus)

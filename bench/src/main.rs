@@ -357,8 +357,45 @@ fn pcap(args: &[String]) {
     };
     let mut buf = vec![0u8; 16384];
     let mut written = 0;
+    // --valid-only: UDP/IPv4 frames of one exact size from 1024 credentials,
+    // each with its own increasing sequence numbers (testpmd-style input).
+    let keys: Vec<(Claims, mnp_dataplane::crypto::PacketKey)> = (0..1024u64)
+        .map(|i| {
+            let c = Claims {
+                authority: 1,
+                epoch: 1,
+                zone: 10,
+                credential: i + 1,
+                not_before: 0,
+                not_after: u32::MAX,
+                trust: 2,
+                permitted: [20, 0, 0],
+            };
+            (c, derive_packet_key_for(&SECRET, &c))
+        })
+        .collect();
+    let payload = vec![0x5au8; payload_len];
     while written < packets {
-        let (n, cat) = mix.next_into(&mut buf);
+        let (n, cat) = if valid_only {
+            let (c, k) = &keys[(written % 1024) as usize];
+            let h = Repr {
+                packet_type: PacketType::Data,
+                dst_zone: 20,
+                sequence: written / 1024 + 1,
+                claims: *c,
+                hop_budget: 8,
+                hop_count: 0,
+                lineage: [0; 12],
+                mac: [0; 16],
+            };
+            (
+                build::governed_into(&mut buf, Encap::UdpIpv4, &Outer::default(), &h, k, &payload)
+                    .unwrap_or(0),
+                Category::Valid,
+            )
+        } else {
+            mix.next_into(&mut buf)
+        };
         if n == 0 || (valid_only && cat != Category::Valid) {
             continue;
         }

@@ -225,8 +225,12 @@ impl Compiler<'_> {
                 ));
             }
             let mac = self.mac(&p.mac, f("mac"))?;
-            if *p.queues.get_ref() == 0 {
-                return Err(self.err(&p.queues, f("queues"), "must be at least 1"));
+            if *p.queues.get_ref() == 0 && *p.driver.get_ref() != Driver::Dpdk {
+                return Err(self.err(
+                    &p.queues,
+                    f("queues"),
+                    "must be at least 1 (0 = transmit only, for dpdk ports)",
+                ));
             }
             match p.driver.get_ref() {
                 Driver::Pcap => {

@@ -169,6 +169,8 @@ pub struct PortSection {
     pub name: Spanned<String>,
     pub driver: Spanned<Driver>,
     pub mac: Spanned<String>,
+    /// Receive queues, one worker each (RSS spreads across them); a dpdk
+    /// port may have 0 (transmit only).
     #[serde(default = "one")]
     pub queues: Spanned<u16>,
     /// pcap: file to read as rx.

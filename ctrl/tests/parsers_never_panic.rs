@@ -31,3 +31,10 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_example_configs_parse() {
+    for text in [DEMO, include_str!("../../configs/appliance.toml")] {
+        toml::from_str::<mnp_ctrl::config::Config>(text).unwrap_or_else(|e| panic!("{e}"));
+    }
+}
