@@ -12,6 +12,8 @@
 //!
 //! Figures are medians of `--runs` runs. Nothing here is a test.
 
+mod gen;
+
 use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::derive_packet_key_for;
 use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
@@ -418,6 +420,7 @@ fn main() {
         Some("pipeline") => pipeline(&args),
         Some("pcap") => pcap(&args),
         Some("lanes") => lanes_bench(&args),
+        Some("gen") => generate(&args),
         _ => {
             eprintln!("usage: mnp-bench pipeline [--payload N] [--packets N] [--runs N]");
             eprintln!(
@@ -425,5 +428,147 @@ fn main() {
             );
             std::process::exit(2);
         }
+    }
+}
+
+fn sarg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
+fn generate(args: &[String]) {
+    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+    let fail = |m: String| -> ! {
+        eprintln!("mnp-bench gen: {m}");
+        std::process::exit(2)
+    };
+    let mode = sarg(args, "--mode").unwrap_or_else(|| fail("--mode txonly|rxonly".into()));
+    let seconds: f64 = arg(args, "--seconds", 0.0);
+    let o = gen::Options {
+        frame: arg(args, "--frame", 128),
+        credentials: arg(args, "--credentials", 1024),
+        flows: arg(args, "--flows", 64),
+        hostile_pct: arg::<u32>(args, "--hostile", 0).min(100),
+        rate: arg(args, "--rate", 0),
+        packets: arg(
+            args,
+            "--packets",
+            if seconds > 0.0 { u64::MAX } else { 100_000 },
+        ),
+    };
+    let deadline =
+        (seconds > 0.0).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
+    let limit = o.packets;
+    let over = |n: u64| n >= limit || deadline.is_some_and(|d| Instant::now() >= d);
+    let device = sarg(args, "--device");
+    let dpdk = device.as_ref().map(|dev| {
+        let eal: Vec<String> = sarg(args, "--eal")
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(str::to_string)
+            .collect();
+        let spec = mnp_dpdk_sys::PortSpec {
+            name: dev.clone(),
+            device: dev.clone(),
+            rx_queues: 1,
+        };
+        let eal = mnp_dpdk_sys::setup::eal_args(&eal, &[], &[], 1);
+        mnp_dpdk_sys::Dpdk::start(&eal, &[spec], 1, 8191).unwrap_or_else(|e| fail(e))
+    });
+    let start = Instant::now();
+    match mode.as_str() {
+        "txonly" => {
+            let packets = o.packets;
+            let rate = o.rate;
+            let mut src = gen::Source::new(o);
+            let pacer = gen::Pacer::new(rate);
+            let mut sent = 0u64;
+            if let Some(d) = &dpdk {
+                let mut tx = d.tx(0, 0);
+                let mut pool = mnp_dataplane::port::BufPool::new(BURST, 16384);
+                let mut burst = Vec::with_capacity(BURST);
+                while !over(sent) {
+                    while burst.len() < BURST && sent + (burst.len() as u64) < packets {
+                        let Some(mut b) = pool.get() else { break };
+                        let n = src.next_into(b.spare());
+                        b.set_len(n);
+                        burst.push(b);
+                    }
+                    let k = tx.tx_burst(&burst);
+                    sent += k as u64;
+                    // Unsent frames are retried in the next burst.
+                    for b in burst.drain(..k) {
+                        pool.put(b);
+                    }
+                    pacer.wait(sent);
+                }
+            } else {
+                let path = sarg(args, "--pcap")
+                    .unwrap_or_else(|| fail("txonly needs --pcap FILE or --device DEV".into()));
+                let f =
+                    std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                let mut w = PcapWriter::new(std::io::BufWriter::new(f))
+                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                let mut buf = vec![0u8; 16384];
+                while !over(sent) {
+                    let n = src.next_into(&mut buf);
+                    w.write_packet(&PcapPacket::new(
+                        std::time::Duration::ZERO,
+                        n as u32,
+                        &buf[..n],
+                    ))
+                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                    sent += 1;
+                    pacer.wait(sent);
+                }
+            }
+            let s = start.elapsed().as_secs_f64();
+            println!(
+                "txonly: {sent} frames in {s:.2} s ({:.3} Mpps)",
+                sent as f64 / s / 1e6
+            );
+        }
+        "rxonly" => {
+            let mut t = gen::Tally::default();
+            if let Some(d) = &dpdk {
+                let mut rx = d.rx(0, 0);
+                let mut pool = mnp_dataplane::port::BufPool::new(4 * BURST, 16384);
+                let mut burst = Vec::with_capacity(BURST);
+                while !over(t.frames) {
+                    rx.rx_burst(&mut pool, &mut burst, BURST);
+                    for b in burst.drain(..) {
+                        t.add(b.as_ref());
+                        pool.put(b);
+                    }
+                }
+            } else {
+                let path = sarg(args, "--pcap")
+                    .unwrap_or_else(|| fail("rxonly needs --pcap FILE or --device DEV".into()));
+                let f = std::fs::File::open(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                let mut r = PcapReader::new(std::io::BufReader::new(f))
+                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                while let Some(Ok(p)) = r.next_packet() {
+                    t.add(&p.data);
+                    if over(t.frames) {
+                        break;
+                    }
+                }
+            }
+            let s = start.elapsed().as_secs_f64();
+            println!(
+                "rxonly: {} frames, {} bytes in {s:.2} s ({:.3} Mpps)",
+                t.frames,
+                t.bytes,
+                t.frames as f64 / s / 1e6
+            );
+            println!("  governed, MAC valid   {}", t.governed_valid_mac);
+            println!("  governed, MAC invalid {}", t.governed_bad_mac);
+            println!("  other authority/epoch {}", t.other_authority);
+            println!("  malformed             {}", t.malformed);
+            println!("  ungoverned            {}", t.ungoverned);
+        }
+        m => fail(format!("unknown mode {m}")),
     }
 }
