@@ -59,29 +59,8 @@ impl Source {
             })
             .collect();
         let mix = TrafficMix::new(MixSpec {
-            authority: 1,
-            epoch: 1,
-            secret: SECRET,
-            zone: 10,
-            dst_zone: 20,
-            trust: 2,
-            max_trust: 4,
-            no_route_zone: 30,
-            revoked_credential: 9001,
-            credential_base: 1 << 40,
-            holders: 16,
-            now: NOW,
-            payload_len,
-            hop_budget: 8,
-            outer: Outer::default(),
-            legacy_allowed: Outer {
-                dst_port: 53,
-                ..Outer::default()
-            },
-            legacy_denied: Outer {
-                dst_port: 54,
-                ..Outer::default()
-            },
+            credential_base: 1 << 40, // apart from the valid holders' ids
+            ..mnp_dataplane::fixture::mix_spec(SECRET, NOW, payload_len)
         });
         Self {
             payload: vec![0x5a; payload_len],

@@ -20,9 +20,6 @@ use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
-use mnp_dataplane::snapshot::{
-    AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule,
-};
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
@@ -38,61 +35,6 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn snapshot() -> Snapshot {
-    let mut s = Snapshot::empty(1, 6160);
-    s.authorities.insert(
-        1,
-        AuthorityPolicy {
-            slot: 0,
-            id: 1,
-            name: "bench".into(),
-            secrets: vec![EpochSecret {
-                epoch: 1,
-                secret: SECRET,
-            }],
-            zones: vec![10],
-            max_trust: 4,
-            audit: false,
-        },
-    );
-    s.zone_rules.insert(
-        (10, 20),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 2,
-            types: 1,
-            audit: false,
-        },
-    );
-    s.zone_rules.insert(
-        (10, 30),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 3,
-            types: 1,
-            audit: false,
-        },
-    );
-    s.ports.push(EgressPort {
-        name: "out".into(),
-        mac: [2, 0, 0, 0, 0, 1],
-    });
-    s.routes.insert(
-        20,
-        vec![Route {
-            port: 0,
-            next_hop: [2, 0, 0, 0, 0, 2],
-            trust: 3,
-            weight: 1,
-            health: 1000,
-        }],
-    );
-    s.revoked.insert((1, 9001));
-    s
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -138,7 +80,7 @@ fn pipeline(args: &[String]) {
         })
         .collect();
     let frame_len = frames[0].len();
-    let snap = snapshot();
+    let snap = mnp_dataplane::fixture::snapshot(SECRET);
     let verifier = match args
         .iter()
         .position(|a| a == "--verifier")
@@ -322,29 +264,8 @@ fn pcap(args: &[String]) {
     let payload_len: usize = arg(args, "--payload", 64);
     let valid_only = args.iter().any(|a| a == "--valid-only");
     let mut mix = TrafficMix::new(MixSpec {
-        authority: 1,
-        epoch: 1,
-        secret: SECRET,
-        zone: 10,
-        dst_zone: 20,
-        trust: 2,
-        max_trust: 4,
-        no_route_zone: 30,
-        revoked_credential: 9001,
-        credential_base: 1,
         holders: 1024,
-        now: NOW,
-        payload_len,
-        hop_budget: 8,
-        outer: Outer::default(),
-        legacy_allowed: Outer {
-            dst_port: 53,
-            ..Outer::default()
-        },
-        legacy_denied: Outer {
-            dst_port: 54,
-            ..Outer::default()
-        },
+        ..mnp_dataplane::fixture::mix_spec(SECRET, NOW, payload_len)
     });
     let f = std::fs::File::create(out).unwrap_or_else(|e| {
         eprintln!("{out}: {e}");

@@ -13,6 +13,7 @@
 pub mod build;
 pub mod crypto;
 pub mod drop;
+pub mod fixture;
 pub mod gen;
 pub mod lanes;
 pub mod parse;

@@ -3,13 +3,10 @@
 //! forwarding rewrite and the shared replay table), and handing buffers back.
 //! Measured with a counting global allocator over a thousand bursts after warm-up.
 
-use mnp_dataplane::build::Outer;
-use mnp_dataplane::gen::{MixSource, MixSpec, TrafficMix};
+use mnp_dataplane::fixture;
+use mnp_dataplane::gen::{MixSource, TrafficMix};
 use mnp_dataplane::port::{BufPool, PktBuf, RxQueue};
 use mnp_dataplane::replay::ReplayTable;
-use mnp_dataplane::snapshot::{
-    AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule,
-};
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -50,79 +47,8 @@ const NOW: u32 = 1_800_000_000;
 #[test]
 fn steady_state_bursts_allocate_nothing() {
     let secret = [3u8; 32];
-    let mut snap = Snapshot::empty(1, 6160);
-    snap.authorities.insert(
-        1,
-        AuthorityPolicy {
-            slot: 0,
-            id: 1,
-            name: "a".into(),
-            secrets: vec![EpochSecret { epoch: 1, secret }],
-            zones: vec![10],
-            max_trust: 4,
-            audit: false,
-        },
-    );
-    snap.zone_rules.insert(
-        (10, 20),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 2,
-            types: 1,
-            audit: false,
-        },
-    );
-    snap.zone_rules.insert(
-        (10, 30),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 3,
-            types: 1,
-            audit: false,
-        },
-    );
-    snap.ports.push(EgressPort {
-        name: "o".into(),
-        mac: [2, 0, 0, 0, 0, 9],
-    });
-    snap.routes.insert(
-        20,
-        vec![Route {
-            port: 0,
-            next_hop: [2; 6],
-            trust: 3,
-            weight: 1,
-            health: 1000,
-        }],
-    );
-    snap.revoked.insert((1, 9001));
-    let spec = MixSpec {
-        authority: 1,
-        epoch: 1,
-        secret,
-        zone: 10,
-        dst_zone: 20,
-        trust: 2,
-        max_trust: 4,
-        no_route_zone: 30,
-        revoked_credential: 9001,
-        credential_base: 1,
-        holders: 16,
-        now: NOW,
-        payload_len: 64,
-        hop_budget: 8,
-        outer: Outer::default(),
-        legacy_allowed: Outer {
-            dst_port: 53,
-            ..Outer::default()
-        },
-        legacy_denied: Outer {
-            dst_port: 54,
-            ..Outer::default()
-        },
-    };
+    let snap = fixture::snapshot(secret);
+    let spec = fixture::mix_spec(secret, NOW, 64);
     let mut src = MixSource {
         mix: TrafficMix::new(spec),
         limit: None,

@@ -2,14 +2,12 @@
 //! counters and output bytes as the scalar reference, over the hostile mix
 //! at small, full-size and jumbo frame sizes.
 
-use mnp_dataplane::build::Outer;
+use mnp_dataplane::fixture;
 use mnp_dataplane::gen::{MixSpec, TrafficMix};
 use mnp_dataplane::lanes::Level;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
-use mnp_dataplane::snapshot::{
-    AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule,
-};
+use mnp_dataplane::snapshot::Snapshot;
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use std::sync::Arc;
@@ -17,85 +15,17 @@ use std::sync::Arc;
 const NOW: u32 = 1_800_000_000;
 
 fn snapshot(audit: bool) -> Snapshot {
-    let mut s = Snapshot::empty(5, 6160);
-    s.authorities.insert(
-        1,
-        AuthorityPolicy {
-            slot: 0,
-            id: 1,
-            name: "a".into(),
-            secrets: vec![EpochSecret {
-                epoch: 1,
-                secret: [9; 32],
-            }],
-            zones: vec![10],
-            max_trust: 4,
-            audit,
-        },
-    );
-    s.zone_rules.insert(
-        (10, 20),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 2,
-            types: 1,
-            audit: false,
-        },
-    );
-    s.zone_rules.insert(
-        (10, 30),
-        ZoneRule {
-            rate: None,
-            min_trust: 1,
-            route_floor: 3,
-            types: 1,
-            audit: false,
-        },
-    );
-    s.ports.push(EgressPort {
-        name: "o".into(),
-        mac: [2, 0, 0, 0, 0, 7],
-    });
-    s.routes.insert(
-        20,
-        vec![Route {
-            port: 0,
-            next_hop: [2, 0, 0, 0, 0, 8],
-            trust: 3,
-            weight: 1,
-            health: 1000,
-        }],
-    );
-    s.revoked.insert((1, 9001));
+    let mut s = fixture::snapshot([9; 32]);
+    if let Some(a) = s.authorities.get_mut(&fixture::AUTHORITY) {
+        a.audit = audit;
+    }
     s
 }
 
 fn frames(payload_len: usize, n: usize) -> Vec<Vec<u8>> {
     let mut mix = TrafficMix::new(MixSpec {
-        authority: 1,
-        epoch: 1,
-        secret: [9; 32],
-        zone: 10,
-        dst_zone: 20,
-        trust: 2,
-        max_trust: 4,
-        no_route_zone: 30,
-        revoked_credential: 9001,
-        credential_base: 1,
         holders: 40,
-        now: NOW,
-        payload_len,
-        hop_budget: 8,
-        outer: Outer::default(),
-        legacy_allowed: Outer {
-            dst_port: 53,
-            ..Outer::default()
-        },
-        legacy_denied: Outer {
-            dst_port: 54,
-            ..Outer::default()
-        },
+        ..fixture::mix_spec([9; 32], NOW, payload_len)
     });
     let mut buf = vec![0u8; 16384];
     (0..n)

@@ -7,7 +7,7 @@
 
 use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::derive_packet_key_for;
-use mnp_dataplane::gen::{MixSpec, TrafficMix};
+use mnp_dataplane::gen::TrafficMix;
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
@@ -108,31 +108,7 @@ fn secret(dir: &Path) -> [u8; 32] {
 }
 
 fn mix(secret: [u8; 32], n: usize) -> Vec<Vec<u8>> {
-    let mut m = TrafficMix::new(MixSpec {
-        authority: 1,
-        epoch: 1,
-        secret,
-        zone: 10,
-        dst_zone: 20,
-        trust: 2,
-        max_trust: 4,
-        no_route_zone: 30,
-        revoked_credential: 9001,
-        credential_base: 1,
-        holders: 16,
-        now: NOW,
-        payload_len: 64,
-        hop_budget: 8,
-        outer: Outer::default(),
-        legacy_allowed: Outer {
-            dst_port: 53,
-            ..Outer::default()
-        },
-        legacy_denied: Outer {
-            dst_port: 54,
-            ..Outer::default()
-        },
-    });
+    let mut m = TrafficMix::new(mnp_dataplane::fixture::mix_spec(secret, NOW, 64));
     let mut buf = vec![0u8; 4096];
     (0..n)
         .map(|_| {

@@ -1,0 +1,91 @@
+//! One small standard gateway, shared by the benchmarks, the traffic
+//! generator and tests, so they all describe the same policy:
+//!
+//! - authority 1, epoch 1 with the given secret, may grant zone 10, ceiling 4;
+//! - zone rules 10 → 20 (route floor 2) and 10 → 30 (route floor 3), data only;
+//! - one egress port and one route to zone 20 (trust 3): zone 30 has no route
+//!   trusted enough (the mix's no-route case);
+//! - credential 9001 revoked.
+//!
+//! Not used by the daemon, which always compiles its policy from a config.
+
+use crate::build::Outer;
+use crate::crypto::ZoneSecret;
+use crate::gen::MixSpec;
+use crate::snapshot::{AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule};
+
+pub const AUTHORITY: u32 = 1;
+pub const ZONE: u16 = 10;
+pub const DST_ZONE: u16 = 20;
+pub const NO_ROUTE_ZONE: u16 = 30;
+pub const REVOKED: u64 = 9001;
+
+pub fn snapshot(secret: ZoneSecret) -> Snapshot {
+    let mut s = Snapshot::empty(1, 6160);
+    s.authorities.insert(
+        AUTHORITY,
+        AuthorityPolicy {
+            slot: 0,
+            id: AUTHORITY,
+            name: "fixture".into(),
+            secrets: vec![EpochSecret { epoch: 1, secret }],
+            zones: vec![ZONE],
+            max_trust: 4,
+            audit: false,
+        },
+    );
+    let rule = |floor| ZoneRule {
+        rate: None,
+        min_trust: 1,
+        route_floor: floor,
+        types: 1,
+        audit: false,
+    };
+    s.zone_rules.insert((ZONE, DST_ZONE), rule(2));
+    s.zone_rules.insert((ZONE, NO_ROUTE_ZONE), rule(3));
+    s.ports.push(EgressPort {
+        name: "out0".into(),
+        mac: [2, 0, 0, 0, 0, 1],
+    });
+    s.routes.insert(
+        DST_ZONE,
+        vec![Route {
+            port: 0,
+            next_hop: [2, 0, 0, 0, 0, 2],
+            trust: 3,
+            weight: 1,
+            health: 1000,
+        }],
+    );
+    s.revoked.insert((AUTHORITY, REVOKED));
+    s
+}
+
+/// The hostile mix against [`snapshot`], from 16 holders, judged at `now`.
+pub fn mix_spec(secret: ZoneSecret, now: u32, payload_len: usize) -> MixSpec {
+    MixSpec {
+        authority: AUTHORITY,
+        epoch: 1,
+        secret,
+        zone: ZONE,
+        dst_zone: DST_ZONE,
+        trust: 2,
+        max_trust: 4,
+        no_route_zone: NO_ROUTE_ZONE,
+        revoked_credential: REVOKED,
+        credential_base: 1,
+        holders: 16,
+        now,
+        payload_len,
+        hop_budget: 8,
+        outer: Outer::default(),
+        legacy_allowed: Outer {
+            dst_port: 53,
+            ..Outer::default()
+        },
+        legacy_denied: Outer {
+            dst_port: 54,
+            ..Outer::default()
+        },
+    }
+}
