@@ -43,21 +43,7 @@ pub struct Source {
 impl Source {
     pub fn new(o: Options) -> Self {
         let payload_len = o.frame.saturating_sub(42 + 80);
-        let keys = (0..o.credentials.max(1))
-            .map(|i| {
-                let c = Claims {
-                    authority: 1,
-                    epoch: 1,
-                    zone: 10,
-                    credential: i + 1,
-                    not_before: 0,
-                    not_after: u32::MAX,
-                    trust: 2,
-                    permitted: [20, 0, 0],
-                };
-                (c, derive_packet_key_for(&SECRET, &c))
-            })
-            .collect();
+        let keys = holders(o.credentials);
         let mix = TrafficMix::new(MixSpec {
             credential_base: 1 << 40, // apart from the valid holders' ids
             ..mnp_dataplane::fixture::mix_spec(SECRET, NOW, payload_len)
@@ -104,6 +90,26 @@ impl Source {
         };
         build::governed_into(buf, Encap::UdpIpv4, &o, &h, k, &self.payload).unwrap_or(0)
     }
+}
+
+/// `n` valid holders of authority 1 (epoch 1, zone 10 → 20, trust 2),
+/// credentials 1..=n, with their packet keys.
+pub fn holders(n: u64) -> Vec<(Claims, PacketKey)> {
+    (0..n.max(1))
+        .map(|i| {
+            let c = Claims {
+                authority: 1,
+                epoch: 1,
+                zone: 10,
+                credential: i + 1,
+                not_before: 0,
+                not_after: u32::MAX,
+                trust: 2,
+                permitted: [20, 0, 0],
+            };
+            (c, derive_packet_key_for(&SECRET, &c))
+        })
+        .collect()
 }
 
 /// Sleeps as needed to hold `rate` packets per second (checked per burst).

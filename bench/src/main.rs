@@ -15,13 +15,12 @@
 mod gen;
 
 use mnp_dataplane::build::{self, Outer};
-use mnp_dataplane::crypto::derive_packet_key_for;
 use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::BurstStats;
-use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+use mnp_dataplane::wire::governance::{PacketType, Repr};
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use std::sync::Arc;
 use std::time::Instant;
@@ -48,21 +47,7 @@ fn pipeline(args: &[String]) {
     let runs: usize = arg(args, "--runs", 5);
     let credentials = 1024u64;
     let payload = vec![0xa5u8; payload_len];
-    let keys: Vec<_> = (0..credentials)
-        .map(|i| {
-            let c = Claims {
-                authority: 1,
-                epoch: 1,
-                zone: 10,
-                credential: i,
-                not_before: 0,
-                not_after: u32::MAX,
-                trust: 2,
-                permitted: [20, 0, 0],
-            };
-            (c, derive_packet_key_for(&SECRET, &c))
-        })
-        .collect();
+    let keys = gen::holders(credentials);
     let frames: Vec<Vec<u8>> = (0..packets)
         .map(|i| {
             let (c, k) = &keys[i % credentials as usize];
@@ -282,21 +267,7 @@ fn pcap(args: &[String]) {
     let mut written = 0;
     // --valid-only: UDP/IPv4 frames of one exact size from 1024 credentials,
     // each with its own increasing sequence numbers (testpmd-style input).
-    let keys: Vec<(Claims, mnp_dataplane::crypto::PacketKey)> = (0..1024u64)
-        .map(|i| {
-            let c = Claims {
-                authority: 1,
-                epoch: 1,
-                zone: 10,
-                credential: i + 1,
-                not_before: 0,
-                not_after: u32::MAX,
-                trust: 2,
-                permitted: [20, 0, 0],
-            };
-            (c, derive_packet_key_for(&SECRET, &c))
-        })
-        .collect();
+    let keys = gen::holders(1024);
     let payload = vec![0x5au8; payload_len];
     while written < packets {
         let (n, cat) = if valid_only {

@@ -389,16 +389,9 @@ fn issue(
         Ok(l) => l,
         Err(c) => return c,
     };
-    let Some(auth) = loaded
-        .snapshot
-        .authorities
-        .values()
-        .find(|a| a.name == authority)
-    else {
-        return fail(
-            2,
-            format!("{}: no authority named `{authority}`", config.display()),
-        );
+    let auth = match find_authority(&loaded, config, authority) {
+        Ok(a) => a,
+        Err(c) => return c,
     };
     let zone_id = |z: &str| {
         loaded
@@ -553,6 +546,25 @@ fn decode(
     ExitCode::SUCCESS
 }
 
+/// The authority named `name` in a loaded config, or exit 2 saying so.
+fn find_authority<'a>(
+    loaded: &'a mnp_ctrl::Loaded,
+    config: &Path,
+    name: &str,
+) -> Result<&'a mnp_dataplane::snapshot::AuthorityPolicy, ExitCode> {
+    loaded
+        .snapshot
+        .authorities
+        .values()
+        .find(|a| a.name == name)
+        .ok_or_else(|| {
+            fail(
+                2,
+                format!("{}: no authority named `{name}`", config.display()),
+            )
+        })
+}
+
 /// The signing key of `authority`: `--signing-key`, or the public key's path
 /// with extension `.key`; it must match the configured public key.
 fn authority_signing_key(
@@ -596,17 +608,9 @@ fn revoke(
         Ok(l) => l,
         Err(c) => return c,
     };
-    let Some(id) = loaded
-        .snapshot
-        .authorities
-        .values()
-        .find(|a| a.name == authority)
-        .map(|a| a.id)
-    else {
-        return fail(
-            2,
-            format!("{}: no authority named `{authority}`", config.display()),
-        );
+    let id = match find_authority(&loaded, config, authority) {
+        Ok(a) => a.id,
+        Err(c) => return c,
     };
     let sk = match authority_signing_key(&loaded, config, authority, id, signing_key) {
         Ok(k) => k,
