@@ -56,8 +56,9 @@ fn main() {
         .allowlist_function("rte_eth_promiscuous_enable|rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count")
         .allowlist_function("mnp_.*")
         .allowlist_function("rte_eth_link_get_nowait")
+        .allowlist_function("rte_ring_create|rte_ring_free|rte_eth_from_rings")
         .allowlist_type("rte_mbuf|rte_eth_conf|rte_eth_stats|rte_eth_link|rte_ether_addr|rte_eth_dev_info")
-        .allowlist_var("RTE_ETH_MQ_RX_RSS|RTE_ETH_RSS_IP|RTE_ETH_RSS_UDP|RTE_ETH_RSS_TCP|RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|SOCKET_ID_ANY")
+        .allowlist_var("RING_F_SP_ENQ|RING_F_SC_DEQ|RTE_ETH_MQ_RX_RSS|RTE_ETH_RSS_IP|RTE_ETH_RSS_UDP|RTE_ETH_RSS_TCP|RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|SOCKET_ID_ANY")
         .generate_comments(false)
         .derive_default(true)
         .layout_tests(true)
@@ -81,6 +82,11 @@ fn main() {
     for l in &lib.libs {
         println!("cargo:rustc-link-lib=dylib={l}");
     }
+    // rte_eth_from_rings (net_ring ports built from rings in-process, for
+    // tests) lives in the ring PMD, which pkg-config does not list; the
+    // linker drops it (--as-needed) from binaries that do not call it, and
+    // EAL's plugin loader sees the same file and does not load it twice.
+    println!("cargo:rustc-link-lib=dylib=rte_net_ring");
     println!("cargo:rustc-cfg=dpdk");
 }
 

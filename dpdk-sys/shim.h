@@ -12,3 +12,6 @@ unsigned int mnp_mempool_in_use(const struct rte_mempool *mp);
 void mnp_pktmbuf_free(struct rte_mbuf *m);
 /* RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP (macros bindgen cannot evaluate). */
 uint64_t mnp_rss_hf(void);
+struct rte_ring;
+unsigned int mnp_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
+unsigned int mnp_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
