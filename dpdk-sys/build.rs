@@ -27,9 +27,14 @@ fn main() {
             if env::var("MNP_REQUIRE_DPDK").is_ok_and(|v| v == "1") {
                 panic!("MNP_REQUIRE_DPDK=1 but libdpdk was not found: {e}");
             }
+            let why = e.to_string();
+            let why = why
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("no libdpdk.pc");
             println!(
-                "cargo:warning=DPDK not found ({}); building without DPDK ports",
-                e.to_string().lines().next().unwrap_or("")
+                "cargo:warning=DPDK not found by pkg-config ({why}); building without DPDK ports"
             );
             return;
         }
