@@ -275,9 +275,32 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     }
     // Single-block batches (every packet key and lineage fold) take one
     // compression per lane and no bookkeeping.
-    #[cfg(target_arch = "x86_64")]
-    if level.or_supported() == Level::Avx512 && inputs.iter().all(|i| i.len() <= BLOCK_LEN) {
-        return single_blocks16(inputs, out);
+    if inputs.iter().all(|i| i.len() <= BLOCK_LEN) {
+        match level.or_supported() {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => {
+                let k = Kernel {
+                    gather: x86::gather16,
+                    compress: x86::compress16,
+                };
+                return single_blocks::<16>(inputs, out, &k, scatter_avx512);
+            }
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => {
+                let k = Kernel {
+                    gather: x86::gather8,
+                    compress: x86::compress8,
+                };
+                return single_blocks::<8>(inputs, out, &k, scatter_scalar);
+            }
+            _ => {
+                let k = Kernel {
+                    gather: gather_scalar,
+                    compress: portable::compress,
+                };
+                return single_blocks::<{ portable::LANES }>(inputs, out, &k, scatter_scalar);
+            }
+        }
     }
     // Single-chunk batches (small-frame MACs) need no CV stack: don't
     // initialise one.
@@ -304,7 +327,7 @@ fn dispatch<const D: usize>(level: Level, inputs: &[Input], out: &mut [[u8; 32]]
             inputs,
             out,
             &Kernel {
-                gather: gather_scalar,
+                gather: x86::gather8,
                 compress: x86::compress8,
             },
         ),
@@ -319,23 +342,26 @@ fn dispatch<const D: usize>(level: Level, inputs: &[Input], out: &mut [[u8; 32]]
     }
 }
 
-/// Inputs of at most one block each, 16 at a time: gather, one
-/// compression, transpose the CVs back.
-#[cfg(target_arch = "x86_64")]
-fn single_blocks16(inputs: &[Input], out: &mut [[u8; 32]]) {
-    let mut pads = [[0u8; BLOCK_LEN]; 16];
-    let mut step = Step::<16> {
-        cv: [[0; 16]; 8],
-        msg: [[0; 16]; 16],
-        counter_lo: [0; 16],
-        counter_hi: [0; 16],
-        block_len: [0; 16],
-        flags: [0; 16],
+/// Inputs of at most one block each, `L` at a time: gather, one
+/// compression, read the CVs back. No per-step bookkeeping.
+fn single_blocks<const L: usize>(
+    inputs: &[Input],
+    out: &mut [[u8; 32]],
+    k: &Kernel<L>,
+    scatter: fn(&[[u32; L]; 8], &mut [[u8; 32]]),
+) {
+    let mut pads = [[0u8; BLOCK_LEN]; L];
+    let mut step = Step::<L> {
+        cv: [[0; L]; 8],
+        msg: [[0; L]; 16],
+        counter_lo: [0; L],
+        counter_hi: [0; L],
+        block_len: [0; L],
+        flags: [0; L],
     };
-    let mut lanes_out = [[0u32; 16]; 16];
-    for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+    for (batch, outs) in inputs.chunks(L).zip(out.chunks_mut(L)) {
         let shared_key = batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key));
-        let mut direct: [Option<&[u8; BLOCK_LEN]>; 16] = [None; 16];
+        let mut direct: [Option<&[u8; BLOCK_LEN]>; L] = [None; L];
         for (l, inp) in batch.iter().enumerate() {
             let n = inp.len();
             direct[l] = inp.direct(0);
@@ -352,17 +378,33 @@ fn single_blocks16(inputs: &[Input], out: &mut [[u8; 32]]) {
         }
         if shared_key {
             for w in 0..8 {
-                step.cv[w] = [batch[0].key[w]; 16];
+                step.cv[w] = [batch[0].key[w]; L];
             }
         }
-        let rows: [&[u8; BLOCK_LEN]; 16] = std::array::from_fn(|l| direct[l].unwrap_or(&pads[l]));
-        x86::gather16(&rows, &mut step.msg);
-        x86::compress16(&mut step);
-        x86::scatter16(&step.cv, &mut lanes_out);
-        for (o, words) in outs.iter_mut().zip(&lanes_out) {
-            for w in 0..8 {
-                o[4 * w..4 * w + 4].copy_from_slice(&words[w].to_le_bytes());
-            }
+        let rows: [&[u8; BLOCK_LEN]; L] = std::array::from_fn(|l| direct[l].unwrap_or(&pads[l]));
+        (k.gather)(&rows, &mut step.msg);
+        (k.compress)(&mut step);
+        scatter(&step.cv, outs);
+    }
+}
+
+/// CVs back to bytes, lane by lane (the portable and AVX2 paths).
+fn scatter_scalar<const L: usize>(cv: &[[u32; L]; 8], outs: &mut [[u8; 32]]) {
+    for (l, o) in outs.iter_mut().enumerate() {
+        for w in 0..8 {
+            o[4 * w..4 * w + 4].copy_from_slice(&cv[w][l].to_le_bytes());
+        }
+    }
+}
+
+/// CVs back to bytes for 16 lanes with an in-register transpose.
+#[cfg(target_arch = "x86_64")]
+fn scatter_avx512(cv: &[[u32; 16]; 8], outs: &mut [[u8; 32]]) {
+    let mut lanes_out = [[0u32; 16]; 16];
+    x86::scatter16(cv, &mut lanes_out);
+    for (o, words) in outs.iter_mut().zip(&lanes_out) {
+        for w in 0..8 {
+            o[4 * w..4 * w + 4].copy_from_slice(&words[w].to_le_bytes());
         }
     }
 }

@@ -207,3 +207,48 @@ fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
     }
     out
 }
+
+/// Gather 8 lanes' blocks into word-major order: two 8×8 transposes of
+/// 32-bit words in AVX2 registers (words 0..8, then 8..16).
+pub fn gather8(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX2.
+    unsafe { gather8_avx2(rows, msg) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
+    for half in 0..2 {
+        // SAFETY: each row is 64 readable bytes; this half's 32 start at 32 * half.
+        let r: [__m256i; 8] = std::array::from_fn(|i| unsafe {
+            _mm256_loadu_si256(rows[i].as_ptr().add(32 * half) as *const __m256i)
+        });
+        let t: [__m256i; 8] = std::array::from_fn(|i| {
+            let (a, b) = (r[i & !1], r[i | 1]);
+            if i % 2 == 0 {
+                _mm256_unpacklo_epi32(a, b)
+            } else {
+                _mm256_unpackhi_epi32(a, b)
+            }
+        });
+        // u[4g + j], 128-bit lane k: rows 4g..4g+4 of word 4k + j.
+        let u = [
+            _mm256_unpacklo_epi64(t[0], t[2]),
+            _mm256_unpackhi_epi64(t[0], t[2]),
+            _mm256_unpacklo_epi64(t[1], t[3]),
+            _mm256_unpackhi_epi64(t[1], t[3]),
+            _mm256_unpacklo_epi64(t[4], t[6]),
+            _mm256_unpackhi_epi64(t[4], t[6]),
+            _mm256_unpacklo_epi64(t[5], t[7]),
+            _mm256_unpackhi_epi64(t[5], t[7]),
+        ];
+        for j in 0..4 {
+            let lo = _mm256_permute2x128_si256::<0x20>(u[j], u[4 + j]);
+            let hi = _mm256_permute2x128_si256::<0x31>(u[j], u[4 + j]);
+            // SAFETY: `msg[w]` is 32 writable bytes; unaligned stores.
+            unsafe {
+                _mm256_storeu_si256(msg[8 * half + j].as_mut_ptr() as *mut __m256i, lo);
+                _mm256_storeu_si256(msg[8 * half + 4 + j].as_mut_ptr() as *mut __m256i, hi);
+            }
+        }
+    }
+}
