@@ -2,9 +2,11 @@
 //! verdicts, plus the forwarding rewrite of the packets it forwards.
 //!
 //! Stages run over the whole burst before the next starts (VPP style):
-//! parse → legacy → authenticate (derive keys, then MACs) → policy → route →
-//! replay → rewrite. Nothing here allocates, locks or makes a syscall; the only
-//! shared state is the replay table, updated with single-word atomics.
+//! parse → legacy → authenticate (derive every key, then every MAC, in SIMD
+//! lanes or through the scalar reference) → policy → route → replay and rate
+//! limit → rewrite (lineage folds batched too). Nothing here allocates, locks
+//! or makes a syscall; the only shared state is the replay table, updated with
+//! single-word atomics.
 //!
 //! Order matters for security: the MAC is checked before any claim is
 //! believed, and the replay window is touched last and only by authenticated
