@@ -9,10 +9,12 @@
 //!
 //! Not used by the daemon, which always compiles its policy from a config.
 
-use crate::build::Outer;
-use crate::crypto::ZoneSecret;
+use crate::build::{self, Outer};
+use crate::crypto::{derive_packet_key_for, ZoneSecret};
 use crate::gen::MixSpec;
+use crate::parse::Encap;
 use crate::snapshot::{AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule};
+use crate::wire::governance::{Claims, PacketType, Repr};
 
 pub const AUTHORITY: u32 = 1;
 pub const ZONE: u16 = 10;
@@ -88,4 +90,48 @@ pub fn mix_spec(secret: ZoneSecret, now: u32, payload_len: usize) -> MixSpec {
             ..Outer::default()
         },
     }
+}
+
+/// The claims of valid holder `credential` under [`snapshot`] (trust 2,
+/// zone 10 → 20, valid for all time).
+pub fn claims(credential: u64) -> Claims {
+    Claims {
+        authority: AUTHORITY,
+        epoch: 1,
+        zone: ZONE,
+        credential,
+        not_before: 0,
+        not_after: u32::MAX,
+        trust: 2,
+        permitted: [DST_ZONE, 0, 0],
+    }
+}
+
+/// A valid UDP/IPv4 data frame from holder `credential` with sequence
+/// `sequence`, MACed with that holder's key.
+pub fn frame(
+    secret: &ZoneSecret,
+    credential: u64,
+    sequence: u64,
+    outer: &Outer,
+    payload: &[u8],
+) -> Vec<u8> {
+    let c = claims(credential);
+    let h = Repr {
+        packet_type: PacketType::Data,
+        dst_zone: DST_ZONE,
+        sequence,
+        claims: c,
+        hop_budget: 4,
+        hop_count: 0,
+        lineage: [0; 12],
+        mac: [0; 16],
+    };
+    build::governed(
+        Encap::UdpIpv4,
+        outer,
+        &h,
+        &derive_packet_key_for(secret, &c),
+        payload,
+    )
 }

@@ -3,15 +3,12 @@
 //! the pool, and the loop ends when a finite source is exhausted.
 
 use mnp_dataplane::build::Outer;
-use mnp_dataplane::crypto::derive_packet_key_for;
 use mnp_dataplane::fixture;
-use mnp_dataplane::parse::Encap;
 use mnp_dataplane::port::memory::{MemoryRx, MemoryTx};
 use mnp_dataplane::port::{BufPool, DropSink, TxQueue};
 use mnp_dataplane::rcu::SnapshotCell;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::WorkerCounters;
-use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use mnp_dataplane::worker::{Clock, Exit, Worker};
 use mnp_dataplane::{DropReason, Pipeline};
 use std::sync::atomic::AtomicBool;
@@ -32,35 +29,7 @@ impl DropSink for Captured {
 fn a_full_egress_queue_is_a_counted_tx_full_drop() {
     let secret = [4u8; 32];
     let frames: Vec<Vec<u8>> = (0..10u64)
-        .map(|i| {
-            let c = Claims {
-                authority: 1,
-                epoch: 1,
-                zone: 10,
-                credential: 1,
-                not_before: 0,
-                not_after: u32::MAX,
-                trust: 2,
-                permitted: [20, 0, 0],
-            };
-            let h = Repr {
-                packet_type: PacketType::Data,
-                dst_zone: 20,
-                sequence: i + 1,
-                claims: c,
-                hop_budget: 4,
-                hop_count: 0,
-                lineage: [0; 12],
-                mac: [0; 16],
-            };
-            mnp_dataplane::build::governed(
-                Encap::UdpIpv4,
-                &Outer::default(),
-                &h,
-                &derive_packet_key_for(&secret, &c),
-                b"x",
-            )
-        })
+        .map(|i| fixture::frame(&secret, 1, i + 1, &Outer::default(), b"x"))
         .collect();
     let tx = MemoryTx {
         limit: Some(3),

@@ -5,14 +5,13 @@
 
 #[cfg(dpdk)]
 mod with_dpdk {
-    use mnp_dataplane::build::{self, Outer};
-    use mnp_dataplane::crypto::derive_packet_key_for;
-    use mnp_dataplane::parse::Encap;
+    use mnp_dataplane::build::Outer;
+
     use mnp_dataplane::port::{BufPool, TxQueue};
     use mnp_dataplane::rcu::SnapshotCell;
     use mnp_dataplane::replay::ReplayTable;
     use mnp_dataplane::stats::{BurstStats, WorkerCounters};
-    use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+
     use mnp_dataplane::worker::{Clock, Worker};
     use mnp_dataplane::{fixture, DropReason, Pipeline};
     use mnp_dpdk_sys::eal::{self, Mempool};
@@ -107,45 +106,19 @@ mod with_dpdk {
         let secret = [5u8; 32];
         let (mut a, mut b) = (Vec::new(), Vec::new());
         for i in 0..N as u64 {
-            let c = Claims {
-                authority: 1,
-                epoch: 1,
-                zone: 10,
-                credential: 1 + i % 5,
-                not_before: 0,
-                not_after: u32::MAX,
-                trust: 2,
-                permitted: [20, 0, 0],
+            let other = Outer {
+                src_port: 999,
+                src_v4: [203, 0, 113, 7],
+                ..Outer::default()
             };
-            let h = Repr {
-                packet_type: PacketType::Data,
-                dst_zone: 20,
-                sequence: i + 1,
-                claims: c,
-                hop_budget: 4,
-                hop_count: 0,
-                lineage: [0; 12],
-                mac: [0; 16],
-            };
-            let k = derive_packet_key_for(&secret, &c);
-            a.push(build::governed(
-                Encap::UdpIpv4,
+            a.push(fixture::frame(
+                &secret,
+                1 + i % 5,
+                i + 1,
                 &Outer::default(),
-                &h,
-                &k,
                 b"ring",
             ));
-            b.push(build::governed(
-                Encap::UdpIpv4,
-                &Outer {
-                    src_port: 999,
-                    src_v4: [203, 0, 113, 7],
-                    ..Outer::default()
-                },
-                &h,
-                &k,
-                b"ring",
-            ));
+            b.push(fixture::frame(&secret, 1 + i % 5, i + 1, &other, b"ring"));
         }
         feed(&pool, rx[0], &a);
         feed(&pool, rx[1], &b);
