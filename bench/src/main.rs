@@ -212,12 +212,7 @@ fn lanes_bench(args: &[String]) {
             let inputs: Vec<Input> = msgs
                 .iter()
                 .zip(&kw)
-                .map(|(m, k)| Input {
-                    key: k,
-                    mode: KEYED_HASH,
-                    head: m,
-                    tail: &[],
-                })
+                .map(|(m, k)| Input::keyed(k, m))
                 .collect();
             let mut out = vec![[0u8; 32]; batch];
             let t = time_per_msg(runs, iters, batch, || {

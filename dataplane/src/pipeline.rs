@@ -22,7 +22,7 @@ use crate::route;
 use crate::snapshot::{EpochLookup, FiveTuple, Snapshot};
 use crate::stats::BurstStats;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::governance::{field as gf, Header, PacketType, LINEAGE_LEN, MAC_LEN};
+use crate::wire::governance::{field as gf, Claims, Header, PacketType, LINEAGE_LEN, MAC_LEN};
 use crate::wire::{checksum, ipv4, ipv6, udp};
 use std::sync::Arc;
 
@@ -175,6 +175,8 @@ pub struct Pipeline {
     lineage_context: [u32; 8],
     meta: [Meta; BURST],
     tuples: [FiveTuple; BURST],
+    /// Claims of each governed packet, decoded once in `authenticate`.
+    claims: [Claims; BURST],
     secrets: [ZoneSecret; BURST],
     keys: [PacketKey; BURST],
 }
@@ -193,6 +195,7 @@ impl Pipeline {
             lineage_context: lanes::context_key(crypto::LINEAGE_CONTEXT),
             meta: [Meta::default(); BURST],
             tuples: [FiveTuple::default(); BURST],
+            claims: [Claims::default(); BURST],
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
         }
@@ -325,6 +328,7 @@ impl Pipeline {
             };
             m.auth_slot = Some(auth.slot);
             let claims = h.claims();
+            self.claims[i] = claims;
             m.auditing = auth.audit
                 || snap
                     .zone_rules
@@ -439,7 +443,7 @@ impl Pipeline {
                 continue;
             }
             let h = gov_header(p.as_ref(), &m.off);
-            let c = h.claims();
+            let c = self.claims[i];
             let Some(auth) = snap.authorities.get(&c.authority) else {
                 continue;
             };
@@ -485,7 +489,7 @@ impl Pipeline {
                 continue;
             }
             let h = gov_header(p.as_ref(), &m.off);
-            let c = h.claims();
+            let c = self.claims[i];
             let chosen = snap.routes.get(&h.dst_zone()).and_then(|routes| {
                 route::select(
                     routes,

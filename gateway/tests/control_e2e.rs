@@ -192,7 +192,7 @@ fn metrics_pass_promtool_and_stats_and_why_read_the_running_gateway() {
     let port = free_port();
     let cfg = demo_config(&dir, port);
     let mut child = Command::new(BIN)
-        .args(["run", "--config", cfg.to_str().unwrap(), "--duration", "4"])
+        .args(["run", "--config", cfg.to_str().unwrap(), "--duration", "60"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -291,7 +291,11 @@ fn metrics_pass_promtool_and_stats_and_why_read_the_running_gateway() {
             && why.contains("verdict: DROP bad_mac"),
         "{why}"
     );
-    let _ = child.wait();
+    // Done: stop the daemon (it would run for a minute) and let it drain.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
 }
 
 fn hex_of_vector(name: &str) -> String {

@@ -136,6 +136,18 @@ pub struct Input<'a> {
     pub tail: &'a [u8],
 }
 
+impl<'a> Input<'a> {
+    /// A keyed hash of one contiguous message.
+    pub fn keyed(key: &'a [u32; 8], msg: &'a [u8]) -> Self {
+        Self {
+            key,
+            mode: KEYED_HASH,
+            head: msg,
+            tail: &[],
+        }
+    }
+}
+
 impl Input<'_> {
     fn len(&self) -> usize {
         self.head.len() + self.tail.len()
@@ -236,6 +248,19 @@ pub(crate) struct Step<const L: usize> {
     pub counter_hi: [u32; L],
     pub block_len: [u32; L],
     pub flags: [u32; L],
+}
+
+impl<const L: usize> Step<L> {
+    fn new() -> Self {
+        Self {
+            cv: [[0; L]; 8],
+            msg: [[0; L]; 16],
+            counter_lo: [0; L],
+            counter_hi: [0; L],
+            block_len: [0; L],
+            flags: [0; L],
+        }
+    }
 }
 
 /// The kernels of one level: gather each lane's 64-byte block into the
@@ -351,14 +376,7 @@ fn single_blocks<const L: usize>(
     scatter: fn(&[[u32; L]; 8], &mut [[u8; 32]]),
 ) {
     let mut pads = [[0u8; BLOCK_LEN]; L];
-    let mut step = Step::<L> {
-        cv: [[0; L]; 8],
-        msg: [[0; L]; 16],
-        counter_lo: [0; L],
-        counter_hi: [0; L],
-        block_len: [0; L],
-        flags: [0; L],
-    };
+    let mut step = Step::<L>::new();
     for (batch, outs) in inputs.chunks(L).zip(out.chunks_mut(L)) {
         let shared_key = batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key));
         let mut direct: [Option<&[u8; BLOCK_LEN]>; L] = [None; L];
@@ -432,14 +450,7 @@ fn drive<const L: usize, const D: usize>(inputs: &[Input], out: &mut [[u8; 32]],
     let mut lanes = [Lane::IDLE; L];
     let mut stacks = [[[0u32; 8]; D]; L];
     let mut pads = [[0u8; BLOCK_LEN]; L];
-    let mut step = Step::<L> {
-        cv: [[0; L]; 8],
-        msg: [[0; L]; 16],
-        counter_lo: [0; L],
-        counter_hi: [0; L],
-        block_len: [0; L],
-        flags: [0; L],
-    };
+    let mut step = Step::<L>::new();
     let mut next = 0;
     loop {
         // Fill idle lanes and describe each busy lane's next compression.
@@ -632,12 +643,7 @@ mod tests {
             let inputs: Vec<Input> = msgs
                 .iter()
                 .zip(&kw)
-                .map(|(m, k)| Input {
-                    key: k,
-                    mode: KEYED_HASH,
-                    head: m,
-                    tail: &[],
-                })
+                .map(|(m, k)| Input::keyed(k, m))
                 .collect();
             let mut out = vec![[0u8; 32]; inputs.len()];
             hash_many(level, &inputs, &mut out);
