@@ -1,9 +1,10 @@
 # mnp-gateway: multi-stage build on Debian bookworm.
-# The build stage runs scripts/install-deps.sh, the same script CI runs.
+# The build stage runs scripts/install-deps.sh --build, the script CI runs
+# (CI installs the test tools too).
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY scripts/install-deps.sh scripts/install-deps.sh
-RUN ./scripts/install-deps.sh
+COPY scripts/deps.sh scripts/install-deps.sh scripts/check-deps.sh scripts/
+RUN ./scripts/install-deps.sh --build
 COPY . .
 ENV MNP_REQUIRE_DPDK=1
 RUN cargo build --release --locked -p mnp-gateway -p mnp-bench

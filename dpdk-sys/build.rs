@@ -6,17 +6,42 @@
 //! not: the crate builds empty, so the gateway builds and runs its software
 //! ports on any machine. `MNP_REQUIRE_DPDK=1` turns a missing DPDK into a
 //! build error (the test suite sets it after installing libdpdk-dev).
+//!
+//! The script re-runs when DPDK or libclang appears, disappears or changes
+//! version: it watches pkg-config's search directories and the directory of
+//! the libclang it found (a directory's own mtime changes when dpkg adds,
+//! replaces or removes an entry; the files keep the package's old mtimes),
+//! and, while either is missing, dpkg's status file. `scripts/check-dpdk-rebuild.sh`
+//! shows a stale no-DPDK build rebuilt once DPDK appears, and back.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=shim.h");
     println!("cargo:rerun-if-changed=shim.c");
-    println!("cargo:rerun-if-env-changed=MNP_REQUIRE_DPDK");
-    println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    for var in [
+        "MNP_REQUIRE_DPDK",
+        "PKG_CONFIG_PATH",
+        "PKG_CONFIG_LIBDIR",
+        "PKG_CONFIG_SYSROOT_DIR",
+        "LIBCLANG_PATH",
+        "LLVM_CONFIG_PATH",
+    ] {
+        println!("cargo:rerun-if-env-changed={var}");
+    }
     println!("cargo::rustc-check-cfg=cfg(dpdk)");
+    let require = env::var("MNP_REQUIRE_DPDK").is_ok_and(|v| v == "1");
+
+    // Re-run when DPDK appears, disappears or changes version: pkg-config's
+    // search directories change whenever a .pc file is added, replaced or
+    // removed (dpkg keeps the package's old mtimes on the files themselves, so
+    // the directory, not the file, is what tells).
+    for dir in pkg_config_dirs() {
+        println!("cargo:rerun-if-changed={}", dir.display());
+    }
     let lib = match pkg_config::Config::new()
         .atleast_version("22.11")
         .cargo_metadata(false)
@@ -24,9 +49,10 @@ fn main() {
     {
         Ok(lib) => lib,
         Err(e) => {
-            if env::var("MNP_REQUIRE_DPDK").is_ok_and(|v| v == "1") {
+            if require {
                 panic!("MNP_REQUIRE_DPDK=1 but libdpdk was not found: {e}");
             }
+            watch_package_database();
             let why = e.to_string();
             let why = why
                 .lines()
@@ -44,16 +70,31 @@ fn main() {
         .filter(|s| !s.is_empty())
         .map(|s| shell_split(&s))
         .unwrap_or_else(|| {
-            let out = std::process::Command::new("pkg-config")
+            let out = Command::new("pkg-config")
                 .args(["--cflags", "libdpdk"])
                 .output()
                 .expect("pkg-config");
             shell_split(&String::from_utf8_lossy(&out.stdout))
         });
 
-    let require = env::var("MNP_REQUIRE_DPDK").is_ok_and(|v| v == "1");
-    // bindgen needs libclang at build time; without it, build as if DPDK
-    // were absent (the software ports still work) unless DPDK is required.
+    // bindgen loads libclang at run time (clang-sys). Find it the way
+    // clang-sys does, point clang-sys at exactly that directory, and re-run
+    // when that directory changes (a new or removed libclang version).
+    let Some(libclang) = find_libclang() else {
+        watch_package_database();
+        if require {
+            panic!(
+                "MNP_REQUIRE_DPDK=1 but no libclang.so for bindgen (Debian: apt-get install libclang-dev)"
+            );
+        }
+        println!("cargo:warning=no libclang for bindgen (apt-get install libclang-dev); building without DPDK ports");
+        return;
+    };
+    let libclang_dir = libclang.parent().unwrap_or(Path::new("/"));
+    println!("cargo:rerun-if-changed={}", libclang_dir.display());
+    // (The build script is single-threaded: setting the variable is sound.)
+    env::set_var("LIBCLANG_PATH", libclang_dir);
+
     let generated = std::panic::catch_unwind(|| bindgen_builder(&cflags).generate());
     let bindings = match generated {
         Ok(Ok(b)) => b,
@@ -62,11 +103,17 @@ fn main() {
             return;
         }
         Err(_) if !require => {
-            println!("cargo:warning=bindgen could not run (is libclang installed? apt-get install libclang-dev); building without DPDK ports");
+            println!(
+                "cargo:warning=bindgen could not load {}; building without DPDK ports",
+                libclang.display()
+            );
             return;
         }
         Ok(Err(e)) => panic!("MNP_REQUIRE_DPDK=1 but bindgen over the DPDK headers failed: {e}"),
-        Err(_) => panic!("MNP_REQUIRE_DPDK=1 but bindgen could not run (libclang missing?)"),
+        Err(_) => panic!(
+            "MNP_REQUIRE_DPDK=1 but bindgen could not load {}",
+            libclang.display()
+        ),
     };
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     bindings
@@ -92,6 +139,124 @@ fn main() {
     // EAL's plugin loader sees the same file and does not load it twice.
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
     println!("cargo:rustc-cfg=dpdk");
+}
+
+/// The directories pkg-config searches, in its order: PKG_CONFIG_PATH, then
+/// PKG_CONFIG_LIBDIR or its built-in path. Only those that exist.
+fn pkg_config_dirs() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let split = |s: &str| -> Vec<PathBuf> {
+        s.split(':')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect()
+    };
+    if let Ok(p) = env::var("PKG_CONFIG_PATH") {
+        dirs.extend(split(&p));
+    }
+    match env::var("PKG_CONFIG_LIBDIR") {
+        Ok(p) => dirs.extend(split(&p)),
+        Err(_) => {
+            if let Ok(out) = Command::new("pkg-config")
+                .args(["--variable", "pc_path", "pkg-config"])
+                .output()
+            {
+                dirs.extend(split(String::from_utf8_lossy(&out.stdout).trim()));
+            }
+        }
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs.dedup();
+    dirs
+}
+
+/// While something is missing, any package install may bring it: dpkg
+/// rewrites its status file on every install and removal. (Only then: with
+/// everything found, the exact directories above are watched instead.)
+fn watch_package_database() {
+    let status = Path::new("/var/lib/dpkg/status");
+    if status.exists() {
+        println!("cargo:rerun-if-changed={}", status.display());
+    }
+}
+
+/// The libclang shared object clang-sys would load on Linux: LIBCLANG_PATH,
+/// then `llvm-config --libdir`, then the usual directories, newest LLVM first;
+/// `libclang.so`, `libclang-N.so*` or `libclang.so.N` (never `libclang-cpp`,
+/// which is another library).
+fn find_libclang() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Ok(p) = env::var("LIBCLANG_PATH") {
+        let p = PathBuf::from(p);
+        if p.is_file() {
+            return Some(p);
+        }
+        dirs.push(p);
+    }
+    let llvm_config = env::var("LLVM_CONFIG_PATH").unwrap_or_else(|_| "llvm-config".into());
+    if let Ok(out) = Command::new(llvm_config).arg("--libdir").output() {
+        if out.status.success() {
+            dirs.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+        }
+    }
+    let mut llvm: Vec<PathBuf> = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("llvm-"))
+        })
+        .map(|p| p.join("lib"))
+        .collect();
+    llvm.sort_by_key(|p| std::cmp::Reverse(llvm_version(p)));
+    dirs.extend(llvm);
+    dirs.extend(
+        [
+            "/usr/lib/x86_64-linux-gnu",
+            "/usr/lib64",
+            "/usr/lib",
+            "/usr/local/lib",
+        ]
+        .map(PathBuf::from),
+    );
+    dirs.iter().find_map(|d| libclang_in(d))
+}
+
+fn llvm_version(lib_dir: &Path) -> u32 {
+    lib_dir
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("llvm-"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn libclang_in(dir: &Path) -> Option<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_libclang(n))
+        .collect();
+    names.sort();
+    names.first().map(|n| dir.join(n))
+}
+
+fn is_libclang(name: &str) -> bool {
+    if name == "libclang.so" {
+        return true;
+    }
+    if let Some(rest) = name.strip_prefix("libclang.so.") {
+        return rest.starts_with(|c: char| c.is_ascii_digit());
+    }
+    if let Some(rest) = name.strip_prefix("libclang-") {
+        return rest.starts_with(|c: char| c.is_ascii_digit()) && rest.contains(".so");
+    }
+    false
 }
 
 fn bindgen_builder(cflags: &[String]) -> bindgen::Builder {

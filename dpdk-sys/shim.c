@@ -3,7 +3,22 @@
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 #include <rte_ring.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <rte_eal.h>
 #include "shim.h"
+
+static void mnp_remove_runtime_dir(void)
+{
+	const char *dir = rte_eal_get_runtime_dir();
+	if (dir != NULL && dir[0] != '\0')
+		rmdir(dir);
+}
+
+int mnp_remove_runtime_dir_at_exit(void)
+{
+	return atexit(mnp_remove_runtime_dir);
+}
 
 uint16_t mnp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {

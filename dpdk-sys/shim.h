@@ -15,3 +15,8 @@ uint64_t mnp_rss_hf(void);
 struct rte_ring;
 unsigned int mnp_ring_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n);
 unsigned int mnp_ring_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n);
+/* Remove EAL's runtime directory (/var/run/dpdk/<prefix> as root) at process
+ * exit if it is empty: EAL creates it even with --no-shconf and never removes
+ * it. Register before rte_eal_init so it runs after DPDK's own exit handlers
+ * (telemetry unlinks its socket there). rmdir never removes a non-empty one. */
+int mnp_remove_runtime_dir_at_exit(void);

@@ -1,26 +1,45 @@
 #!/usr/bin/env bash
-# System packages the build and the tests need, on Debian 12 (bookworm):
-# DPDK 22.11 (libdpdk-dev for the bindings, dpdk-dev for dpdk-testpmd), pkg-config
-# and libclang for bindgen, promtool (prometheus) for the metrics test, and
-# Python 3 for the independent check of the protocol vectors. Used by .ci/run
-# and by the Dockerfile's build stage, so CI exercises the image's steps.
-# Installs only what is missing; needs root (or sudo) and apt.
+# Installs on Debian 12 (bookworm) what the build and the tests need, each piece
+# detected by the exact file that uses it (scripts/deps.sh lists them), and the
+# PyPI packages of the independent vector check (with --build: only what
+# building the binaries needs). Prints what it installed, or
+# that nothing was missing. Used by .ci/run, scripts/test.sh and the Dockerfile's
+# build stage, so CI exercises the image's steps. Needs root (or sudo) and apt.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/deps.sh
+. scripts/deps.sh
+scope=$(deps_scope "$@")
 
-need=()
-pkg-config --exists libdpdk 2>/dev/null || need+=(libdpdk-dev)
-command -v dpdk-testpmd >/dev/null || need+=(dpdk-dev)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || need+=(libclang-dev)
-command -v promtool >/dev/null || need+=(prometheus)
-command -v python3 >/dev/null || need+=(python3 python3-pip)
-command -v cc >/dev/null || need+=(gcc)
-
-if [ ${#need[@]} -eq 0 ]; then
-    exit 0
-fi
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-echo "installing: ${need[*]}"
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+
+missing_packages() {
+    local entry kind name pkgs probe why
+    for entry in "${DEPS[@]}"; do
+        IFS='|' read -r kind name pkgs probe why <<<"$entry"
+        in_scope "$kind" "$scope" || continue
+        $probe >/dev/null 2>&1 || echo "$pkgs"
+    done
+}
+
+need=$(missing_packages | tr ' ' '\n' | sort -u | tr '\n' ' ')
+if [ -n "${need// /}" ]; then
+    echo "install-deps: apt-get install $need"
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+    echo "install-deps: installed $need"
+else
+    echo "install-deps: every system package is present"
+fi
+
+if [ "$scope" = test ] && ! have_py_modules; then
+    echo "install-deps: pip install blake3 pynacl"
+    python3 -m pip install --quiet blake3 pynacl 2>/dev/null \
+        || python3 -m pip install --quiet --break-system-packages blake3 pynacl
+    echo "install-deps: installed the PyPI packages blake3 pynacl"
+fi
+
+# Whatever apt said, the exact files must now be there.
+exec "$(dirname "$0")/check-deps.sh" "$@"

@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, every crate's tests, and the
-# independent Python check of docs/protocol.md's vectors. .ci/run calls this.
+# The whole test suite: formatting, lints, every crate's tests (DPDK ones on
+# vdevs), the DPDK rebuild check, and the independent Python check of
+# docs/protocol.md's vectors. .ci/run calls this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# DPDK, libclang, promtool, Python: installed when missing (as root, or via sudo).
+# System packages and PyPI modules, installed when missing (as root or via
+# sudo); then every piece must be there before anything compiles.
 if [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; then
     ./scripts/install-deps.sh
+else
+    ./scripts/check-deps.sh
 fi
-# With DPDK present, the DPDK tests must build and run, not skip.
-if pkg-config --exists libdpdk 2>/dev/null; then
-    export MNP_REQUIRE_DPDK=1
-fi
+# DPDK is present (checked above): its tests must build and run, not skip.
+export MNP_REQUIRE_DPDK=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -19,15 +21,26 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-echo "== cargo test"
-cargo test --workspace --locked
+# Tests write only into their own temporary directories, removed when each
+# test ends; a private TMPDIR shows anything left behind.
+tests_tmp=$(mktemp -d -t mnp-test-run.XXXXXX)
+trap 'rm -rf "$tests_tmp"' EXIT
+# (EAL's runtime directories, /var/run/dpdk/<prefix> as root, count too.)
+dpdk_runs() { { ls -d /var/run/dpdk/mnp* "${XDG_RUNTIME_DIR:-/tmp}"/dpdk/mnp* 2>/dev/null || true; } | sort; }
+dpdk_before=$(dpdk_runs)
 
-echo "== protocol vectors, independent implementation (Python)"
-if python3 -c 'import blake3, nacl' 2>/dev/null \
-    || python3 -m pip install --quiet blake3 pynacl \
-    || python3 -m pip install --quiet --break-system-packages blake3 pynacl; then
-    python3 scripts/verify_vectors.py
-else
-    echo "error: could not install the PyPI packages blake3 and pynacl" >&2
+echo "== cargo test"
+TMPDIR="$tests_tmp" cargo test --workspace --locked
+
+left=$(find "$tests_tmp" -mindepth 1 -maxdepth 1; comm -13 <(echo "$dpdk_before") <(dpdk_runs))
+if [ -n "${left//[[:space:]]/}" ]; then
+    echo "error: the tests left files behind:" >&2
+    echo "$left" | head -20 >&2
     exit 1
 fi
+
+echo "== dpdk-sys notices DPDK arriving and leaving"
+./scripts/check-dpdk-rebuild.sh
+
+echo "== protocol vectors, independent implementation (Python)"
+python3 scripts/verify_vectors.py

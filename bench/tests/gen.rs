@@ -7,7 +7,8 @@ const BIN: &str = env!("CARGO_BIN_EXE_mnp-bench");
 
 #[test]
 fn txonly_pcap_then_rxonly_counts_what_was_sent() {
-    let path = std::env::temp_dir().join(format!("mnp-gen-{}.pcap", std::process::id()));
+    let dir = mnp_testkit::tempdir("gen");
+    let path = dir.join("gen.pcap");
     let p = path.to_str().unwrap();
     let out = Command::new(BIN)
         .args([

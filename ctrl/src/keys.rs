@@ -152,15 +152,17 @@ pub fn keygen(
 mod tests {
     use super::*;
 
-    fn tmp(name: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mnp-keys-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
-        d
+    /// A directory for keygen to create (it must not exist yet), inside a
+    /// temporary directory removed when the test ends.
+    fn tmp(name: &str) -> (mnp_testkit::TestDir, PathBuf) {
+        let t = mnp_testkit::tempdir("keys");
+        let d = t.join(name);
+        (t, d)
     }
 
     #[test]
     fn keygen_writes_private_files_0600_and_reads_back() {
-        let d = tmp("gen");
+        let (_t, d) = tmp("gen");
         let out = keygen(&d, "acme", &[1, 2], false).unwrap();
         for p in [&out.signing_key, &out.secrets[0].1, &out.secrets[1].1] {
             assert_eq!(
@@ -189,7 +191,7 @@ mod tests {
 
     #[test]
     fn exposed_secret_is_refused() {
-        let d = tmp("exposed");
+        let (_t, d) = tmp("exposed");
         let p = d.join("s.secret");
         write_hex(&p, &[1; 32], 0o644, false).unwrap();
         assert!(matches!(

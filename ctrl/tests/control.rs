@@ -26,11 +26,8 @@ use std::time::{Duration, Instant};
 
 const NOW: u32 = 1_800_000_000;
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mnp-ctrl-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> mnp_testkit::TestDir {
+    mnp_testkit::tempdir(&format!("ctrl-{name}"))
 }
 
 /// A config template; `{epochs}`, `{extra_authority}` and `{extra}` are filled per test.
@@ -91,7 +88,7 @@ weight = 60
 "#;
 
 struct Setup {
-    dir: PathBuf,
+    dir: mnp_testkit::TestDir,
     sk: SigningKey,
 }
 

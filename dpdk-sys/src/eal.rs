@@ -38,6 +38,10 @@ pub fn init(args: &[String]) -> Result<(), String> {
         let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
         let mut argv: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
         let argv: &'static mut [*mut c_char] = Box::leak(argv.split_off(0).into_boxed_slice());
+        // SAFETY: registers a C exit handler that only reads EAL's runtime
+        // directory name and rmdir()s it; registered once, before init, so
+        // it runs after DPDK's own exit handlers.
+        unsafe { ffi::mnp_remove_runtime_dir_at_exit() };
         // SAFETY: argc matches argv's length; argv points at NUL-terminated
         // strings leaked for the process lifetime; called at most once.
         let n = unsafe { ffi::rte_eal_init(argv.len() as i32, argv.as_mut_ptr()) };

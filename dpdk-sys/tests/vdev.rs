@@ -26,8 +26,7 @@ mod with_dpdk {
 
     #[test]
     fn pcap_rx_tx_null_and_no_mbuf_leak() {
-        let dir = std::env::temp_dir().join(format!("mnp-dpdk-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = mnp_testkit::tempdir("dpdk");
         let frames: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 60 + i as usize]).collect();
         let rx = dir.join("in.pcap");
         let tx = dir.join("out.pcap");

@@ -4,6 +4,7 @@
 
 use mnp_dataplane::gen::{Category, SCHEDULE};
 use mnp_dataplane::DropReason;
+use mnp_testkit::free_port;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -11,19 +12,8 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnp-gateway");
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mnp-ctl-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn tempdir(name: &str) -> mnp_testkit::TestDir {
+    mnp_testkit::tempdir(&format!("ctl-e2e-{name}"))
 }
 
 /// The demo config in `dir`, with a metrics port of its own; keys made by `demo`.

@@ -11,7 +11,7 @@ use mnp_dataplane::gen::TrafficMix;
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -30,11 +30,8 @@ fn have_dpdk() -> bool {
     false
 }
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mnp-dpdk-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> mnp_testkit::TestDir {
+    mnp_testkit::tempdir(&format!("dpdk-e2e-{name}"))
 }
 
 fn write_pcap(path: &Path, frames: &[Vec<u8>]) {

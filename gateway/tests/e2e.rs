@@ -11,21 +11,19 @@ use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::checksum;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use mnp_dataplane::DropReason;
+use mnp_testkit::free_port;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnp-gateway");
 const NOW: u32 = 1_800_000_000;
 
-fn tempdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mnp-e2e-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tempdir(name: &str) -> mnp_testkit::TestDir {
+    mnp_testkit::tempdir(&format!("e2e-{name}"))
 }
 
 fn gateway(args: &[&str]) -> Output {
@@ -775,12 +773,4 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

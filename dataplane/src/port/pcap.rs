@@ -286,9 +286,7 @@ mod tests {
 
     #[test]
     fn drop_ring_rotates_and_keeps_at_most_n_files() {
-        let dir = std::env::temp_dir().join(format!("mnp-ring-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = mnp_testkit::tempdir("ring");
         let path = dir.join("drops.pcapng");
         let mut sink = PcapDropSink::ring(&path, 1000, 3).unwrap();
         for _ in 0..100 {
