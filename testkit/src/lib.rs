@@ -74,3 +74,44 @@ mod tests {
     }
 }
 
+/// The repository's demo config, copied into `dir` with its own metrics port
+/// and its drop capture inside `dir`, its key material created there by one
+/// short `demo` run of `gateway_bin`. Returns the config's path.
+pub fn demo_config(dir: &Path, metrics_port: u16, gateway_bin: &str) -> PathBuf {
+    let demo =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/demo.toml"))
+            .expect("configs/demo.toml");
+    let text = demo
+        .replace("../target/demo-drops.pcapng", "drops.pcapng")
+        .replace("127.0.0.1:9464", &format!("127.0.0.1:{metrics_port}"));
+    let cfg = dir.join("demo.toml");
+    std::fs::write(&cfg, text).expect("write demo.toml");
+    let out = std::process::Command::new(gateway_bin)
+        .args([
+            "demo",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "0.1",
+        ])
+        .output()
+        .expect("run the gateway");
+    assert!(
+        out.status.success(),
+        "demo run to create keys failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    cfg
+}
+
+/// Waits up to `timeout` for something to accept TCP connections on `addr`.
+pub fn wait_listening(addr: &str, timeout: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < end {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
