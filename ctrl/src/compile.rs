@@ -34,6 +34,8 @@ pub struct Loaded {
     pub public_keys: HashMap<u32, VerifyingKey>,
     /// (authority id, signed revocation list file).
     pub revocation_files: Vec<(u32, PathBuf)>,
+    /// `gateway.state_dir`, resolved.
+    pub state_dir: PathBuf,
     pub peers: Vec<PeerConfig>,
     /// Every file the policy was read from (config, keys, secrets,
     /// revocation lists): the control thread reloads when one changes.
@@ -604,8 +606,16 @@ impl Compiler<'_> {
             }
         }
 
+        let state_dir = resolve(
+            self.src.path,
+            c.gateway
+                .state_dir
+                .as_ref()
+                .map_or("state", |s| s.get_ref().as_str()),
+        );
         Ok(Loaded {
             path: self.src.path.to_path_buf(),
+            state_dir,
             config: c,
             snapshot: snap,
             zones,

@@ -129,6 +129,11 @@ pub struct GatewaySection {
     pub buffer_size: Spanned<usize>,
     #[serde(default = "default_stats_interval")]
     pub stats_interval_ms: u64,
+    /// Where the gateway keeps what must survive a restart (the highest
+    /// revocation serial accepted per authority). Default: `state` beside
+    /// the config file.
+    #[serde(default)]
+    pub state_dir: Option<Spanned<String>>,
 }
 
 fn default_udp_port() -> Spanned<u16> {

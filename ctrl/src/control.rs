@@ -15,7 +15,7 @@
 use crate::compile::{self, Loaded, PeerConfig};
 use crate::credential::Credential;
 use crate::health::{HealthReport, HealthTiming, Peer};
-use crate::revocation::RevocationList;
+use crate::revocation::{RevocationList, SerialFloors};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hashbrown::HashMap;
 use mnp_dataplane::crypto::derive_packet_key_for;
@@ -79,6 +79,8 @@ pub struct Control {
     public_keys: HashMap<u32, VerifyingKey>,
     revocation_files: Vec<(u32, PathBuf)>,
     revocations: HashMap<u32, RevocationList>,
+    /// Highest serial accepted per authority, on disk across restarts.
+    floors: SerialFloors,
     peers: Vec<Peer>,
     timing: HealthTiming,
     /// Per watched file: (stamp at the last load, stamp at the last poll).
@@ -126,6 +128,7 @@ impl Control {
             public_keys: loaded.public_keys.clone(),
             revocation_files: loaded.revocation_files.clone(),
             revocations: HashMap::new(),
+            floors: SerialFloors::new(&loaded.state_dir),
             peers: Vec::new(),
             timing: timing(loaded),
             files: loaded
@@ -146,6 +149,9 @@ impl Control {
             let list = c
                 .read_revocations(auth, &path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
+            c.floors
+                .raise(&list)
+                .map_err(|e| format!("gateway.state_dir: {e}"))?;
             c.revocations.insert(auth, list);
             c.stats.revocations_loaded += 1;
         }
@@ -171,6 +177,7 @@ impl Control {
             .ok_or("authority has no public key")?;
         list.admit(auth, key, self.revocations.get(&auth))
             .map_err(|e| e.to_string())?;
+        self.floors.check(&list).map_err(|e| e.to_string())?;
         Ok(list)
     }
 
@@ -268,6 +275,10 @@ impl Control {
                             list.credentials.len(),
                             path.display()
                         ));
+                    }
+                    if let Err(e) = self.floors.raise(&list) {
+                        self.events
+                            .push(format!("revocations: cannot record serial: {e}"));
                     }
                     self.revocations.insert(auth, list);
                 }

@@ -34,6 +34,78 @@ pub enum RevocationError {
     Stale { have: u64, got: u64 },
     #[error("serial {0} is already loaded with different contents")]
     Conflict(u64),
+    #[error("serial {got} is below serial {floor}, which this gateway accepted before (a rollback; {path})")]
+    BelowFloor { floor: u64, got: u64, path: String },
+}
+
+/// The highest revocation serial this gateway has accepted per authority,
+/// kept on disk (`gateway.state_dir`) so that a restart cannot roll an
+/// authority's revocations back to an older list: one file per authority,
+/// `revocation-serial.<authority id>`, holding the serial and the accepted
+/// list's signature (which binds its contents).
+pub struct SerialFloors {
+    dir: std::path::PathBuf,
+}
+
+impl SerialFloors {
+    pub fn new(dir: &std::path::Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn path(&self, authority: u32) -> std::path::PathBuf {
+        self.dir.join(format!("revocation-serial.{authority}"))
+    }
+
+    /// (serial, signature) recorded for `authority`, if any.
+    pub fn get(&self, authority: u32) -> Result<Option<(u64, [u8; 64])>, String> {
+        let p = self.path(authority);
+        let text = match std::fs::read_to_string(&p) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", p.display())),
+        };
+        let mut it = text.split_whitespace();
+        let serial = it.next().and_then(|s| s.parse().ok());
+        let mut sig = [0u8; 64];
+        let sig_ok = it
+            .next()
+            .is_some_and(|h| hex::decode_to_slice(h, &mut sig).is_ok());
+        match serial {
+            Some(s) if sig_ok => Ok(Some((s, sig))),
+            _ => Err(format!(
+                "{}: expected `SERIAL SIGNATURE-HEX`; remove the file only if you know no newer list was ever loaded",
+                p.display()
+            )),
+        }
+    }
+
+    /// Whether `list` may be loaded given what was accepted before.
+    pub fn check(&self, list: &RevocationList) -> Result<(), RevocationError> {
+        let floor = self.get(list.authority).map_err(RevocationError::Parse)?;
+        match floor {
+            Some((f, _)) if list.serial < f => Err(RevocationError::BelowFloor {
+                floor: f,
+                got: list.serial,
+                path: self.path(list.authority).display().to_string(),
+            }),
+            Some((f, sig)) if list.serial == f && list.signature != sig => {
+                Err(RevocationError::Conflict(f))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Record `list` as accepted (only ever raises the floor).
+    pub fn raise(&self, list: &RevocationList) -> Result<(), String> {
+        if matches!(self.get(list.authority)?, Some((f, _)) if f >= list.serial) {
+            return Ok(());
+        }
+        let text = format!("{} {}\n", list.serial, hex::encode(list.signature));
+        crate::keys::write_text_atomic(&self.path(list.authority), text.as_bytes(), 0o644)
+            .map_err(|e| e.to_string())
+    }
 }
 
 #[derive(Deserialize)]

@@ -249,7 +249,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         Some(addr) => match TcpListener::bind(addr.get_ref()) {
             Ok(l) => Some(l),
             Err(e) if opts.metrics_optional => {
-                eprintln!(
+                errln!(
                     "warning: control.metrics: cannot listen on {}: {e}; running without the endpoint",
                     addr.get_ref()
                 );
@@ -364,7 +364,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         }
         control.tick(now);
         for e in control.take_events() {
-            eprintln!("[{:>7.1}s] {e}", start.elapsed().as_secs_f64());
+            errln!("[{:>7.1}s] {e}", start.elapsed().as_secs_f64());
         }
         if now >= next_view {
             next_view = now + Duration::from_millis(200);
@@ -488,7 +488,7 @@ fn print_line(at: Duration, now: &BurstStats, last: &BurstStats, dt: Duration) {
         .iter()
         .map(|(r, n)| format!("{r} {}", si(*n as f64 / s)))
         .collect();
-    println!(
+    outln!(
         "[{:>6.1}s] rx {:.3} Mpps  fwd {}/s  legacy {}/s  audit {}/s  drop {}/s [{}]",
         at.as_secs_f64(),
         (now.rx - last.rx) as f64 / s / 1e6,
@@ -505,32 +505,32 @@ fn print_line(at: Duration, now: &BurstStats, last: &BurstStats, dt: Duration) {
 pub fn print_summary(r: &RunReport) {
     let t = &r.totals;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
-    println!(
+    outln!(
         "\n=== summary: {:.1}s, {} worker(s) ===",
         secs,
         r.per_worker.len()
     );
-    println!(
+    outln!(
         "  rx                 {:>12}   ({:.3} Mpps)",
         t.rx,
         t.rx as f64 / secs / 1e6
     );
-    println!("  forwarded          {:>12}", t.forwarded);
-    println!("  legacy forwarded   {:>12}", t.legacy_forwarded);
-    println!("  audit forwarded    {:>12}", t.audit_forwarded());
+    outln!("  forwarded          {:>12}", t.forwarded);
+    outln!("  legacy forwarded   {:>12}", t.legacy_forwarded);
+    outln!("  audit forwarded    {:>12}", t.audit_forwarded());
     for reason in DropReason::ALL {
         if t.audit_count(*reason) > 0 {
-            println!(
+            outln!(
                 "    audit {:<26} {:>10}",
                 reason.name(),
                 t.audit_count(*reason)
             );
         }
     }
-    println!("  dropped            {:>12}", t.dropped());
+    outln!("  dropped            {:>12}", t.dropped());
     for reason in DropReason::ALL {
         if t.drop_count(*reason) > 0 {
-            println!(
+            outln!(
                 "    {:>2} {:<28} {:>10}   {}",
                 reason.code(),
                 reason.name(),
@@ -544,23 +544,23 @@ pub fn print_summary(r: &RunReport) {
             Exit::Stopped => "stopped",
             Exit::SourceExhausted => "source exhausted",
         };
-        println!(
+        outln!(
             "  worker {label:<12} rx {:>12}  ({:.3} Mpps), {how}",
             s.rx,
             s.rx as f64 / secs / 1e6
         );
     }
     let c = &r.control;
-    println!(
+    outln!(
         "  control: snapshot generation {}, reloads {} ok / {} failed, revocation lists {} loaded / {} rejected",
         c.generation, c.reloads_ok, c.reloads_failed, c.revocations_loaded, c.revocations_rejected
     );
-    println!(
+    outln!(
         "           credentials {} admitted / {} rejected, health reports {} accepted / {} rejected, local packets {}",
         c.credentials_admitted, c.credentials_rejected, c.health_accepted, c.health_rejected, t.local
     );
     for d in &r.devices {
-        println!(
+        outln!(
             "  device {:<10} link {}  rx {} tx {}  imissed {} ierrors {} oerrors {} rx_nombuf {}",
             d.port,
             if d.link_up { "up" } else { "down" },
@@ -572,8 +572,8 @@ pub fn print_summary(r: &RunReport) {
             d.rx_nombuf
         );
     }
-    println!("  buffers in use at exit: {}", r.buffers_in_use);
+    outln!("  buffers in use at exit: {}", r.buffers_in_use);
     if !r.devices.is_empty() {
-        println!("  mbufs in use at exit: {}", r.mbufs_in_use);
+        outln!("  mbufs in use at exit: {}", r.mbufs_in_use);
     }
 }

@@ -1,5 +1,7 @@
 //! mnp-gateway: the daemon and its CLI.
 
+#[macro_use]
+mod out;
 mod daemon;
 mod decode;
 mod http;
@@ -73,6 +75,7 @@ enum Cmd {
         /// The gateway config naming the authority, its keys and zones.
         #[arg(long, short)]
         config: PathBuf,
+        /// The issuing authority's name in the config.
         #[arg(long)]
         authority: String,
         /// Signing key (default: the public key's path with extension .key).
@@ -81,21 +84,27 @@ enum Cmd {
         /// Epoch whose zone secret derives the packet key (default: newest live).
         #[arg(long)]
         epoch: Option<u16>,
+        /// Credential id, unique per authority.
         #[arg(long)]
         credential: u64,
+        /// The holder's zone (a zone the authority may grant).
         #[arg(long)]
         zone: String,
+        /// Trust level granted (at most the authority's max_trust).
         #[arg(long)]
         trust: u8,
         /// Permitted destination zone (up to three).
         #[arg(long = "permit", required = true)]
         permit: Vec<String>,
-        /// Validity in seconds from now.
-        #[arg(long, default_value_t = 86_400)]
+        /// Validity in seconds from now (at least 1).
+        #[arg(long, default_value_t = 86_400, value_parser = clap::value_parser!(u32).range(1..))]
         valid_for: u32,
         /// Writes OUT.cred (hex credential) and OUT.pkey (hex packet key, 0600).
         #[arg(long)]
         out: PathBuf,
+        /// Replace existing OUT.cred / OUT.pkey files.
+        #[arg(long)]
+        force: bool,
     },
     /// Show every check a frame passes or fails, against a config or a running gateway's current snapshot.
     Why {
@@ -126,16 +135,20 @@ enum Cmd {
     Revoke {
         #[arg(long, short)]
         config: PathBuf,
+        /// The authority's name in the config.
         #[arg(long)]
         authority: String,
-        /// Must exceed the serial of the list gateways hold.
+        /// Must exceed the serial of the list at OUT and of the list the
+        /// config loads for this authority.
         #[arg(long)]
         serial: u64,
         /// A credential id to revoke (repeat for more).
         #[arg(long = "credential")]
         credentials: Vec<u64>,
+        /// Signing key (default: the public key's path with extension .key).
         #[arg(long)]
         signing_key: Option<PathBuf>,
+        /// The signed list to write (replaced atomically).
         #[arg(long)]
         out: PathBuf,
     },
@@ -156,7 +169,12 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().cmd {
+    let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Run { .. } | Cmd::Demo { .. }) {
+        // A daemon whose stdout or stderr goes away keeps forwarding.
+        out::daemon_mode();
+    }
+    match cli.cmd {
         Cmd::Run {
             config,
             duration,
@@ -177,10 +195,10 @@ fn main() -> ExitCode {
             force,
         } => match keys::keygen(&dir, &name, &epochs, force) {
             Ok(out) => {
-                println!("signing key  {} (0600)", out.signing_key.display());
-                println!("public key   {}", out.public_key.display());
+                outln!("signing key  {} (0600)", out.signing_key.display());
+                outln!("public key   {}", out.public_key.display());
                 for (e, p) in &out.secrets {
-                    println!("epoch {e:<5}  {} (0600)", p.display());
+                    outln!("epoch {e:<5}  {} (0600)", p.display());
                 }
                 ExitCode::SUCCESS
             }
@@ -197,17 +215,21 @@ fn main() -> ExitCode {
             permit,
             valid_for,
             out,
+            force,
         } => issue(
             &config,
             &authority,
             signing_key,
             epoch,
-            credential,
-            &zone,
-            trust,
-            &permit,
-            valid_for,
+            Grant {
+                credential,
+                zone: &zone,
+                trust,
+                permit: &permit,
+                valid_for,
+            },
             &out,
+            force,
         ),
         Cmd::Decode {
             hex,
@@ -236,7 +258,7 @@ fn main() -> ExitCode {
 }
 
 fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {e}");
+    errln!("error: {e}");
     ExitCode::from(code)
 }
 
@@ -271,7 +293,7 @@ fn run_with(
         demo_limit,
         metrics_optional,
     };
-    println!(
+    outln!(
         "mnp-gateway: {} — {} port(s), {} authorit(y/ies), {} route(s)",
         config.display(),
         loaded.snapshot.ports.len(),
@@ -309,11 +331,11 @@ fn demo(config: Option<PathBuf>, secs: f64) -> ExitCode {
     if let Err(e) = ensure_demo_keys(&path) {
         return fail(2, e);
     }
-    println!(
+    outln!(
         "demo: governed traffic from {} (valid, tampered, self-escalated, replayed, expired,",
         path.display()
     );
-    println!("      revoked, unknown-authority, over-trusted, no-route, hop-exhausted, malformed, legacy)");
+    outln!("      revoked, unknown-authority, over-trusted, no-route, hop-exhausted, malformed, legacy)");
     run_with(
         &path,
         (secs > 0.0).then(|| Duration::from_secs_f64(secs)),
@@ -344,7 +366,7 @@ fn ensure_demo_keys(path: &Path) -> Result<(), String> {
             .and_then(|s| s.to_str())
             .unwrap_or("authority");
         let out = keys::keygen(dir, name, &missing, false).map_err(|e| e.to_string())?;
-        println!(
+        outln!(
             "demo: created key material for authority `{}` in {}",
             a.name.get_ref(),
             dir.display()
@@ -358,12 +380,14 @@ fn check_config(path: &Path) -> ExitCode {
     match load(path) {
         Ok(l) => {
             let s = &l.snapshot;
-            println!("{}: ok", path.display());
-            println!(
+            outln!("{}: ok", path.display());
+            outln!(
                 "  gateway id {} udp_port {} ethertype 0x{:04x}",
-                s.gateway_id, s.udp_port, s.ethertype
+                s.gateway_id,
+                s.udp_port,
+                s.ethertype
             );
-            println!("  {} zone(s), {} port(s), {} authorit(y/ies), {} zone rule(s), {} route(s), {} legacy rule(s), {} revocation(s)",
+            outln!("  {} zone(s), {} port(s), {} authorit(y/ies), {} zone rule(s), {} route(s), {} legacy rule(s), {} revocation(s)",
                 l.zones.len(), s.ports.len(), s.authorities.len(), s.zone_rules.len(),
                 s.routes.values().map(Vec::len).sum::<usize>(), s.legacy.len(), s.revoked.len());
             ExitCode::SUCCESS
@@ -372,18 +396,32 @@ fn check_config(path: &Path) -> ExitCode {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What `issue` is asked to grant.
+struct Grant<'a> {
+    credential: u64,
+    zone: &'a str,
+    trust: u8,
+    permit: &'a [String],
+    valid_for: u32,
+}
+
+/// `out` with `.ext` appended (`holder49.v1` → `holder49.v1.cred`), never
+/// replacing what the operator typed.
+fn with_suffix(out: &Path, ext: &str) -> PathBuf {
+    let mut s = out.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
 fn issue(
     config: &Path,
     authority: &str,
     signing_key: Option<PathBuf>,
     epoch: Option<u16>,
-    credential: u64,
-    zone: &str,
-    trust: u8,
-    permit: &[String],
-    valid_for: u32,
+    grant: Grant,
     out: &Path,
+    force: bool,
 ) -> ExitCode {
     let loaded = match load(config) {
         Ok(l) => l,
@@ -398,20 +436,39 @@ fn issue(
             .zones
             .get(z)
             .copied()
-            .ok_or_else(|| format!("no zone named `{z}`"))
+            .ok_or_else(|| format!("no zone named `{z}` in {}", config.display()))
     };
-    let zone = match zone_id(zone) {
+    let zone = match zone_id(grant.zone) {
         Ok(z) => z,
         Err(e) => return fail(2, e),
     };
-    if permit.len() > 3 {
+    // Refuse what every gateway with this config would drop.
+    if !auth.zones.contains(&zone) {
+        return fail(
+            2,
+            format!(
+                "authority `{authority}` may not grant zone `{}` (gateways would drop its packets as zone_not_granted)",
+                grant.zone
+            ),
+        );
+    }
+    if grant.trust > auth.max_trust {
+        return fail(
+            2,
+            format!(
+                "trust {} exceeds authority `{authority}`'s max_trust {} (gateways would drop its packets as trust_above_ceiling)",
+                grant.trust, auth.max_trust
+            ),
+        );
+    }
+    if grant.permit.len() > 3 {
         return fail(
             2,
             "at most three permitted destination zones fit in a credential",
         );
     }
     let mut permitted = [0u16; 3];
-    for (slot, z) in permitted.iter_mut().zip(permit) {
+    for (slot, z) in permitted.iter_mut().zip(grant.permit) {
         match zone_id(z) {
             Ok(id) => *slot = id,
             Err(e) => return fail(2, e),
@@ -424,52 +481,46 @@ fn issue(
             format!("authority `{authority}` has no live secret for epoch {epoch}"),
         );
     };
-    let sk_path = signing_key.unwrap_or_else(|| {
-        let a = loaded
-            .config
-            .authorities
-            .iter()
-            .find(|a| a.name.get_ref() == authority);
-        mnp_ctrl::compile::resolve(config, a.map_or("", |a| a.public_key.get_ref()))
-            .with_extension("key")
-    });
-    let sk = match keys::read_signing_key(&sk_path) {
+    let sk = match authority_signing_key(&loaded, config, authority, auth.id, signing_key) {
         Ok(k) => k,
-        Err(e) => return fail(1, e),
+        Err(c) => return c,
     };
-    if loaded.public_keys.get(&auth.id) != Some(&sk.verifying_key()) {
-        return fail(
-            1,
-            format!(
-                "{}: this signing key does not match authority `{authority}`'s public key",
-                sk_path.display()
-            ),
-        );
-    }
     let now = Clock::System.now();
     let claims = Claims {
         authority: auth.id,
         epoch,
         zone,
-        credential,
+        credential: grant.credential,
         not_before: now,
-        not_after: now.saturating_add(valid_for),
-        trust,
+        not_after: now.saturating_add(grant.valid_for),
+        trust: grant.trust,
         permitted,
     };
     let cred = Credential::issue(&sk, &claims);
     let key = cred.packet_key(secret);
-    let cred_path = out.with_extension("cred");
-    let key_path = out.with_extension("pkey");
-    if let Err(e) = keys::write_hex(&cred_path, &cred.to_bytes(), 0o644, true)
-        .and_then(|_| keys::write_hex(&key_path, &key.0, 0o600, true))
-    {
-        return fail(1, e);
+    let cred_path = with_suffix(out, "cred");
+    let key_path = with_suffix(out, "pkey");
+    let written = keys::write_all_or_nothing(&[
+        keys::HexFile {
+            path: &cred_path,
+            bytes: &cred.to_bytes(),
+            mode: 0o644,
+            overwrite: force,
+        },
+        keys::HexFile {
+            path: &key_path,
+            bytes: &key.0,
+            mode: 0o600,
+            overwrite: force,
+        },
+    ]);
+    if let Err(e) = written {
+        return fail(2, e);
     }
-    println!("credential {} for authority `{authority}` epoch {epoch}: zone {zone} trust {trust} permitted {:?} valid {}..={}",
-        credential, permitted, claims.not_before, claims.not_after);
-    println!("  {} (signed credential, hex)", cred_path.display());
-    println!("  {} (packet key, hex, 0600)", key_path.display());
+    outln!("credential {} for authority `{authority}` epoch {epoch}: zone {zone} trust {} permitted {:?} valid {}..={}",
+        grant.credential, grant.trust, permitted, claims.not_before, claims.not_after);
+    outln!("  {} (signed credential, hex)", cred_path.display());
+    outln!("  {} (packet key, hex, 0600)", key_path.display());
     ExitCode::SUCCESS
 }
 
@@ -616,6 +667,41 @@ fn revoke(
         Ok(k) => k,
         Err(c) => return c,
     };
+    // Serials only go up: a list at --out, or the one the config loads for
+    // this authority, with the same or a higher serial would be a rollback.
+    let configured = loaded
+        .revocation_files
+        .iter()
+        .filter(|(a, _)| *a == id)
+        .map(|(_, p)| p.clone());
+    for existing in std::iter::once(out.to_path_buf()).chain(configured) {
+        let Ok(text) = std::fs::read_to_string(&existing) else {
+            continue;
+        };
+        match mnp_ctrl::revocation::RevocationList::parse(&text) {
+            Ok(l) if l.authority == id && l.serial >= serial => {
+                return fail(
+                    2,
+                    format!(
+                        "{}: holds serial {} for `{authority}`; a new list needs a serial above it (not {serial})",
+                        existing.display(),
+                        l.serial
+                    ),
+                )
+            }
+            Ok(_) => {}
+            Err(e) if existing == out => {
+                return fail(
+                    2,
+                    format!(
+                        "{}: exists and is not a revocation list ({e}); refusing to replace it",
+                        out.display()
+                    ),
+                )
+            }
+            Err(_) => {}
+        }
+    }
     let list = mnp_ctrl::revocation::RevocationList::sign(
         &sk,
         id,
@@ -623,10 +709,10 @@ fn revoke(
         Clock::System.now() as u64,
         credentials,
     );
-    if let Err(e) = std::fs::write(out, list.to_toml()) {
-        return fail(1, format!("{}: {e}", out.display()));
+    if let Err(e) = keys::write_text_atomic(out, list.to_toml().as_bytes(), 0o644) {
+        return fail(1, e);
     }
-    println!(
+    outln!(
         "{}: serial {serial}, {} credential(s) revoked by `{authority}`",
         out.display(),
         list.credentials.len()
@@ -685,7 +771,7 @@ fn why(
         }
         (None, None) => return fail(2, "give --config FILE or --endpoint ADDR"),
     };
-    print!("{text}");
+    out!("{text}");
     ExitCode::SUCCESS
 }
 
@@ -720,13 +806,19 @@ fn stats(endpoint: &str) -> ExitCode {
         })
         .collect();
     workers.sort();
-    println!(
+    outln!(
         "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
-        "port", "queue", "rx", "forwarded", "legacy", "local", "dropped"
+        "port",
+        "queue",
+        "rx",
+        "forwarded",
+        "legacy",
+        "local",
+        "dropped"
     );
     for (port, queue) in &workers {
         let l = [("port", port.as_str()), ("queue", queue.as_str())];
-        println!(
+        outln!(
             "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
             port,
             queue,
@@ -737,12 +829,12 @@ fn stats(endpoint: &str) -> ExitCode {
             get("mnp_dropped_packets_total", &l)
         );
     }
-    println!("\ndrops by reason:");
+    outln!("\ndrops by reason:");
     for r in mnp_dataplane::DropReason::ALL {
         let n = get("mnp_dropped_packets_total", &[("reason", r.name())]);
         let a = get("mnp_audit_forwarded_packets_total", &[("reason", r.name())]);
         if n > 0.0 || a > 0.0 {
-            println!(
+            outln!(
                 "  {:<28} {:>14} {}",
                 r.name(),
                 n,
@@ -754,12 +846,12 @@ fn stats(endpoint: &str) -> ExitCode {
             );
         }
     }
-    println!("\nsnapshot generation {}, reloads {} ok / {} failed (last {}), revocation lists {} loaded / {} rejected",
+    outln!("\nsnapshot generation {}, reloads {} ok / {} failed (last {}), revocation lists {} loaded / {} rejected",
         get("mnp_snapshot_generation", &[]), get("mnp_reloads_total", &[("result", "ok")]),
         get("mnp_reloads_total", &[("result", "failed")]),
         if get("mnp_last_reload_success", &[]) > 0.0 { "ok" } else { "FAILED" },
         get("mnp_revocation_lists_total", &[("result", "loaded")]), get("mnp_revocation_lists_total", &[("result", "rejected")]));
-    println!(
+    outln!(
         "credentials {} admitted / {} rejected, registry {}, replay windows {} of {}",
         get(
             "mnp_credential_announcements_total",
@@ -779,13 +871,13 @@ fn stats(endpoint: &str) -> ExitCode {
             .iter()
             .find(|(k, _)| k == "peer")
             .map_or("", |(_, v)| v.as_str());
-        println!(
+        outln!(
             "peer {peer}: health {v:.3}{}",
             if *v == 0.0 { " (withdrawn)" } else { "" }
         );
     }
     let q = |q: &str| get("mnp_burst_latency_seconds", &[("quantile", q)]) * 1e6;
-    println!(
+    outln!(
         "burst latency: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
         q("0.5"),
         q("0.99"),

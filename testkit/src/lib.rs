@@ -53,27 +53,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn removed_on_drop_and_on_panic() {
-        let d = super::tempdir("testkit");
-        let p = d.to_path_buf();
-        std::fs::write(d.join("f"), b"x").unwrap();
-        drop(d);
-        assert!(!p.exists());
-
-        let kept = std::sync::Mutex::new(None);
-        let r = std::panic::catch_unwind(|| {
-            let d = super::tempdir("testkit");
-            *kept.lock().unwrap() = Some(d.to_path_buf());
-            panic!("test failed");
-        });
-        assert!(r.is_err());
-        assert!(!kept.into_inner().unwrap().unwrap().exists());
-    }
-}
-
 /// The repository's demo config, copied into `dir` with its own metrics port
 /// and its drop capture inside `dir`, its key material created there by one
 /// short `demo` run of `gateway_bin`. Returns the config's path.
@@ -114,4 +93,25 @@ pub fn wait_listening(addr: &str, timeout: std::time::Duration) -> bool {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn removed_on_drop_and_on_panic() {
+        let d = super::tempdir("testkit");
+        let p = d.to_path_buf();
+        std::fs::write(d.join("f"), b"x").unwrap();
+        drop(d);
+        assert!(!p.exists());
+
+        let kept = std::sync::Mutex::new(None);
+        let r = std::panic::catch_unwind(|| {
+            let d = super::tempdir("testkit");
+            *kept.lock().unwrap() = Some(d.to_path_buf());
+            panic!("test failed");
+        });
+        assert!(r.is_err());
+        assert!(!kept.into_inner().unwrap().unwrap().exists());
+    }
 }
