@@ -58,6 +58,7 @@ DEPS=(
     "build|libclang.so|libclang-dev|find_libclang|bindgen over the DPDK headers"
     "test|dpdk-testpmd|dpdk-dev|have_cmd dpdk-testpmd|scripts/bench-testpmd.sh (the reference beside the gateway)"
     "test|promtool|prometheus|have_cmd promtool|the metrics exposition test"
+    "test|tshark|tshark|have_cmd tshark|the drop-capture tests (Wireshark reads what the gateway writes)"
     "test|python3|python3|have_cmd python3|scripts/verify_vectors.py (independent check of the vectors)"
     "test|pip|python3-pip|have_py_pip|installing the PyPI modules of scripts/verify_vectors.py"
 )

@@ -42,5 +42,8 @@ fi
 echo "== dpdk-sys notices DPDK arriving and leaving"
 ./scripts/check-dpdk-rebuild.sh
 
+echo "== Docker build context and runtime image (no engine needed)"
+python3 scripts/check-docker-context.py
+
 echo "== protocol vectors, independent implementation (Python)"
 python3 scripts/verify_vectors.py

@@ -310,6 +310,16 @@ impl Compiler<'_> {
         let mut public_keys = HashMap::new();
         let mut files = vec![self.src.path.to_path_buf()];
         let mut revocation_files = Vec::new();
+        if c.ports.len() > mnp_dataplane::stats::MAX_PORTS {
+            return Err(self.src.error(
+                None,
+                "ports",
+                format!(
+                    "at most {} ports per gateway",
+                    mnp_dataplane::stats::MAX_PORTS
+                ),
+            ));
+        }
         if c.authorities.len() > mnp_dataplane::stats::MAX_AUTHORITIES {
             return Err(self.src.error(
                 None,
@@ -535,12 +545,12 @@ impl Compiler<'_> {
         }
         if let Some(m) = &c.control.metrics {
             match m.get_ref().parse::<std::net::SocketAddr>() {
-                Ok(a) if a.ip().is_loopback() => {}
+                Ok(a) if a.ip().is_loopback() || c.control.metrics_remote => {}
                 Ok(_) => {
                     return Err(self.err(
                         m,
                         "control.metrics".into(),
-                        "the metrics endpoint binds to loopback only (127.0.0.0/8 or ::1)",
+                        "not a loopback address (127.0.0.0/8 or ::1); set control.metrics_remote = true to expose the endpoint (no TLS, no authentication: a management network only)",
                     ))
                 }
                 Err(_) => {

@@ -81,8 +81,14 @@ fn default_withdraw_spanned() -> Spanned<u64> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
-    /// Prometheus text endpoint (and `why`), loopback only, e.g. "127.0.0.1:9464".
+    /// HTTP endpoint for Prometheus text, `/healthz` and `why`, e.g.
+    /// "127.0.0.1:9464". Loopback unless `metrics_remote`.
     pub metrics: Option<Spanned<String>>,
+    /// Allow `metrics` on a non-loopback address. The endpoint has no TLS
+    /// or authentication and `/why` reveals policy: expose it only on a
+    /// management network or behind a proxy that adds both.
+    #[serde(default)]
+    pub metrics_remote: bool,
     /// How often the control thread checks config, key and revocation files for changes.
     #[serde(default = "default_poll")]
     pub poll_ms: u64,
@@ -95,6 +101,7 @@ impl Default for ControlSection {
     fn default() -> Self {
         Self {
             metrics: None,
+            metrics_remote: false,
             poll_ms: default_poll(),
             queue: Spanned::new(0..0, default_queue()),
         }

@@ -31,6 +31,19 @@ pub struct ControlView {
     pub replay_occupied: usize,
     pub replay_capacity: usize,
     pub devices: Vec<DeviceView>,
+    /// Egress port names by snapshot port index.
+    pub ports: Vec<String>,
+    pub build: BuildInfo,
+}
+
+/// What this binary is (`mnp_build_info`).
+#[derive(Debug, Clone, Default)]
+pub struct BuildInfo {
+    pub version: String,
+    /// Whether DPDK ports are built in.
+    pub dpdk: bool,
+    /// The SIMD level the batch verifier runs.
+    pub simd: String,
 }
 
 /// A DPDK device's own counters.
@@ -271,7 +284,127 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
     }
     o.line("mnp_burst_latency_seconds_sum", &[], latency.sum_seconds);
     o.line("mnp_burst_latency_seconds_count", &[], latency.count);
+    render_egress(&mut o, workers, &c.ports);
+    render_build(&mut o, &c.build);
+    render_process(&mut o);
     o.0
+}
+
+/// Packets each egress port's tx queues accepted, summed over workers.
+fn render_egress(o: &mut Out, workers: &[WorkerView], ports: &[String]) {
+    o.head(
+        "mnp_tx_packets_total",
+        "Packets the egress port's tx queues accepted (governed, legacy and audit forwards).",
+        "counter",
+    );
+    for (i, name) in ports.iter().enumerate() {
+        let n: u64 = workers
+            .iter()
+            .map(|w| w.stats.tx_by_port.get(i).copied().unwrap_or(0))
+            .sum();
+        o.line("mnp_tx_packets_total", &[("port", name.clone())], n);
+    }
+}
+
+fn render_build(o: &mut Out, b: &BuildInfo) {
+    o.head(
+        "mnp_build_info",
+        "The running binary: version, DPDK built in, SIMD level of the verifier.",
+        "gauge",
+    );
+    o.line(
+        "mnp_build_info",
+        &[
+            ("version", b.version.clone()),
+            ("dpdk", b.dpdk.to_string()),
+            ("simd", b.simd.clone()),
+        ],
+        1,
+    );
+}
+
+/// The Prometheus process collector's metrics, from /proc/self (Linux;
+/// absent elsewhere). Clock ticks and pages are Linux x86-64's 100 Hz and
+/// 4 KiB.
+fn render_process(o: &mut Out) {
+    const TICKS: f64 = 100.0;
+    const PAGE: u64 = 4096;
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    // Fields after the command name, which may contain spaces.
+    let stat: Vec<String> = read("/proc/self/stat")
+        .and_then(|s| s.rsplit_once(") ").map(|(_, r)| r.to_string()))
+        .map(|r| r.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    let field = |i: usize| stat.get(i).and_then(|v| v.parse::<u64>().ok());
+    // stat(5): utime 14, stime 15, starttime 22, vsize 23, rss 24 (1-based
+    // with pid and comm first, so minus 3 here).
+    if let (Some(u), Some(s)) = (field(11), field(12)) {
+        o.head(
+            "process_cpu_seconds_total",
+            "Total user and system CPU time spent in seconds.",
+            "counter",
+        );
+        o.line("process_cpu_seconds_total", &[], (u + s) as f64 / TICKS);
+    }
+    if let Some(v) = field(20) {
+        o.head(
+            "process_virtual_memory_bytes",
+            "Virtual memory size in bytes.",
+            "gauge",
+        );
+        o.line("process_virtual_memory_bytes", &[], v);
+    }
+    if let Some(r) = field(21) {
+        o.head(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            "gauge",
+        );
+        o.line("process_resident_memory_bytes", &[], r * PAGE);
+    }
+    let btime = read("/proc/stat").and_then(|s| {
+        s.lines().find_map(|l| {
+            l.strip_prefix("btime ")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        })
+    });
+    if let (Some(b), Some(start)) = (btime, field(19)) {
+        o.head(
+            "process_start_time_seconds",
+            "Start time of the process since unix epoch in seconds.",
+            "gauge",
+        );
+        o.line(
+            "process_start_time_seconds",
+            &[],
+            b as f64 + start as f64 / TICKS,
+        );
+    }
+    if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+        o.head(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            "gauge",
+        );
+        o.line("process_open_fds", &[], fds.count());
+    }
+    let max_fds = read("/proc/self/limits").and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Max open files"))
+            .and_then(|l| {
+                l.split_whitespace()
+                    .nth(3)
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+    });
+    if let Some(m) = max_fds {
+        o.head(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            "gauge",
+        );
+        o.line("process_max_fds", &[], m);
+    }
 }
 
 /// One sample: metric name, labels, value.

@@ -169,6 +169,9 @@ pub enum Verifier {
 
 pub struct Pipeline {
     replay: Arc<ReplayTable>,
+    /// Judge without recording: replay windows and rate buckets are only
+    /// read (`why` against a running gateway's live tables).
+    dry_run: bool,
     verifier: Verifier,
     /// derive_key context keys, computed once.
     key_context: [u32; 8],
@@ -190,6 +193,7 @@ impl Pipeline {
     pub fn with_verifier(replay: Arc<ReplayTable>, verifier: Verifier) -> Self {
         Self {
             replay,
+            dry_run: false,
             verifier,
             key_context: lanes::context_key(crypto::PACKET_KEY_CONTEXT),
             lineage_context: lanes::context_key(crypto::LINEAGE_CONTEXT),
@@ -205,8 +209,14 @@ impl Pipeline {
         self.verifier
     }
 
-    pub fn replay_table(&self) -> &Arc<ReplayTable> {
-        &self.replay
+    /// A pipeline that reads `replay` (windows and rate buckets) but never
+    /// records in it: the verdict a packet would get now, leaving the
+    /// gateway's state as it was.
+    pub fn dry_run(replay: Arc<ReplayTable>) -> Self {
+        Self {
+            dry_run: true,
+            ..Self::new(replay)
+        }
     }
 
     /// For packet `i` of the last burst: (checks that ran, checks that
@@ -522,11 +532,20 @@ impl Pipeline {
             let seq = gov_header(p.as_ref(), &m.off).sequence();
             let bytes = p.as_ref().len() as u64;
             let key = replay_key(&self.keys[i]);
-            match self.replay.check_and_set_counted(key, seq, bytes) {
+            let verdict = if self.dry_run {
+                self.replay.peek(key, seq)
+            } else {
+                self.replay.check_and_set_counted(key, seq, bytes)
+            };
+            match verdict {
                 ReplayVerdict::Fresh => {
                     m.check(true, DropReason::Replay);
                     if let Some(r) = m.rate {
-                        let ok = self.replay.take_token(key, now, r.per_second, r.burst);
+                        let ok = if self.dry_run {
+                            self.replay.peek_token(key, now, r.per_second, r.burst)
+                        } else {
+                            self.replay.take_token(key, now, r.per_second, r.burst)
+                        };
                         m.check(ok, DropReason::RateLimited);
                     }
                 }

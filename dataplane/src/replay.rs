@@ -116,22 +116,80 @@ impl ReplayTable {
         None
     }
 
+    /// The entry of credential `key` without inserting it: `Ok(Some)` if
+    /// present, `Ok(None)` if absent with room to insert, `Err(())` if absent
+    /// and the table has no room for it.
+    fn find(&self, key: u64) -> Result<Option<&Entry>, ()> {
+        let key = key.max(1);
+        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
+        for i in 0..MAX_PROBE {
+            let e = &self.entries[(start + i) & self.mask];
+            match e.key.load(Ordering::Acquire) {
+                k if k == key => return Ok(Some(e)),
+                0 => return Ok(None),
+                _ => {}
+            }
+        }
+        Err(())
+    }
+
+    /// What [`check_and_set`](Self::check_and_set) would answer for `seq`,
+    /// without recording anything (for `why` against a running gateway).
+    pub fn peek(&self, key: u64, seq: u64) -> ReplayVerdict {
+        match self.find(key) {
+            Err(()) => ReplayVerdict::TableFull,
+            Ok(None) => ReplayVerdict::Fresh,
+            Ok(Some(e)) => {
+                let block = seq / BITS;
+                let highest = e.highest.load(Ordering::Acquire).max(seq);
+                if block + (SLOTS as u64) <= highest / BITS {
+                    return ReplayVerdict::Replay;
+                }
+                let w = e.slots[(block % SLOTS as u64) as usize].load(Ordering::Acquire);
+                let (wtag, bits) = ((w >> 32) as u32, w as u32);
+                let tag = block as u32;
+                // Seen in its block, or its block was overwritten by a newer one.
+                let seen = wtag == tag && bits & (1u32 << (seq % BITS)) != 0;
+                let overtaken = wtag != tag && (tag.wrapping_sub(wtag) as i32) < 0;
+                if bits != 0 && (seen || overtaken) {
+                    ReplayVerdict::Replay
+                } else {
+                    ReplayVerdict::Fresh
+                }
+            }
+        }
+    }
+
+    /// Whether [`take_token`](Self::take_token) would succeed now, without
+    /// taking one.
+    pub fn peek_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
+        match self.find(key) {
+            Err(()) => false,
+            Ok(None) => burst > 0,
+            Ok(Some(e)) => {
+                let w = e.bucket.load(Ordering::Acquire);
+                let (last, tokens) = ((w >> 32) as u32, w as u32);
+                let tokens = if w == 0 {
+                    burst as u64
+                } else {
+                    (tokens as u64 + now.saturating_sub(last) as u64 * rate as u64)
+                        .min(burst as u64)
+                };
+                tokens > 0
+            }
+        }
+    }
+
     /// Packets, bytes and highest sequence accepted for credential `key`, if
     /// the table has seen it (does not insert).
     pub fn usage(&self, key: u64) -> Option<(u64, u64, u64)> {
-        let key = key.max(1);
-        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
-        (0..MAX_PROBE)
-            .map(|i| &self.entries[(start + i) & self.mask])
-            .take_while(|e| e.key.load(Ordering::Acquire) != 0)
-            .find(|e| e.key.load(Ordering::Acquire) == key)
-            .map(|e| {
-                (
-                    e.packets.load(Ordering::Relaxed),
-                    e.bytes.load(Ordering::Relaxed),
-                    e.highest.load(Ordering::Relaxed),
-                )
-            })
+        self.find(key).ok().flatten().map(|e| {
+            (
+                e.packets.load(Ordering::Relaxed),
+                e.bytes.load(Ordering::Relaxed),
+                e.highest.load(Ordering::Relaxed),
+            )
+        })
     }
 
     /// As [`check_and_set`](Self::check_and_set), and count an accepted
@@ -325,6 +383,18 @@ mod tests {
                 }
                 if v == ReplayVerdict::Fresh { seen.insert(s); }
                 highest = highest.max(s);
+            }
+        }
+
+        /// `peek` (what `why` asks a live table) answers exactly what the
+        /// next `check_and_set` will, and changes nothing.
+        #[test]
+        fn peek_predicts_check_and_set(seqs in proptest::collection::vec(0u64..5000, 1..400)) {
+            let t = ReplayTable::new(4);
+            for s in seqs {
+                let predicted = t.peek(9, s);
+                prop_assert_eq!(t.peek(9, s), predicted);
+                prop_assert_eq!(t.check_and_set(9, s), predicted, "seq {}", s);
             }
         }
     }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 /// Authorities a gateway may trust at once (per-authority counters are a
 /// fixed array).
 pub const MAX_AUTHORITIES: usize = 32;
+/// Ports a gateway may have (per-egress-port counters are a fixed array).
+pub const MAX_PORTS: usize = 32;
 
 /// What one burst did. Plain integers: owned by the worker, no sharing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,8 @@ pub struct BurstStats {
     pub drops: [u64; DropReason::COUNT],
     /// Per authority slot: [accepted (forwarded, audited or local), dropped].
     pub by_authority: [[u64; 2]; MAX_AUTHORITIES],
+    /// Per egress port (snapshot port index): packets its tx queue accepted.
+    pub tx_by_port: [u64; MAX_PORTS],
 }
 
 impl Default for BurstStats {
@@ -44,6 +48,7 @@ impl Default for BurstStats {
             audited: [0; DropReason::COUNT],
             drops: [0; DropReason::COUNT],
             by_authority: [[0; 2]; MAX_AUTHORITIES],
+            tx_by_port: [0; MAX_PORTS],
         }
     }
 }
@@ -70,6 +75,9 @@ impl BurstStats {
             a[0] += b[0];
             a[1] += b[1];
         }
+        for (a, b) in self.tx_by_port.iter_mut().zip(&o.tx_by_port) {
+            *a += b;
+        }
     }
     pub fn drop_count(&self, r: DropReason) -> u64 {
         self.drops[r as usize]
@@ -95,6 +103,7 @@ pub struct WorkerCounters {
     audited: Line<[AtomicU64; DropReason::COUNT]>,
     drops: Line<[AtomicU64; DropReason::COUNT]>,
     by_authority: Line<[[AtomicU64; 2]; MAX_AUTHORITIES]>,
+    tx_by_port: Line<[AtomicU64; MAX_PORTS]>,
     bursts: Line<[AtomicU64; 2]>,
 }
 
@@ -123,6 +132,9 @@ impl WorkerCounters {
             bump(&c[0], v[0]);
             bump(&c[1], v[1]);
         }
+        for (c, v) in self.tx_by_port.0.iter().zip(&s.tx_by_port) {
+            bump(c, *v);
+        }
         bump(&self.bursts.0[0], 1);
     }
 
@@ -148,6 +160,9 @@ impl WorkerCounters {
         }
         for (v, c) in s.by_authority.iter_mut().zip(&self.by_authority.0) {
             *v = [c[0].load(Relaxed), c[1].load(Relaxed)];
+        }
+        for (v, c) in s.tx_by_port.iter_mut().zip(&self.tx_by_port.0) {
+            *v = c.load(Relaxed);
         }
         s
     }

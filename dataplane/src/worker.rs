@@ -200,6 +200,9 @@ impl Worker {
                 continue;
             }
             let sent = self.tx[port].tx_burst(q);
+            if let Some(c) = stats.tx_by_port.get_mut(port) {
+                *c += sent as u64;
+            }
             for (i, pkt) in q.drain(..).enumerate() {
                 if i >= sent {
                     stats.forward_failed(DropReason::TxFull, pkt.as_ref().len() as u64);

@@ -225,6 +225,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
                     &path,
                     cfg.workers.drop_capture_max_bytes,
                     cfg.workers.drop_capture_files,
+                    &plans.iter().map(|p| p.label.clone()).collect::<Vec<_>>(),
                 )
                 .map_err(|e| e.to_string())?,
             )
@@ -295,7 +296,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         w.punt = Some(punt_tx.clone());
         w.latency = Some(LatencyRecorder::new(latency.clone()));
         if let Some(s) = &drop_sink {
-            w.drop_sink = Some(Box::new(s.clone()) as Box<dyn DropSink>);
+            w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
             w.drop_sample = *cfg.workers.drop_sample.get_ref();
         }
         let h = std::thread::Builder::new()
@@ -328,6 +329,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             latency: latency.clone(),
             cell: cell.clone(),
             clock: opts.clock,
+            replay: replay.clone(),
         });
         let stop = http_stop.clone();
         std::thread::spawn(move || crate::http::serve(l, stop, state))
@@ -433,6 +435,13 @@ fn control_view(
         .collect();
     authorities.sort();
     ControlView {
+        ports: loaded
+            .snapshot
+            .ports
+            .iter()
+            .map(|p| p.name.clone())
+            .collect(),
+        build: crate::build_info(),
         stats: control.stats.clone(),
         peers: control.peer_health(now),
         registry: control.registry().count(),

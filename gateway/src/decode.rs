@@ -197,28 +197,206 @@ pub fn verdict_line(v: &Verdict, snap: &Snapshot) -> String {
     }
 }
 
-/// Run `frame` through `snap` with a scratch replay table and list every
-/// check in pipeline order: passed, failed, or not reached.
-pub fn why(frame: &[u8], snap: &Snapshot, now: u32) -> String {
+/// What `why` found: the text, and whether the verdict is a drop (`why`
+/// exits non-zero then, so scripts can use it).
+pub struct Why {
+    pub text: String,
+    pub dropped: bool,
+}
+
+/// Run `frame` through `snap` and list every check in pipeline order —
+/// passed (with the values it compared), failed, or not reached. With
+/// `live`, the replay windows and rate buckets are the running gateway's,
+/// read without recording anything; without, a scratch table (every
+/// sequence number fresh).
+pub fn why(frame: &[u8], snap: &Snapshot, now: u32, live: Option<&Arc<ReplayTable>>) -> Why {
     use mnp_dataplane::pipeline::CHECK_ORDER;
-    let mut p = Pipeline::new(Arc::new(ReplayTable::new(16)));
+    let table = live
+        .cloned()
+        .unwrap_or_else(|| Arc::new(ReplayTable::new(16)));
+    let mut p = Pipeline::dry_run(table);
     let mut b = [frame.to_vec()];
     let mut v = [Verdict::Drop(mnp_dataplane::DropReason::Truncated)];
     p.process(snap, now, &mut b, &mut v, &mut BurstStats::default());
     let (checked, failed) = p.trace(0);
     let mut s = String::new();
-    let _ = writeln!(s, "snapshot generation {}, clock {now}", snap.generation);
+    let _ = writeln!(
+        s,
+        "snapshot generation {}, clock {now}, replay state {}",
+        snap.generation,
+        if live.is_some() {
+            "live (read only)"
+        } else {
+            "none (every sequence fresh)"
+        }
+    );
+    let facts = Facts::of(frame, snap);
     for r in CHECK_ORDER {
         let bit = 1u64 << r.code();
-        let state = if failed & bit != 0 {
-            "FAIL"
+        let (state, detail) = if failed & bit != 0 {
+            (
+                "FAIL",
+                format!("{} — {}", facts.detail(r, snap, now), r.help()),
+            )
         } else if checked & bit != 0 {
-            "pass"
+            ("pass", facts.detail(r, snap, now))
         } else {
             continue;
         };
-        let _ = writeln!(s, "  {state:<4}  {:<26} {}", r.name(), r.help());
+        let _ = writeln!(s, "  {state:<4}  {:<26} {detail}", r.name());
     }
     let _ = writeln!(s, "verdict: {}", verdict_line(&v[0], snap));
-    s
+    Why {
+        text: s,
+        dropped: matches!(v[0], Verdict::Drop(_)),
+    }
+}
+
+/// The fields of one frame that the checks compare.
+struct Facts {
+    len: usize,
+    version: u8,
+    payload_len: usize,
+    gov: Option<(mnp_dataplane::parse::GovOffsets, Repr)>,
+    ttl: Option<u8>,
+}
+
+impl Facts {
+    fn of(frame: &[u8], snap: &Snapshot) -> Self {
+        let gov = match parse_frame(frame, snap.udp_port, snap.ethertype) {
+            Parsed::Governed(off) => Some((
+                off,
+                Repr::parse(&Header::new_unchecked(
+                    &frame[off.gov as usize..off.end as usize],
+                )),
+            )),
+            _ => None,
+        };
+        let ttl = gov.as_ref().and_then(|(off, _)| {
+            let l3 = &frame[off.l3 as usize..];
+            match off.encap {
+                mnp_dataplane::parse::Encap::UdpIpv4 => {
+                    ipv4::Packet::new_checked(l3).ok().map(|ip| ip.ttl())
+                }
+                mnp_dataplane::parse::Encap::UdpIpv6 => {
+                    ipv6::Packet::new_checked(l3).ok().map(|ip| ip.hop_limit())
+                }
+                _ => None,
+            }
+        });
+        let (version, payload_len) = gov.as_ref().map_or((0, 0), |(off, _)| {
+            let h = Header::new_unchecked(&frame[off.gov as usize..off.end as usize]);
+            (frame[off.gov as usize], h.payload_len())
+        });
+        Self {
+            len: frame.len(),
+            version,
+            payload_len,
+            gov,
+            ttl,
+        }
+    }
+
+    /// The values check `r` compares, in words.
+    fn detail(&self, r: mnp_dataplane::DropReason, snap: &Snapshot, now: u32) -> String {
+        use mnp_dataplane::DropReason as D;
+        let Some((off, h)) = &self.gov else {
+            return format!("frame of {} bytes", self.len);
+        };
+        let c = &h.claims;
+        let auth = snap.authorities.get(&c.authority);
+        let rule = snap.zone_rules.get(&(c.zone, h.dst_zone));
+        match r {
+            D::Truncated | D::BadL3Header | D::BadIpChecksum | D::Fragmented => {
+                format!("{} bytes, {:?} encapsulation", self.len, off.encap)
+            }
+            D::BadVersion => format!("version {}", self.version),
+            D::BadType => format!("type {}", h.packet_type.name()),
+            D::ReservedNonZero => "flags and reserved fields are zero".into(),
+            D::BadLength => format!("payload_len {} matches the bytes present", self.payload_len),
+            D::UnknownAuthority => match auth {
+                Some(a) => format!("authority {} (`{}`) is configured", c.authority, a.name),
+                None => format!("authority {} is not configured", c.authority),
+            },
+            D::UnknownEpoch | D::EpochRetired => {
+                let live: Vec<u16> = auth
+                    .map(|a| a.secrets.iter().map(|s| s.epoch).collect())
+                    .unwrap_or_default();
+                format!("epoch {} (live epochs {live:?})", c.epoch)
+            }
+            D::BadMac => format!(
+                "MAC {} under the key derived from epoch {}'s secret and the claims",
+                hex::encode(h.mac),
+                c.epoch
+            ),
+            D::NotYetValid => format!("not_before {} <= clock {now}", c.not_before),
+            D::Expired => format!("not_after {} >= clock {now}", c.not_after),
+            D::Revoked => format!(
+                "credential {} of authority {} not on a revocation list",
+                c.credential, c.authority
+            ),
+            D::ZoneNotGranted => format!(
+                "zone {} among the zones authority {} may grant {:?}",
+                c.zone,
+                c.authority,
+                auth.map(|a| a.zones.clone()).unwrap_or_default()
+            ),
+            D::TrustAboveCeiling => format!(
+                "trust {} <= ceiling {}",
+                c.trust,
+                auth.map_or(0, |a| a.max_trust)
+            ),
+            D::DestinationNotPermitted => {
+                format!("dst_zone {} among permitted {:?}", h.dst_zone, c.permitted)
+            }
+            D::ZonePolicyDenied => format!("zone rule {} -> {}", c.zone, h.dst_zone),
+            D::TrustBelowPolicy => format!(
+                "trust {} >= rule minimum {}",
+                c.trust,
+                rule.map_or(0, |r| r.min_trust)
+            ),
+            D::TypeNotAllowed => format!("type {} allowed by the rule", h.packet_type.name()),
+            D::HopBudgetExhausted => format!("hop_budget {}", h.hop_budget),
+            D::NoRoute => {
+                let floor = c.trust.max(rule.map_or(0, |r| r.route_floor));
+                let routes: Vec<String> = snap
+                    .routes
+                    .get(&h.dst_zone)
+                    .map(|v| {
+                        v.iter()
+                            .map(|r| {
+                                format!(
+                                    "{} trust {} health {}",
+                                    snap.ports
+                                        .get(r.port as usize)
+                                        .map_or("?", |p| p.name.as_str()),
+                                    r.trust,
+                                    r.health
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                format!(
+                    "route to zone {} with trust >= {floor} and health > 0 among [{}]",
+                    h.dst_zone,
+                    routes.join(", ")
+                )
+            }
+            D::TtlExceeded => match self.ttl {
+                Some(t) => format!("TTL/hop limit {t} > 1"),
+                None => "no IP TTL (raw Ethernet)".into(),
+            },
+            D::Replay => format!("sequence {} not seen before", h.sequence),
+            D::ReplayTableFull => "a replay window is free for this credential".into(),
+            D::RateLimited => match rule.and_then(|r| r.rate) {
+                Some(rl) => format!(
+                    "a token in the credential's bucket ({} per second, burst {})",
+                    rl.per_second, rl.burst
+                ),
+                None => "no rate limit".into(),
+            },
+            _ => String::new(),
+        }
+    }
 }

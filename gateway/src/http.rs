@@ -1,14 +1,15 @@
-//! The loopback HTTP endpoint: `GET /metrics` (Prometheus text) and
-//! `GET /why?frame=HEX[&now=SECS]` (the current snapshot's verdict on a frame,
-//! check by check). One request per connection, served in turn on one thread;
-//! the listener never binds outside loopback (checked at config load).
+//! The control thread's HTTP endpoint (`control.metrics`, loopback unless
+//! `control.metrics_remote`): `GET /metrics` (Prometheus text), `GET
+//! /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
+//! verdict on a frame, check by check, against its current snapshot and its
+//! live replay windows, read only). Nothing here touches the packet path.
 
 use crate::decode;
 use mnp_ctrl::metrics::{self, ControlView, LatencySummary, WorkerView};
 use mnp_dataplane::rcu::SnapshotCell;
 use mnp_dataplane::stats::WorkerCounters;
 use mnp_dataplane::worker::Clock;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,8 @@ pub struct HttpState {
     pub latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
     pub cell: Arc<SnapshotCell>,
     pub clock: Clock,
+    /// The workers' replay windows and rate buckets, read by `/why`.
+    pub replay: Arc<mnp_dataplane::replay::ReplayTable>,
 }
 
 impl HttpState {
@@ -47,76 +50,114 @@ impl HttpState {
     }
 }
 
+/// Connections served at once; more wait in the kernel's accept queue.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A client must send its request headers within this time.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// No connection, idle or not, is kept longer than this.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serve the endpoint until `stop` is set: hyper's HTTP/1.1 on a
+/// single-threaded tokio runtime of its own, connections concurrently (an
+/// idle or slow client never delays another's scrape), at most
+/// [`MAX_CONNECTIONS`] at once, each bounded in time.
 pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>, state: Arc<HttpState>) {
-    let _ = listener.set_nonblocking(true);
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let _ = handle(stream, &state);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            errln!("metrics endpoint: cannot start its runtime: {e}");
+            return;
         }
-    }
+    };
+    rt.block_on(async move {
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|_| tokio::net::TcpListener::from_std(listener))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                errln!("metrics endpoint: {e}");
+                return;
+            }
+        };
+        let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        // Wait in short slices so `stop` is noticed (both waits are
+        // cancel-safe: a cancelled accept loses no connection).
+        let slice = Duration::from_millis(50);
+        while !stop.load(Ordering::Relaxed) {
+            let permit = match tokio::time::timeout(slice, permits.clone().acquire_owned()).await {
+                Ok(Ok(p)) => p,
+                Ok(Err(_)) => return,
+                Err(_) => continue,
+            };
+            let stream = match tokio::time::timeout(slice, listener.accept()).await {
+                Ok(Ok((s, _))) => s,
+                _ => continue,
+            };
+            let state = state.clone();
+            tokio::task::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(respond(&req, &state)) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_TIMEOUT)
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+                drop(permit);
+            });
+        }
+    });
 }
 
-fn handle(mut stream: TcpStream, state: &HttpState) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut line = String::new();
-    BufReader::new(&stream).take_line(&mut line)?;
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+type Body = http_body_util::Full<hyper::body::Bytes>;
+
+fn respond(
+    req: &hyper::Request<hyper::body::Incoming>,
+    state: &HttpState,
+) -> hyper::Response<Body> {
+    let query = req.uri().query().unwrap_or("");
     let param = |k: &str| {
         query
             .split('&')
             .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_string))
     };
-    let (status, ctype, body) = match (method, path) {
+    let (status, ctype, body) = match (req.method().as_str(), req.uri().path()) {
         ("GET", "/metrics") => (
-            "200 OK",
+            200,
             "text/plain; version=0.0.4; charset=utf-8",
             state.metrics(),
         ),
+        ("GET", "/healthz") => (200, "text/plain", "ok\n".to_string()),
         ("GET", "/why") => match param("frame").map(|h| hex::decode(h.trim())) {
             Some(Ok(frame)) => {
                 let now = param("now")
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| state.clock.now());
                 let g = crossbeam::epoch::pin();
-                (
-                    "200 OK",
-                    "text/plain; charset=utf-8",
-                    decode::why(&frame, state.cell.load(&g), now),
-                )
+                let why = decode::why(&frame, state.cell.load(&g), now, Some(&state.replay));
+                (200, "text/plain; charset=utf-8", why.text)
             }
-            _ => (
-                "400 Bad Request",
-                "text/plain",
-                "give ?frame=HEX\n".to_string(),
-            ),
+            _ => (400, "text/plain", "give ?frame=HEX\n".to_string()),
         },
-        _ => (
-            "404 Not Found",
+        ("GET", _) => (
+            404,
             "text/plain",
-            "try /metrics or /why?frame=HEX\n".to_string(),
+            "try /metrics, /healthz or /why?frame=HEX\n".to_string(),
         ),
+        _ => (405, "text/plain", "GET only\n".to_string()),
     };
-    write!(stream, "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
-    stream.flush()
-}
-
-trait TakeLine {
-    fn take_line(self, out: &mut String) -> std::io::Result<usize>;
-}
-
-impl<R: std::io::Read> TakeLine for BufReader<R> {
-    fn take_line(mut self, out: &mut String) -> std::io::Result<usize> {
-        self.read_line(out)
+    let mut resp = hyper::Response::new(Body::new(body.into()));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
+    resp
 }
 
 /// A minimal client: GET `path` from `addr`, return the body.

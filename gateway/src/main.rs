@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use mnp_ctrl::config::Config;
 use mnp_ctrl::credential::Credential;
 use mnp_ctrl::keys;
+use mnp_dataplane::port::pcap::Captured;
 use mnp_dataplane::snapshot::EpochLookup;
 use mnp_dataplane::wire::governance::Claims;
 use mnp_dataplane::worker::Clock;
@@ -173,6 +174,7 @@ fn main() -> ExitCode {
     if matches!(cli.cmd, Cmd::Run { .. } | Cmd::Demo { .. }) {
         // A daemon whose stdout or stderr goes away keeps forwarding.
         out::daemon_mode();
+        raise_permitted_capabilities();
     }
     match cli.cmd {
         Cmd::Run {
@@ -254,6 +256,32 @@ fn main() -> ExitCode {
             signing_key,
             out,
         } => revoke(&config, &authority, serial, &credentials, signing_key, &out),
+    }
+}
+
+/// What this binary is: version, DPDK built in, the verifier's SIMD level.
+pub fn build_info() -> mnp_ctrl::metrics::BuildInfo {
+    mnp_ctrl::metrics::BuildInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        dpdk: mnp_dpdk_sys::AVAILABLE,
+        simd: mnp_dataplane::lanes::Level::current().name().to_string(),
+    }
+}
+
+/// A binary with *permitted* file capabilities (the container image sets
+/// `cap_net_raw,…=p`, no effective bit, so exec never fails when fewer are
+/// granted) makes them effective itself before it opens ports; worker and
+/// DPDK threads inherit them. Nothing to do for root or an unprivileged run.
+fn raise_permitted_capabilities() {
+    use caps::CapSet;
+    let Ok(permitted) = caps::read(None, CapSet::Permitted) else {
+        return;
+    };
+    let effective = caps::read(None, CapSet::Effective).unwrap_or_default();
+    if !permitted.is_subset(&effective) {
+        if let Err(e) = caps::set(None, CapSet::Effective, &permitted) {
+            errln!("warning: cannot raise permitted capabilities {permitted:?}: {e}");
+        }
     }
 }
 
@@ -524,33 +552,8 @@ fn issue(
     ExitCode::SUCCESS
 }
 
-/// A captured frame and its pcapng comment, if any.
-type Captured = (Vec<u8>, Option<String>);
-
 fn read_capture(path: &Path) -> Result<Vec<Captured>, String> {
-    use pcap_file::pcapng::{Block, PcapNgReader};
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
-        let mut r =
-            PcapNgReader::new(&bytes[..]).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut out = Vec::new();
-        while let Some(b) = r.next_block() {
-            if let Block::EnhancedPacket(p) = b.map_err(|e| format!("{}: {e}", path.display()))? {
-                let comment = p.options.iter().find_map(|o| match o {
-                    pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption::Comment(
-                        c,
-                    ) => Some(c.to_string()),
-                    _ => None,
-                });
-                out.push((p.data.into_owned(), comment));
-            }
-        }
-        Ok(out)
-    } else {
-        mnp_dataplane::port::pcap::read_frames(path)
-            .map(|v| v.into_iter().map(|f| (f, None)).collect())
-            .map_err(|e| e.to_string())
-    }
+    mnp_dataplane::port::pcap::read_capture(path).map_err(|e| e.to_string())
 }
 
 fn decode(
@@ -561,7 +564,11 @@ fn decode(
 ) -> ExitCode {
     let frames = match (hex_frame, pcap) {
         (Some(h), _) => match hex::decode(h.trim().replace([' ', ':', '\n'], "")) {
-            Ok(f) => vec![(f, None)],
+            Ok(data) => vec![Captured {
+                data,
+                comment: None,
+                interface: None,
+            }],
             Err(e) => return fail(2, format!("--hex: {e}")),
         },
         (None, Some(p)) => match read_capture(&p) {
@@ -579,12 +586,18 @@ fn decode(
         |l| l.snapshot.clone(),
     );
     let now = now.unwrap_or_else(|| Clock::System.now());
-    let raw: Vec<Vec<u8>> = frames.iter().map(|(f, _)| f.clone()).collect();
+    let raw: Vec<Vec<u8>> = frames.iter().map(|c| c.data.clone()).collect();
     let verdicts = loaded.as_ref().map(|_| decode::verdicts(&raw, &snap, now));
-    for (i, (f, comment)) in frames.iter().enumerate() {
-        let mut text = format!("#{i}\n{}", decode::describe(f, &snap, loaded.as_ref()));
-        if let Some(c) = comment {
-            text += &format!("  capture comment: {c}\n");
+    for (i, c) in frames.iter().enumerate() {
+        let mut text = format!(
+            "#{i}\n{}",
+            decode::describe(&c.data, &snap, loaded.as_ref())
+        );
+        if let Some(iface) = &c.interface {
+            text += &format!("  captured on: {iface}\n");
+        }
+        if let Some(comment) = &c.comment {
+            text += &format!("  capture comment: {comment}\n");
         }
         if let Some(v) = &verdicts {
             text += &format!("  verdict: {}\n", decode::verdict_line(&v[i].0, &snap));
@@ -734,7 +747,7 @@ fn frame_arg(
             frames
                 .into_iter()
                 .nth(i)
-                .map(|(f, _)| f)
+                .map(|c| c.data)
                 .ok_or_else(|| fail(2, format!("{}: no frame at index {i}", p.display())))
         }
         (None, None) => Err(fail(2, "give --hex FRAME or --pcap FILE --index N")),
@@ -753,27 +766,39 @@ fn why(
         Ok(f) => f,
         Err(c) => return c,
     };
-    let text = match (config, endpoint) {
+    let judged = match (config, endpoint) {
         (Some(c), _) => match load(&c) {
             Ok(l) => decode::why(
                 &frame,
                 &l.snapshot,
                 now.unwrap_or_else(|| Clock::System.now()),
+                None,
             ),
             Err(code) => return code,
         },
         (None, Some(ep)) => {
             let q = now.map_or(String::new(), |n| format!("&now={n}"));
             match http::get(&ep, &format!("/why?frame={}{q}", hex::encode(&frame))) {
-                Ok(t) => t,
+                Ok(text) => decode::Why {
+                    dropped: text.lines().any(|l| l.starts_with("verdict: DROP")),
+                    text,
+                },
                 Err(e) => return fail(1, e),
             }
         }
         (None, None) => return fail(2, "give --config FILE or --endpoint ADDR"),
     };
-    out!("{text}");
-    ExitCode::SUCCESS
+    out!("{}", judged.text);
+    if judged.dropped {
+        ExitCode::from(WHY_DROP)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
+
+/// `why`'s exit status for a DROP verdict (0: forwarded or local; 1 and 2:
+/// errors, as for every verb).
+const WHY_DROP: u8 = 3;
 
 fn stats(endpoint: &str) -> ExitCode {
     let body = match http::get(endpoint, "/metrics") {

@@ -274,7 +274,7 @@ fn metrics_pass_promtool_and_stats_and_why_read_the_running_gateway() {
         .output()
         .unwrap();
     let why = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{why}");
+    assert_eq!(out.status.code(), Some(3), "why exits 3 on a DROP: {why}");
     assert!(
         why.contains("pass  unknown_authority")
             && why.contains("FAIL  bad_mac")

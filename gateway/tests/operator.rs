@@ -248,3 +248,256 @@ fn keygen_is_all_or_nothing_and_stays_in_its_directory() {
     assert!(String::from_utf8_lossy(&r.stderr).contains("name"));
     assert_eq!(files_in(&dir), ["keys"]);
 }
+
+/// `tshark` from Debian's package, or None with the reason printed.
+fn tshark() -> Option<&'static str> {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipping: tshark is not installed (scripts/install-deps.sh installs it)");
+    }
+    ok.then_some("tshark")
+}
+
+/// (epoch seconds, interface name, comment) of every packet, as Wireshark reads them.
+fn tshark_fields(file: &std::path::Path) -> Vec<(f64, String, String)> {
+    let out = Command::new("tshark")
+        .args([
+            "-r",
+            file.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-E",
+            "separator=|",
+        ])
+        .args([
+            "-e",
+            "frame.time_epoch",
+            "-e",
+            "frame.interface_name",
+            "-e",
+            "frame.comment",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (f[0].parse().unwrap(), f[1].to_string(), f[2].to_string())
+        })
+        .collect()
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn drop_captures_have_true_times_and_interfaces_and_survive_a_restart() {
+    let Some(_) = tshark() else { return };
+    let dir = tempdir("capture");
+    let cfg = demo_config(&dir, free_port(), BIN);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 1")).unwrap();
+    let capture = dir.join("drops.pcapng");
+    std::fs::remove_file(&capture).ok();
+    let run = || {
+        let r = gateway(&[
+            "demo",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "0.5",
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    };
+    let before = unix_now();
+    run();
+    let after = unix_now();
+    let first = tshark_fields(&capture);
+    assert!(first.len() > 10, "{} drops captured", first.len());
+    for (t, iface, comment) in &first {
+        assert!(
+            *t >= before - 1.0 && *t <= after + 1.0,
+            "timestamp {t} outside the run"
+        );
+        assert_eq!(iface, "demo0/0");
+        assert!(comment.starts_with("drop: "), "{comment}");
+    }
+    let first_len = std::fs::metadata(&capture).unwrap().len();
+
+    // A restart keeps the earlier capture (rotated to drops.pcapng.1).
+    run();
+    let kept = dir.join("drops.pcapng.1");
+    assert_eq!(std::fs::metadata(&kept).unwrap().len(), first_len);
+    assert_eq!(tshark_fields(&kept).len(), first.len());
+    assert!(!tshark_fields(&capture).is_empty());
+}
+
+#[test]
+fn why_and_decode_read_a_capture_being_written_and_why_sees_live_replay_state() {
+    let dir = tempdir("why-live");
+    let port = free_port();
+    let cfg = demo_config(&dir, port, BIN);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 1")).unwrap();
+    let capture = dir.join("drops.pcapng");
+    let mut daemon = Command::new(BIN)
+        .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "6"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(700));
+
+    // Cut a copy of the live capture mid-record: what is complete is read.
+    let bytes = std::fs::read(&capture).unwrap();
+    let cut = dir.join("cut.pcapng");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    for file in [&capture, &cut] {
+        let r = gateway(&["decode", "--pcap", file.to_str().unwrap()]);
+        let out = String::from_utf8_lossy(&r.stdout);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        assert!(out.contains("capture comment: drop: "), "{out}");
+        assert!(out.contains("captured on: demo0/0"), "{out}");
+    }
+
+    // A packet captured as a replay is judged a replay by the live gateway
+    // (its window has the sequence), and `why` exits 3 on a DROP.
+    let decoded = gateway(&["decode", "--pcap", cut.to_str().unwrap()]);
+    let listing = String::from_utf8_lossy(&decoded.stdout);
+    let index = listing
+        .split("\n#")
+        .position(|p| p.contains("capture comment: drop: replay (24)"))
+        .expect("a replay in the capture");
+    let r = gateway(&[
+        "why",
+        "--endpoint",
+        &addr,
+        "--pcap",
+        cut.to_str().unwrap(),
+        "--index",
+        &index.to_string(),
+    ]);
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert_eq!(
+        r.status.code(),
+        Some(3),
+        "{out}{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert!(out.contains("verdict: DROP replay (24)"), "{out}");
+    assert!(out.contains("replay state live"), "{out}");
+    // Passing lines state the values they compared.
+    assert!(
+        out.contains("pass  expired                    not_after "),
+        "{out}"
+    );
+    assert!(
+        out.contains("pass  bad_mac                    MAC "),
+        "{out}"
+    );
+    daemon.kill().ok();
+    daemon.wait().ok();
+}
+
+/// GET over a fresh connection, with a read deadline.
+fn http_get(addr: &str, path: &str, deadline: Duration) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(deadline))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    Ok(resp)
+}
+
+#[test]
+fn a_scrape_is_answered_while_idle_connections_stay_open() {
+    let dir = tempdir("scrape");
+    let port = free_port();
+    let cfg = demo_config(&dir, port, BIN);
+    let mut daemon = Command::new(BIN)
+        .args([
+            "demo",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "20",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(500));
+    // Connections that never send a request (a served-in-turn endpoint would
+    // wait on each before answering anyone else).
+    let idle: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let resp = http_get(&addr, "/metrics", Duration::from_secs(5))
+        .expect("scrape answered while 20 idle connections are open");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    for want in [
+        "mnp_build_info{version=\"",
+        "simd=\"",
+        "process_resident_memory_bytes ",
+        "process_open_fds ",
+        "mnp_tx_packets_total{port=\"core0\"} ",
+    ] {
+        assert!(resp.contains(want), "missing {want}");
+    }
+    let tx: u64 = resp
+        .lines()
+        .find(|l| l.starts_with("mnp_tx_packets_total{port=\"core0\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap();
+    assert!(tx > 0, "core0 transmitted nothing");
+    let health = http_get(&addr, "/healthz", Duration::from_secs(5)).unwrap();
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    drop(idle);
+    daemon.kill().ok();
+    daemon.wait().ok();
+}
+
+#[test]
+fn the_endpoint_leaves_loopback_only_when_asked() {
+    let dir = tempdir("remote");
+    let cfg = demo_config(&dir, free_port(), BIN);
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let remote = text.replace("metrics = \"127.0.0.1:", "metrics = \"0.0.0.0:");
+    std::fs::write(&cfg, &remote).unwrap();
+    let r = gateway(&["check-config", cfg.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("control.metrics") && err.contains("metrics_remote"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        remote.replace("[control]", "[control]\nmetrics_remote = true"),
+    )
+    .unwrap();
+    let r = gateway(&["check-config", cfg.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}

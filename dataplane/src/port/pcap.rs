@@ -10,7 +10,9 @@ use super::{BufPool, DropSink, PktBuf, RxQueue, RxStatus, TxQueue};
 use crate::drop::DropReason;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
 use std::borrow::Cow;
@@ -37,34 +39,107 @@ pub enum PcapPortError {
     LinkType { path: String, linktype: DataLink },
 }
 
-/// Read every frame of a classic pcap (Ethernet link type) into memory.
-pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, PcapPortError> {
+/// One packet of a capture file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    pub data: Vec<u8>,
+    /// The pcapng packet comment (a drop capture's reason), if any.
+    pub comment: Option<String>,
+    /// The pcapng interface's name (a drop capture's `port/queue`), if any.
+    pub interface: Option<String>,
+}
+
+/// A record cut short at the end of the file: the file is still being
+/// written (a live drop capture), so everything before it is complete.
+fn is_partial_tail(e: &pcap_file::PcapError) -> bool {
+    match e {
+        pcap_file::PcapError::IncompleteBuffer => true,
+        pcap_file::PcapError::IoError(io) => io.kind() == std::io::ErrorKind::UnexpectedEof,
+        _ => false,
+    }
+}
+
+/// Read every packet of a classic pcap or a pcapng file (Ethernet link
+/// type) into memory. A partial last record — a file still being written —
+/// ends the list quietly; anything else malformed is an error.
+pub fn read_capture(path: &Path) -> Result<Vec<Captured>, PcapPortError> {
+    use pcap_file::pcapng::{Block, PcapNgReader};
     let p = path.display().to_string();
-    let f = File::open(path).map_err(|source| PcapPortError::Io {
+    let bytes = std::fs::read(path).map_err(|source| PcapPortError::Io {
         path: p.clone(),
         source,
     })?;
-    let mut r =
-        PcapReader::new(std::io::BufReader::new(f)).map_err(|source| PcapPortError::Pcap {
-            path: p.clone(),
-            source,
-        })?;
-    let lt = r.header().datalink;
-    if lt != DataLink::ETHERNET {
-        return Err(PcapPortError::LinkType {
-            path: p,
-            linktype: lt,
-        });
-    }
+    let pcap_err = |source| PcapPortError::Pcap {
+        path: p.clone(),
+        source,
+    };
     let mut out = Vec::new();
-    while let Some(pkt) = r.next_packet() {
-        let pkt = pkt.map_err(|source| PcapPortError::Pcap {
-            path: p.clone(),
-            source,
-        })?;
-        out.push(pkt.data.into_owned());
+    if bytes.starts_with(&[0x0a, 0x0d, 0x0d, 0x0a]) {
+        let mut r = PcapNgReader::new(&bytes[..]).map_err(pcap_err)?;
+        let mut names: Vec<Option<String>> = Vec::new();
+        while let Some(block) = r.next_block() {
+            let block = match block {
+                Ok(b) => b,
+                Err(e) if is_partial_tail(&e) => break,
+                Err(e) => return Err(pcap_err(e)),
+            };
+            match block {
+                Block::SectionHeader(_) => names.clear(),
+                Block::InterfaceDescription(idb) => {
+                    if idb.linktype != DataLink::ETHERNET {
+                        return Err(PcapPortError::LinkType {
+                            path: p.clone(),
+                            linktype: idb.linktype,
+                        });
+                    }
+                    names.push(idb.options.iter().find_map(|o| match o {
+                        InterfaceDescriptionOption::IfName(n) => Some(n.to_string()),
+                        _ => None,
+                    }));
+                }
+                Block::EnhancedPacket(pkt) => out.push(Captured {
+                    comment: pkt.options.iter().find_map(|o| match o {
+                        EnhancedPacketOption::Comment(c) => Some(c.to_string()),
+                        _ => None,
+                    }),
+                    interface: names.get(pkt.interface_id as usize).cloned().flatten(),
+                    data: pkt.data.into_owned(),
+                }),
+                Block::SimplePacket(pkt) => out.push(Captured {
+                    data: pkt.data.into_owned(),
+                    comment: None,
+                    interface: None,
+                }),
+                _ => {}
+            }
+        }
+    } else {
+        let mut r = PcapReader::new(&bytes[..]).map_err(pcap_err)?;
+        let lt = r.header().datalink;
+        if lt != DataLink::ETHERNET {
+            return Err(PcapPortError::LinkType {
+                path: p,
+                linktype: lt,
+            });
+        }
+        while let Some(pkt) = r.next_packet() {
+            match pkt {
+                Ok(pkt) => out.push(Captured {
+                    data: pkt.data.into_owned(),
+                    comment: None,
+                    interface: None,
+                }),
+                Err(e) if is_partial_tail(&e) => break,
+                Err(e) => return Err(pcap_err(e)),
+            }
+        }
     }
     Ok(out)
+}
+
+/// Every frame of a pcap or pcapng capture (see [`read_capture`]).
+pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, PcapPortError> {
+    Ok(read_capture(path)?.into_iter().map(|c| c.data).collect())
 }
 
 fn now() -> Duration {
@@ -168,12 +243,18 @@ impl TxQueue for PcapTx {
     // before it reports, so files are complete when `run` returns.
 }
 
-/// Dropped packets to pcapng, each with a comment `drop: <name> (<code>)`,
-/// as a ring of files: when `path` exceeds `max_bytes` it becomes `path.1`
-/// (`path.1` becomes `path.2`, …, up to `files - 1`) and a new `path` starts.
+/// Dropped packets to pcapng, each with a comment `drop: <name> (<code>)` and
+/// the interface it arrived on (one interface block per worker's (port,
+/// queue), named `port/queue`, nanosecond timestamps), as a ring of files:
+/// when `path` exceeds `max_bytes` it becomes `path.1` (`path.1` becomes
+/// `path.2`, …, up to `files - 1`) and a new `path` starts. A capture left by
+/// an earlier run is never truncated: it is rotated into the ring, or, with
+/// a single file, appended to as a new pcapng section.
 #[derive(Clone)]
 pub struct PcapDropSink {
     ring: Arc<Mutex<Ring>>,
+    /// This handle's interface (index into the ring's interface names).
+    interface: u32,
 }
 
 struct Ring {
@@ -182,66 +263,121 @@ struct Ring {
     written: u64,
     max_bytes: u64,
     files: u32,
+    interfaces: Vec<String>,
 }
 
-fn open_ng(path: &Path) -> Result<PcapNgWriter<BufWriter<File>>, PcapPortError> {
+/// Open `path` for a new section: truncated, or appended to when `append`.
+fn open_ng(
+    path: &Path,
+    interfaces: &[String],
+    append: bool,
+) -> Result<PcapNgWriter<BufWriter<File>>, PcapPortError> {
     let p = path.display().to_string();
-    let f = File::create(path).map_err(|source| PcapPortError::Io {
-        path: p.clone(),
-        source,
-    })?;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(path)
+        .map_err(|source| PcapPortError::Io {
+            path: p.clone(),
+            source,
+        })?;
     let mut w = PcapNgWriter::new(BufWriter::new(f)).map_err(|source| PcapPortError::Pcap {
         path: p.clone(),
         source,
     })?;
-    let idb = InterfaceDescriptionBlock {
-        linktype: DataLink::ETHERNET,
-        snaplen: 0xffff,
-        options: vec![],
-    };
-    w.write_pcapng_block(idb)
-        .map_err(|source| PcapPortError::Pcap { path: p, source })?;
+    for name in interfaces {
+        let idb = InterfaceDescriptionBlock {
+            linktype: DataLink::ETHERNET,
+            snaplen: 0xffff,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Owned(name.clone())),
+                // pcap-file writes timestamps in nanoseconds; say so (the
+                // pcapng default is microseconds).
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        };
+        w.write_pcapng_block(idb)
+            .map_err(|source| PcapPortError::Pcap {
+                path: p.clone(),
+                source,
+            })?;
+    }
     Ok(w)
 }
 
 impl PcapDropSink {
-    /// A single file without rotation.
-    pub fn create(path: &Path) -> Result<Self, PcapPortError> {
-        Self::ring(path, u64::MAX, 1)
+    /// A single file without rotation, with one interface per name.
+    pub fn create(path: &Path, interfaces: &[String]) -> Result<Self, PcapPortError> {
+        Self::ring(path, u64::MAX, 1, interfaces)
     }
 
-    /// A ring of `files` files of about `max_bytes` each.
-    pub fn ring(path: &Path, max_bytes: u64, files: u32) -> Result<Self, PcapPortError> {
-        let w = open_ng(path)?;
+    /// A ring of `files` files of about `max_bytes` each, with one interface
+    /// per name (see [`PcapDropSink::for_interface`]).
+    pub fn ring(
+        path: &Path,
+        max_bytes: u64,
+        files: u32,
+        interfaces: &[String],
+    ) -> Result<Self, PcapPortError> {
+        let mut interfaces = interfaces.to_vec();
+        if interfaces.is_empty() {
+            interfaces.push("rx".into());
+        }
+        let files = files.max(1);
+        let earlier = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+        let mut ring = Ring {
+            w: None,
+            path: path.to_path_buf(),
+            written: 0,
+            max_bytes,
+            files,
+            interfaces,
+        };
+        if earlier && files > 1 {
+            ring.shift();
+        }
+        ring.w = Some(open_ng(path, &ring.interfaces, earlier && files == 1)?);
         Ok(Self {
-            ring: Arc::new(Mutex::new(Ring {
-                w: Some(w),
-                path: path.to_path_buf(),
-                written: 0,
-                max_bytes,
-                files: files.max(1),
-            })),
+            ring: Arc::new(Mutex::new(ring)),
+            interface: 0,
         })
+    }
+
+    /// A handle whose captures are recorded on interface `index` (the
+    /// worker's port and queue, in the order given at creation).
+    pub fn for_interface(&self, index: usize) -> Self {
+        Self {
+            ring: self.ring.clone(),
+            interface: index as u32,
+        }
     }
 }
 
 impl Ring {
+    fn name(&self, i: u32) -> std::path::PathBuf {
+        let mut p = self.path.clone().into_os_string();
+        p.push(format!(".{i}"));
+        std::path::PathBuf::from(p)
+    }
+
+    /// `path` → `path.1` → … → `path.(files-1)`; the oldest falls off.
+    fn shift(&mut self) {
+        if self.files > 1 {
+            for i in (1..self.files - 1).rev() {
+                let _ = std::fs::rename(self.name(i), self.name(i + 1));
+            }
+            let _ = std::fs::rename(&self.path, self.name(1));
+        }
+    }
+
     fn rotate(&mut self) {
         if let Some(w) = self.w.take() {
             let _ = w.into_inner().flush();
         }
-        let name = |i: u32| {
-            let mut p = self.path.clone().into_os_string();
-            p.push(format!(".{i}"));
-            std::path::PathBuf::from(p)
-        };
-        if self.files > 1 {
-            for i in (1..self.files - 1).rev() {
-                let _ = std::fs::rename(name(i), name(i + 1));
-            }
-            let _ = std::fs::rename(&self.path, name(1));
-        }
-        self.w = open_ng(&self.path).ok();
+        self.shift();
+        self.w = open_ng(&self.path, &self.interfaces, false).ok();
         self.written = 0;
     }
 }
@@ -254,7 +390,7 @@ pub fn drop_comment(r: DropReason) -> String {
 impl DropSink for PcapDropSink {
     fn capture(&mut self, frame: &[u8], reason: DropReason) {
         let block = EnhancedPacketBlock {
-            interface_id: 0,
+            interface_id: self.interface,
             timestamp: now(),
             original_len: frame.len() as u32,
             data: Cow::Borrowed(frame),
@@ -288,7 +424,7 @@ mod tests {
     fn drop_ring_rotates_and_keeps_at_most_n_files() {
         let dir = mnp_testkit::tempdir("ring");
         let path = dir.join("drops.pcapng");
-        let mut sink = PcapDropSink::ring(&path, 1000, 3).unwrap();
+        let mut sink = PcapDropSink::ring(&path, 1000, 3, &[]).unwrap();
         for _ in 0..100 {
             sink.capture(&[0u8; 100], DropReason::BadMac);
         }
