@@ -11,6 +11,7 @@ pub mod control;
 pub mod credential;
 pub mod error;
 pub mod health;
+pub mod host;
 pub mod keys;
 pub mod metrics;
 pub mod revocation;

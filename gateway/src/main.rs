@@ -57,7 +57,15 @@ enum Cmd {
         duration: f64,
     },
     /// Validate a config file: exit 0 and a summary, or exit 2 naming file, line and field.
-    CheckConfig { config: PathBuf },
+    CheckConfig {
+        /// The config file to check.
+        config: PathBuf,
+        /// Check only the file and what it names, not this host (cores,
+        /// DPDK in this build, writable capture and state directories,
+        /// readable pcap inputs): for a config meant for another machine.
+        #[arg(long)]
+        skip_host_checks: bool,
+    },
     /// Create an authority's Ed25519 key pair and its zone secrets (mode 0600).
     Keygen {
         #[arg(long)]
@@ -189,7 +197,10 @@ fn main() -> ExitCode {
             demo_limit,
         ),
         Cmd::Demo { config, duration } => demo(config, duration),
-        Cmd::CheckConfig { config } => check_config(&config),
+        Cmd::CheckConfig {
+            config,
+            skip_host_checks,
+        } => check_config(&config, !skip_host_checks),
         Cmd::Keygen {
             dir,
             name,
@@ -314,6 +325,9 @@ fn run_with(
         Ok(l) => l,
         Err(c) => return c,
     };
+    if let Err(c) = check_host(&loaded) {
+        return c;
+    }
     let opts = daemon::RunOptions {
         duration,
         clock: now.map_or(Clock::System, Clock::Fixed),
@@ -404,9 +418,37 @@ fn ensure_demo_keys(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn check_config(path: &Path) -> ExitCode {
+/// The host checks of [`mnp_ctrl::host`]: each problem printed with its
+/// file, line and field; exit 2 if any.
+fn check_host(l: &mnp_ctrl::Loaded) -> Result<(), ExitCode> {
+    let host = mnp_ctrl::host::Host {
+        cores: core_affinity::get_core_ids()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| c.id)
+            .collect(),
+        dpdk: mnp_dpdk_sys::AVAILABLE,
+    };
+    let errs = mnp_ctrl::host::check(l, &host);
+    for e in &errs {
+        errln!("error: {e}");
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ExitCode::from(2))
+    }
+}
+
+fn check_config(path: &Path, host_checks: bool) -> ExitCode {
     match load(path) {
         Ok(l) => {
+            if host_checks {
+                if let Err(c) = check_host(&l) {
+                    errln!("(these are about this host; --skip-host-checks checks the file alone)");
+                    return c;
+                }
+            }
             let s = &l.snapshot;
             outln!("{}: ok", path.display());
             outln!(

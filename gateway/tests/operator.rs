@@ -501,3 +501,79 @@ fn the_endpoint_leaves_loopback_only_when_asked() {
     let r = gateway(&["check-config", cfg.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+#[test]
+fn check_config_checks_this_host_and_names_file_line_and_field() {
+    let dir = tempdir("host");
+    let cfg = demo_config(&dir, free_port(), BIN);
+    let base = std::fs::read_to_string(&cfg).unwrap();
+    let pcapng = dir.join("capture.pcapng");
+    // A real pcapng (a drop capture) as a pcap port's rx is fine: it is read.
+    let r = gateway(&[
+        "demo",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--duration",
+        "0.3",
+    ]);
+    assert!(r.status.success());
+    std::fs::copy(dir.join("drops.pcapng"), &pcapng).unwrap();
+    std::fs::write(dir.join("junk.pcap"), b"not a capture").unwrap();
+    let cases: Vec<(String, &str, &str)> = vec![
+        (base.replace("cores = []", "cores = [64]"), "workers.cores", "core 64 does not exist"),
+        (
+            base.replace("\"../target/demo-drops.pcapng\"", "\"/proc/drops.pcapng\"")
+                .replace("\"drops.pcapng\"", "\"/proc/drops.pcapng\""),
+            "workers.drop_capture",
+            "cannot create files in /proc",
+        ),
+        (
+            base.replace(
+                "[[ports]]\nname = \"core0\"",
+                "[[ports]]\nname = \"in1\"\ndriver = \"pcap\"\nmac = \"02:00:00:00:09:00\"\nrx = \"junk.pcap\"\n\n[[ports]]\nname = \"core0\"",
+            ),
+            "ports[1].rx",
+            "junk.pcap",
+        ),
+    ];
+    for (text, field, why) in &cases {
+        assert_ne!(text, &base, "case {field} did not apply");
+        std::fs::write(&cfg, text).unwrap();
+        let r = gateway(&["check-config", cfg.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "{field}: {err}");
+        let want = format!("{}:", cfg.display());
+        assert!(
+            err.contains(&want) && err.contains(field) && err.contains(why),
+            "{field}: {err}"
+        );
+        // `run` refuses the same way, before starting anything.
+        let r = gateway(&[
+            "run",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--duration",
+            "0.1",
+        ]);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status.code(), Some(2), "run, {field}: {err}");
+        assert!(err.contains(field), "run, {field}: {err}");
+        // Validating for another machine skips what is about this one.
+        let r = gateway(&["check-config", "--skip-host-checks", cfg.to_str().unwrap()]);
+        assert!(
+            r.status.success(),
+            "{field}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+    }
+    let good = base.replace(
+        "[[ports]]\nname = \"core0\"",
+        &format!(
+            "[[ports]]\nname = \"in1\"\ndriver = \"pcap\"\nmac = \"02:00:00:00:09:00\"\nrx = \"{}\"\n\n[[ports]]\nname = \"core0\"",
+            pcapng.display()
+        ),
+    );
+    std::fs::write(&cfg, good).unwrap();
+    let r = gateway(&["check-config", cfg.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}
