@@ -138,6 +138,7 @@ fn main() {
     // linker drops it (--as-needed) from binaries that do not call it, and
     // EAL's plugin loader sees the same file and does not load it twice.
     println!("cargo:rustc-link-lib=dylib=rte_net_ring");
+    println!("cargo:rustc-env=MNP_DPDK_VERSION={}", lib.version);
     println!("cargo:rustc-cfg=dpdk");
 }
 

@@ -9,8 +9,9 @@
 //! source ports (so RSS spreads them over queues), with `--hostile` percent
 //! drawn from the hostile mix (tampered, self-escalated, replayed, expired,
 //! revoked, unknown authority, over-trusted, no route, hop-exhausted,
-//! malformed, ungoverned). The secret is 07…07, authority 1, epoch 1, zone 10
-//! → 20, as `mnp-bench pipeline` and `scripts/bench-testpmd.sh` configure.
+//! malformed, ungoverned). Authority 1, epoch 1, zone 10 → 20, under the zone
+//! secret and clock given (`--secret`, `--now`; the defaults, 07…07 and
+//! 1800000000, are what `scripts/bench-testpmd.sh` configures).
 
 use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::{derive_packet_key_for, mac_eq, packet_mac, PacketKey};
@@ -19,10 +20,16 @@ use mnp_dataplane::parse::{parse_frame, Encap, Parsed};
 use mnp_dataplane::wire::governance::{Claims, Header, PacketType, Repr, MAC_LEN};
 use std::time::{Duration, Instant};
 
-pub const SECRET: [u8; 32] = [7; 32];
-pub const NOW: u32 = 1_800_000_000;
+/// The default clock of benchmarks and generated traffic (the default
+/// secret, 07…07, is `--secret`'s default).
+pub const DEFAULT_NOW: u32 = 1_800_000_000;
 
 pub struct Options {
+    /// Zone secret of authority 1, epoch 1.
+    pub secret: [u8; 32],
+    /// Unix time the traffic is made for (hostile expired/not-yet-valid cases
+    /// are relative to it).
+    pub now: u32,
     pub frame: usize,
     pub credentials: u64,
     pub flows: u16,
@@ -43,10 +50,10 @@ pub struct Source {
 impl Source {
     pub fn new(o: Options) -> Self {
         let payload_len = o.frame.saturating_sub(42 + 80);
-        let keys = holders(o.credentials);
+        let keys = holders(o.credentials, &o.secret);
         let mix = TrafficMix::new(MixSpec {
             credential_base: 1 << 40, // apart from the valid holders' ids
-            ..mnp_dataplane::fixture::mix_spec(SECRET, NOW, payload_len)
+            ..mnp_dataplane::fixture::mix_spec(o.secret, o.now, payload_len)
         });
         Self {
             payload: vec![0x5a; payload_len],
@@ -94,7 +101,7 @@ impl Source {
 
 /// `n` valid holders of authority 1 (epoch 1, zone 10 → 20, trust 2),
 /// credentials 1..=n, with their packet keys.
-pub fn holders(n: u64) -> Vec<(Claims, PacketKey)> {
+pub fn holders(n: u64, secret: &[u8; 32]) -> Vec<(Claims, PacketKey)> {
     (0..n.max(1))
         .map(|i| {
             let c = Claims {
@@ -107,7 +114,7 @@ pub fn holders(n: u64) -> Vec<(Claims, PacketKey)> {
                 trust: 2,
                 permitted: [20, 0, 0],
             };
-            (c, derive_packet_key_for(&SECRET, &c))
+            (c, derive_packet_key_for(secret, &c))
         })
         .collect()
 }
@@ -140,6 +147,8 @@ impl Pacer {
 /// What rxonly saw.
 #[derive(Default, Debug)]
 pub struct Tally {
+    /// The secret MACs are checked with.
+    pub secret: [u8; 32],
     pub frames: u64,
     pub bytes: u64,
     pub governed_valid_mac: u64,
@@ -162,7 +171,7 @@ impl Tally {
                     self.other_authority += 1;
                     return;
                 }
-                let k = derive_packet_key_for(&SECRET, &c);
+                let k = derive_packet_key_for(&self.secret, &c);
                 let mac: [u8; MAC_LEN] = packet_mac(&k, h.immutable(), h.payload());
                 if mac_eq(&mac, &h.mac()) {
                     self.governed_valid_mac += 1;

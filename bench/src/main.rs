@@ -9,10 +9,15 @@
 //!   one-message-at-a-time keyed hash of the same sizes (the reference).
 //! - `mnp-bench pcap --out FILE [--packets N] [--payload N] [--valid-only]`:
 //!   write the governed mix as a pcap (for testpmd's net_pcap or tcpreplay).
+//! - `mnp-bench gen --mode txonly|rxonly …`: the testpmd-style generator.
 //!
+//! `mnp-bench --help` (and `--help` on each command) lists every option.
 //! Figures are medians of `--runs` runs. Nothing here is a test.
 
 mod gen;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
@@ -25,15 +30,182 @@ use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use std::sync::Arc;
 use std::time::Instant;
 
-const NOW: u32 = 1_800_000_000;
-const SECRET: [u8; 32] = [7; 32];
+/// Zone secret and clock shared with the gateway under test.
+#[derive(Args, Clone, Copy)]
+struct Material {
+    /// Zone secret of authority 1, epoch 1, as 64 hex digits (the gateway
+    /// under test must hold the same; default 07…07, as scripts/bench-testpmd.sh).
+    #[arg(long, value_parser = parse_secret, default_value = "0707070707070707070707070707070707070707070707070707070707070707")]
+    secret: [u8; 32],
+    /// Unix time the traffic is judged at (run the gateway with the same `--now`).
+    #[arg(long, default_value_t = gen::DEFAULT_NOW)]
+    now: u32,
+}
 
-fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+fn parse_secret(s: &str) -> Result<[u8; 32], String> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut out).map_err(|e| format!("64 hex digits: {e}"))?;
+    Ok(out)
+}
+
+/// A count: digits, optionally with k, M or G (1000s).
+fn parse_count(s: &str) -> Result<u64, String> {
+    let (digits, mult) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 1_000),
+        Some(b'M') => (&s[..s.len() - 1], 1_000_000),
+        Some(b'G') => (&s[..s.len() - 1], 1_000_000_000),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("`{s}`: expected a count such as 100000, 100k or 2M"))
+}
+
+/// Frame sizes the generator can build: Ethernet + IPv4 + UDP + the
+/// governance header (122 bytes) up to the 16 KiB buffers it fills.
+const FRAME_MIN: u16 = 122;
+const FRAME_MAX: u16 = 16_384;
+
+#[derive(Parser)]
+#[command(
+    name = "mnp-bench",
+    version,
+    about = "Governed traffic generation (testpmd-style) and fast-path measurements. Figures are medians of --runs runs; nothing here is a test."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// ns per message of the multi-key BLAKE3 lanes at every SIMD level, beside the blake3 crate.
+    Lanes {
+        /// Messages per batch.
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// The whole pipeline on one core over pre-built valid frames, beside the blake3 crate.
+    Pipeline {
+        /// Payload bytes per packet.
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+        /// Packets per run.
+        #[arg(long, default_value = "1M", value_parser = parse_count)]
+        packets: u64,
+        /// Runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Verifier: scalar (the blake3 crate), portable, avx2 or avx512 (default: the best this CPU runs).
+        #[arg(long)]
+        verifier: Option<String>,
+        #[command(flatten)]
+        material: Material,
+    },
+    /// Write the governed demo mix (or only valid frames) to a pcap.
+    Pcap {
+        /// The pcap file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Frames to write.
+        #[arg(long, default_value = "100k", value_parser = parse_count)]
+        packets: u64,
+        /// Payload bytes per packet.
+        #[arg(long, default_value_t = 64)]
+        payload: usize,
+        /// Only valid UDP/IPv4 frames of one size, with increasing sequence numbers.
+        #[arg(long)]
+        valid_only: bool,
+        /// Timestamp the frames this many per second apart (default: the time each is written).
+        #[arg(long, default_value_t = 0)]
+        rate: u64,
+        #[command(flatten)]
+        material: Material,
+    },
+    /// testpmd-style generator: txonly to a pcap or DPDK port, rxonly from one (checks MACs).
+    Gen(GenArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Mode {
+    /// Generate and send (or write) frames.
+    Txonly,
+    /// Receive (or read) frames and count them, checking MACs.
+    Rxonly,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// txonly or rxonly.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// pcap file to write (txonly) or pcap/pcapng file to read (rxonly).
+    #[arg(long, required_unless_present = "device", conflicts_with = "device")]
+    pcap: Option<PathBuf>,
+    /// DPDK device (a vdev name, with --eal carrying its --vdev).
+    #[arg(long)]
+    device: Option<String>,
+    /// EAL arguments, one string (e.g. "--no-huge --no-pci --vdev net_ring0").
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    eal: String,
+    /// Frame size in bytes.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(FRAME_MIN as i64..=FRAME_MAX as i64))]
+    frame: u16,
+    /// Distinct valid holders (credentials), each with its own sequence numbers.
+    #[arg(long, default_value = "1024", value_parser = parse_count)]
+    credentials: u64,
+    /// UDP source ports to spread frames over (RSS spreads them over queues).
+    #[arg(long, default_value_t = 64)]
+    flows: u16,
+    /// Percent of frames drawn from the hostile mix.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    hostile: u32,
+    /// Frames per second (txonly; 0: as fast as possible). For a pcap, the timestamps' spacing.
+    #[arg(long, default_value = "0", value_parser = parse_count)]
+    rate: u64,
+    /// Frames to send or count (default: 100k, or unlimited with --seconds).
+    #[arg(long, value_parser = parse_count)]
+    packets: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    seconds: f64,
+    #[command(flatten)]
+    material: Material,
+}
+
+/// Wall-clock time, for pcap timestamps.
+fn unix_now() -> std::time::Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
+/// Timestamps for written frames: `rate` per second from the start, or the
+/// wall clock at each write (rate 0).
+struct Stamps {
+    start: std::time::Duration,
+    rate: u64,
+}
+
+impl Stamps {
+    fn new(rate: u64) -> Self {
+        Self {
+            start: unix_now(),
+            rate,
+        }
+    }
+    fn at(&self, n: u64) -> std::time::Duration {
+        if self.rate == 0 {
+            unix_now()
+        } else {
+            self.start + std::time::Duration::from_secs_f64(n as f64 / self.rate as f64)
+        }
+    }
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -41,13 +213,12 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn pipeline(args: &[String]) {
-    let payload_len: usize = arg(args, "--payload", 64);
-    let packets: usize = arg(args, "--packets", 1_000_000);
-    let runs: usize = arg(args, "--runs", 5);
+fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str>, m: Material) {
+    let packets = packets as usize;
+    let runs = runs.max(1);
     let credentials = 1024u64;
     let payload = vec![0xa5u8; payload_len];
-    let keys = gen::holders(credentials);
+    let keys = gen::holders(credentials, &m.secret);
     let frames: Vec<Vec<u8>> = (0..packets)
         .map(|i| {
             let (c, k) = &keys[i % credentials as usize];
@@ -65,13 +236,8 @@ fn pipeline(args: &[String]) {
         })
         .collect();
     let frame_len = frames[0].len();
-    let snap = mnp_dataplane::fixture::snapshot(SECRET);
-    let verifier = match args
-        .iter()
-        .position(|a| a == "--verifier")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
-    {
+    let snap = mnp_dataplane::fixture::snapshot(m.secret);
+    let verifier = match verifier {
         Some("scalar") => Verifier::Scalar,
         Some(l) => Verifier::Lanes(
             mnp_dataplane::lanes::Level::from_name(l)
@@ -87,7 +253,7 @@ fn pipeline(args: &[String]) {
         let mut stats = BurstStats::default();
         let t = Instant::now();
         for chunk in work.chunks_mut(BURST) {
-            pipe.process(&snap, NOW, chunk, &mut verdicts, &mut stats);
+            pipe.process(&snap, m.now, chunk, &mut verdicts, &mut stats);
         }
         let dt = t.elapsed().as_secs_f64();
         assert_eq!(
@@ -139,10 +305,10 @@ fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut())
     median(v)
 }
 
-fn lanes_bench(args: &[String]) {
+fn lanes_bench(batch: usize, runs: usize) {
     use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
-    let runs: usize = arg(args, "--runs", 5);
-    let batch: usize = arg(args, "--batch", 32);
+    let runs = runs.max(1);
+    let batch = batch.max(1);
     let sizes = [64usize, 128, 256, 512, 1024, 1500, 9000];
     let levels: Vec<Level> = [Level::Portable, Level::Avx2, Level::Avx512]
         .into_iter()
@@ -230,23 +396,22 @@ fn lanes_bench(args: &[String]) {
     }
 }
 
-fn pcap(args: &[String]) {
+fn pcap(
+    out: &std::path::Path,
+    packets: u64,
+    payload_len: usize,
+    valid_only: bool,
+    rate: u64,
+    m: Material,
+) {
     use pcap_file::pcap::{PcapPacket, PcapWriter};
-    let Some(out) = args
-        .iter()
-        .position(|a| a == "--out")
-        .and_then(|i| args.get(i + 1))
-    else {
-        eprintln!("usage: mnp-bench pcap --out FILE [--packets N] [--payload N] [--valid-only]");
-        std::process::exit(2);
-    };
-    let packets: u64 = arg(args, "--packets", 100_000);
-    let payload_len: usize = arg(args, "--payload", 64);
-    let valid_only = args.iter().any(|a| a == "--valid-only");
+    let out = out.display().to_string();
+    let out = out.as_str();
     let mut mix = TrafficMix::new(MixSpec {
         holders: 1024,
-        ..mnp_dataplane::fixture::mix_spec(SECRET, NOW, payload_len)
+        ..mnp_dataplane::fixture::mix_spec(m.secret, m.now, payload_len)
     });
+    let stamps = Stamps::new(rate);
     let f = std::fs::File::create(out).unwrap_or_else(|e| {
         eprintln!("{out}: {e}");
         std::process::exit(1)
@@ -262,7 +427,7 @@ fn pcap(args: &[String]) {
     let mut written = 0;
     // --valid-only: UDP/IPv4 frames of one exact size from 1024 credentials,
     // each with its own increasing sequence numbers (testpmd-style input).
-    let keys = gen::holders(1024);
+    let keys = gen::holders(1024, &m.secret);
     let payload = vec![0x5au8; payload_len];
     while written < packets {
         let (n, cat) = if valid_only {
@@ -288,74 +453,67 @@ fn pcap(args: &[String]) {
         if n == 0 || (valid_only && cat != Category::Valid) {
             continue;
         }
-        if let Err(e) = w.write_packet(&PcapPacket::new(
-            std::time::Duration::ZERO,
-            n as u32,
-            &buf[..n],
-        )) {
+        if let Err(e) = w.write_packet(&PcapPacket::new(stamps.at(written), n as u32, &buf[..n])) {
             eprintln!("{out}: {e}");
             std::process::exit(1);
         }
         written += 1;
     }
-    println!("{out}: {written} frames (secret 0707…07, authority 1, epoch 1, judged at {NOW})");
+    println!(
+        "{out}: {written} frames (secret {}…, authority 1, epoch 1, judged at {})",
+        hex::encode(&m.secret[..4]),
+        m.now
+    );
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
-        Some("pipeline") => pipeline(&args),
-        Some("pcap") => pcap(&args),
-        Some("lanes") => lanes_bench(&args),
-        Some("gen") => generate(&args),
-        _ => {
-            eprintln!("usage: mnp-bench pipeline [--payload N] [--packets N] [--runs N]");
-            eprintln!(
-                "       mnp-bench pcap --out FILE [--packets N] [--payload N] [--valid-only]"
-            );
-            std::process::exit(2);
-        }
+    match Cli::parse().cmd {
+        Cmd::Lanes { batch, runs } => lanes_bench(batch, runs),
+        Cmd::Pipeline {
+            payload,
+            packets,
+            runs,
+            verifier,
+            material,
+        } => pipeline(payload, packets, runs, verifier.as_deref(), material),
+        Cmd::Pcap {
+            out,
+            packets,
+            payload,
+            valid_only,
+            rate,
+            material,
+        } => pcap(&out, packets, payload, valid_only, rate, material),
+        Cmd::Gen(a) => generate(a),
     }
 }
 
-fn sarg(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn generate(args: &[String]) {
-    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+fn generate(a: GenArgs) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
     let fail = |m: String| -> ! {
         eprintln!("mnp-bench gen: {m}");
         std::process::exit(2)
     };
-    let mode = sarg(args, "--mode").unwrap_or_else(|| fail("--mode txonly|rxonly".into()));
-    let seconds: f64 = arg(args, "--seconds", 0.0);
+    let seconds = a.seconds;
     let o = gen::Options {
-        frame: arg(args, "--frame", 128),
-        credentials: arg(args, "--credentials", 1024),
-        flows: arg(args, "--flows", 64),
-        hostile_pct: arg::<u32>(args, "--hostile", 0).min(100),
-        rate: arg(args, "--rate", 0),
-        packets: arg(
-            args,
-            "--packets",
-            if seconds > 0.0 { u64::MAX } else { 100_000 },
-        ),
+        secret: a.material.secret,
+        now: a.material.now,
+        frame: a.frame as usize,
+        credentials: a.credentials.max(1),
+        flows: a.flows,
+        hostile_pct: a.hostile,
+        rate: a.rate,
+        packets: a
+            .packets
+            .unwrap_or(if seconds > 0.0 { u64::MAX } else { 100_000 }),
     };
     let deadline =
         (seconds > 0.0).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
     let limit = o.packets;
     let over = |n: u64| n >= limit || deadline.is_some_and(|d| Instant::now() >= d);
-    let device = sarg(args, "--device");
+    let device = a.device.clone();
     let dpdk = device.as_ref().map(|dev| {
-        let eal: Vec<String> = sarg(args, "--eal")
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_string)
-            .collect();
+        let eal: Vec<String> = a.eal.split_whitespace().map(str::to_string).collect();
         let spec = mnp_dpdk_sys::PortSpec {
             name: dev.clone(),
             device: dev.clone(),
@@ -365,12 +523,13 @@ fn generate(args: &[String]) {
         mnp_dpdk_sys::Dpdk::start(&eal, &[spec], 1, 8191).unwrap_or_else(|e| fail(e))
     });
     let start = Instant::now();
-    match mode.as_str() {
-        "txonly" => {
+    match a.mode {
+        Mode::Txonly => {
             let packets = o.packets;
             let rate = o.rate;
             let mut src = gen::Source::new(o);
-            let pacer = gen::Pacer::new(rate);
+            let pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
+            let stamps = Stamps::new(rate);
             let mut sent = 0u64;
             if let Some(d) = &dpdk {
                 let mut tx = d.tx(0, 0);
@@ -392,8 +551,7 @@ fn generate(args: &[String]) {
                     pacer.wait(sent);
                 }
             } else {
-                let path = sarg(args, "--pcap")
-                    .unwrap_or_else(|| fail("txonly needs --pcap FILE or --device DEV".into()));
+                let path = a.pcap.clone().unwrap_or_default().display().to_string();
                 let f =
                     std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
                 let mut w = PcapWriter::new(std::io::BufWriter::new(f))
@@ -401,12 +559,8 @@ fn generate(args: &[String]) {
                 let mut buf = vec![0u8; 16384];
                 while !over(sent) {
                     let n = src.next_into(&mut buf);
-                    w.write_packet(&PcapPacket::new(
-                        std::time::Duration::ZERO,
-                        n as u32,
-                        &buf[..n],
-                    ))
-                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+                    w.write_packet(&PcapPacket::new(stamps.at(sent), n as u32, &buf[..n]))
+                        .unwrap_or_else(|e| fail(format!("{path}: {e}")));
                     sent += 1;
                     pacer.wait(sent);
                 }
@@ -417,8 +571,11 @@ fn generate(args: &[String]) {
                 sent as f64 / s / 1e6
             );
         }
-        "rxonly" => {
-            let mut t = gen::Tally::default();
+        Mode::Rxonly => {
+            let mut t = gen::Tally {
+                secret: a.material.secret,
+                ..gen::Tally::default()
+            };
             if let Some(d) = &dpdk {
                 let mut rx = d.rx(0, 0);
                 let mut pool = mnp_dataplane::port::BufPool::new(4 * BURST, 16384);
@@ -431,13 +588,11 @@ fn generate(args: &[String]) {
                     }
                 }
             } else {
-                let path = sarg(args, "--pcap")
-                    .unwrap_or_else(|| fail("rxonly needs --pcap FILE or --device DEV".into()));
-                let f = std::fs::File::open(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-                let mut r = PcapReader::new(std::io::BufReader::new(f))
-                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-                while let Some(Ok(p)) = r.next_packet() {
-                    t.add(&p.data);
+                let path = a.pcap.clone().unwrap_or_default();
+                let frames = mnp_dataplane::port::pcap::read_capture(&path)
+                    .unwrap_or_else(|e| fail(e.to_string()));
+                for c in frames {
+                    t.add(&c.data);
                     if over(t.frames) {
                         break;
                     }
@@ -456,6 +611,5 @@ fn generate(args: &[String]) {
             println!("  malformed             {}", t.malformed);
             println!("  ungoverned            {}", t.ungoverned);
         }
-        m => fail(format!("unknown mode {m}")),
     }
 }

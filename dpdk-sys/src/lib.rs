@@ -8,6 +8,9 @@
 /// Whether this build links DPDK.
 pub const AVAILABLE: bool = cfg!(dpdk);
 
+/// The DPDK version this build links (pkg-config's `libdpdk` version).
+pub const VERSION: Option<&str> = option_env!("MNP_DPDK_VERSION");
+
 #[cfg(dpdk)]
 #[allow(
     non_upper_case_globals,

@@ -34,6 +34,7 @@ struct Cli {
 enum Cmd {
     /// Run the gateway described by a config file.
     Run {
+        /// The gateway's TOML config.
         #[arg(long, short)]
         config: PathBuf,
         /// Stop after this many seconds (default: run until SIGINT/SIGTERM or
@@ -68,8 +69,10 @@ enum Cmd {
     },
     /// Create an authority's Ed25519 key pair and its zone secrets (mode 0600).
     Keygen {
+        /// Directory for NAME.key, NAME.pub and NAME.epochN.secret (created if missing).
         #[arg(long)]
         dir: PathBuf,
+        /// The authority's file name stem: A-Z a-z 0-9 . _ - (not starting with . or -).
         #[arg(long)]
         name: String,
         /// Epochs to create secrets for, e.g. 1 or 1,2.
@@ -115,7 +118,7 @@ enum Cmd {
         #[arg(long)]
         force: bool,
     },
-    /// Show every check a frame passes or fails, against a config or a running gateway's current snapshot.
+    /// Show every check a frame passes or fails, against a config or a running gateway (exit 3 on DROP).
     Why {
         /// A frame in hex.
         #[arg(long, conflicts_with = "pcap")]
@@ -123,14 +126,17 @@ enum Cmd {
         /// A pcap or pcapng file; `--index` picks the frame (0-based).
         #[arg(long, requires = "index")]
         pcap: Option<PathBuf>,
+        /// Which frame of --pcap (0-based, as `decode` numbers them).
         #[arg(long)]
         index: Option<usize>,
         /// Judge against this config.
         #[arg(long, short, conflicts_with = "endpoint")]
         config: Option<PathBuf>,
-        /// Judge against the running gateway's current snapshot (its `control.metrics` address).
+        /// Judge against the running gateway's current snapshot and live
+        /// replay state (its `control.metrics` address).
         #[arg(long)]
         endpoint: Option<String>,
+        /// Judge validity windows at this Unix time instead of the clock.
         #[arg(long)]
         now: Option<u32>,
     },
@@ -142,6 +148,7 @@ enum Cmd {
     },
     /// Sign a revocation list for an authority (load it with `revocations = FILE`).
     Revoke {
+        /// The config naming the authority and its public key.
         #[arg(long, short)]
         config: PathBuf,
         /// The authority's name in the config.
@@ -161,6 +168,18 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print shell completions for this CLI (e.g. `mnp-gateway completions bash > /etc/bash_completion.d/mnp-gateway`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print this CLI's man page (roff; `mnp-gateway man > mnp-gateway.1; man ./mnp-gateway.1`).
+    Man {
+        /// Write mnp-gateway.1 and one mnp-gateway-COMMAND.1 per command into this directory instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Print a frame's outer headers and governance fields (and, with a config, its verdict).
     Decode {
         /// A frame in hex.
@@ -169,6 +188,7 @@ enum Cmd {
         /// A pcap or pcapng file (a drop capture shows each packet's reason).
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Also judge each frame against this config.
         #[arg(long, short)]
         config: Option<PathBuf>,
         /// Judge validity windows at this Unix time instead of the clock.
@@ -177,8 +197,26 @@ enum Cmd {
     },
 }
 
+/// `--version`: the version, whether DPDK is built in (and which), and the
+/// SIMD level the batch verifier runs on this CPU.
+fn long_version() -> &'static str {
+    let b = build_info();
+    let dpdk = match mnp_dpdk_sys::VERSION {
+        Some(v) => format!("DPDK {v} built in"),
+        None => "without DPDK".to_string(),
+    };
+    Box::leak(format!("{} ({dpdk}, SIMD {})", b.version, b.simd).into_boxed_str())
+}
+
+/// The CLI definition with its run-time version string.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command().version(long_version())
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     if matches!(cli.cmd, Cmd::Run { .. } | Cmd::Demo { .. }) {
         // A daemon whose stdout or stderr goes away keeps forwarding.
         out::daemon_mode();
@@ -259,6 +297,13 @@ fn main() -> ExitCode {
             now,
         } => why(hex, pcap, index, config, endpoint, now),
         Cmd::Stats { endpoint } => stats(&endpoint),
+        Cmd::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut command(), "mnp-gateway", &mut buf);
+            out!("{}", String::from_utf8_lossy(&buf));
+            ExitCode::SUCCESS
+        }
+        Cmd::Man { dir } => man_pages(dir.as_deref()),
         Cmd::Revoke {
             config,
             authority,
@@ -294,6 +339,47 @@ fn raise_permitted_capabilities() {
             errln!("warning: cannot raise permitted capabilities {permitted:?}: {e}");
         }
     }
+}
+
+/// The man page of the CLI, printed; or, with `dir`, it and one page per
+/// command (`mnp-gateway-run.1`, …) written there.
+fn man_pages(dir: Option<&Path>) -> ExitCode {
+    let top = command();
+    let render = |cmd: clap::Command| -> Result<Vec<u8>, String> {
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(cmd)
+            .render(&mut buf)
+            .map_err(|e| e.to_string())?;
+        Ok(buf)
+    };
+    let Some(dir) = dir else {
+        return match render(top) {
+            Ok(b) => {
+                out!("{}", String::from_utf8_lossy(&b));
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e),
+        };
+    };
+    let mut pages = vec![("mnp-gateway".to_string(), top.clone())];
+    for sub in top.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("mnp-gateway-{}", sub.get_name());
+        let leaked: &'static str = Box::leak(name.clone().into_boxed_str());
+        pages.push((name, sub.clone().name(leaked).version(long_version())));
+    }
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return fail(1, format!("{}: {e}", dir.display()));
+    }
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        if let Err(e) =
+            render(cmd).and_then(|b| std::fs::write(&path, b).map_err(|e| e.to_string()))
+        {
+            return fail(1, format!("{}: {e}", path.display()));
+        }
+        outln!("{}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn fail(code: u8, e: impl std::fmt::Display) -> ExitCode {
@@ -951,4 +1037,44 @@ fn stats(endpoint: &str) -> ExitCode {
         q("0.999")
     );
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every command and argument of the CLI says what it is for (they feed
+    /// --help, the man page and the shell completions).
+    #[test]
+    fn every_command_and_argument_is_described() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {}", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "mnp-gateway", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:#?}");
+    }
+
+    #[test]
+    fn version_says_dpdk_and_simd() {
+        let v = super::long_version();
+        assert!(v.contains("SIMD "), "{v}");
+        assert!(v.contains("DPDK"), "{v}");
+        assert_eq!(mnp_dpdk_sys::VERSION.is_some(), mnp_dpdk_sys::AVAILABLE);
+    }
 }

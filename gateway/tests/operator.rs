@@ -1,7 +1,7 @@
 //! The operator's commands behave when the world around them does not: a
 //! closed pipe under the daemon or a CLI verb, and more (issue #15).
 
-use mnp_testkit::{demo_config, free_port, tempdir, wait_listening};
+use mnp_testkit::{demo_config, free_port, tempdir, wait_listening, Reaped};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -21,7 +21,7 @@ fn a_daemon_whose_stdout_and_stderr_are_gone_keeps_forwarding() {
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
     let mut child = Command::new(BIN)
-        .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "2"])
+        .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "5"])
         .stdout(closed_pipe())
         .stderr(closed_pipe())
         .spawn()
@@ -51,11 +51,13 @@ fn cli_verbs_stop_quietly_when_their_reader_is_gone() {
     let dir = tempdir("epipe-cli");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let mut daemon = Command::new(BIN)
-        .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "3"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let daemon = Reaped(
+        Command::new(BIN)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}");
     assert!(wait_listening(&addr, Duration::from_secs(5)));
     let verbs: Vec<Vec<String>> = vec![
@@ -78,8 +80,7 @@ fn cli_verbs_stop_quietly_when_their_reader_is_gone() {
         assert!(out.status.success(), "{verb:?}: {:?} {err}", out.status);
         assert!(!err.contains("panicked"), "{verb:?}: {err}");
     }
-    daemon.kill().ok();
-    daemon.wait().ok();
+    drop(daemon);
 }
 
 fn gateway(args: &[&str]) -> std::process::Output {
@@ -353,11 +354,13 @@ fn why_and_decode_read_a_capture_being_written_and_why_sees_live_replay_state() 
     let text = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 1")).unwrap();
     let capture = dir.join("drops.pcapng");
-    let mut daemon = Command::new(BIN)
-        .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "6"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let daemon = Reaped(
+        Command::new(BIN)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}");
     assert!(wait_listening(&addr, Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(700));
@@ -409,8 +412,7 @@ fn why_and_decode_read_a_capture_being_written_and_why_sees_live_replay_state() 
         out.contains("pass  bad_mac                    MAC "),
         "{out}"
     );
-    daemon.kill().ok();
-    daemon.wait().ok();
+    drop(daemon);
 }
 
 /// GET over a fresh connection, with a read deadline.
@@ -432,17 +434,13 @@ fn a_scrape_is_answered_while_idle_connections_stay_open() {
     let dir = tempdir("scrape");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let mut daemon = Command::new(BIN)
-        .args([
-            "demo",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--duration",
-            "20",
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let daemon = Reaped(
+        Command::new(BIN)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let addr = format!("127.0.0.1:{port}");
     assert!(wait_listening(&addr, Duration::from_secs(5)));
     std::thread::sleep(Duration::from_millis(500));
@@ -475,8 +473,7 @@ fn a_scrape_is_answered_while_idle_connections_stay_open() {
         "{health}"
     );
     drop(idle);
-    daemon.kill().ok();
-    daemon.wait().ok();
+    drop(daemon);
 }
 
 #[test]
@@ -576,4 +573,35 @@ fn check_config_checks_this_host_and_names_file_line_and_field() {
     std::fs::write(&cfg, good).unwrap();
     let r = gateway(&["check-config", cfg.to_str().unwrap()]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_cli_definition() {
+    let v = gateway(&["--version"]);
+    let v = String::from_utf8_lossy(&v.stdout);
+    assert!(v.contains("SIMD ") && v.contains("DPDK"), "{v}");
+    let bash = gateway(&["completions", "bash"]);
+    let text = String::from_utf8_lossy(&bash.stdout);
+    assert!(
+        bash.status.success()
+            && text.contains("check-config")
+            && text.contains("--skip-host-checks")
+    );
+    let dir = tempdir("man");
+    let r = gateway(&["man", "--dir", dir.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for page in [
+        "mnp-gateway.1",
+        "mnp-gateway-run.1",
+        "mnp-gateway-issue.1",
+        "mnp-gateway-why.1",
+    ] {
+        let roff = std::fs::read_to_string(dir.join(page)).unwrap();
+        assert!(roff.contains(".TH"), "{page}");
+    }
+    let issue = std::fs::read_to_string(dir.join("mnp-gateway-issue.1")).unwrap();
+    assert!(
+        issue.contains("max_trust"),
+        "issue's page carries its flags' help"
+    );
 }

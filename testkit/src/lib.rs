@@ -95,6 +95,30 @@ pub fn wait_listening(addr: &str, timeout: std::time::Duration) -> bool {
     false
 }
 
+/// A child process killed and reaped when dropped — at the end of the test
+/// or while a failed assertion unwinds — so no daemon outlives its test.
+pub struct Reaped(pub std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for Reaped {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Reaped {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
