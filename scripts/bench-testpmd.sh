@@ -95,7 +95,7 @@ printf '%-8s %-10s %12s %12s %12s %10s %12s\n' frame testpmd gw-1-worker gw-2-wo
 for frame in 128 1518; do
     pcap="$out/governed-$frame.pcap"
     # net_pcap's infinite_rx holds the whole file in mbufs: keep it to 32 Ki frames.
-    target/release/mnp-bench pcap --out "$pcap" --packets 32768 --payload $((frame - 42 - 80)) --valid-only >/dev/null
+    target/release/mnp-bench pcap --out "$pcap" --packets 32768 --payload $((frame - 42 - 88)) --valid-only >/dev/null
     tp=$(testpmd_mpps "$pcap")
     g1=$(gateway_mpps "$pcap" 1)
     g2=$(gateway_mpps "$pcap" 2)

@@ -44,7 +44,9 @@ key = blake3.blake3(secret + claims, derive_key_context="mnp-gateway v1 packet k
 check("packet_key", key)
 payload = b"memory-native packet payload"
 check("payload", payload)
-immutable = struct.pack(">BBHHHQ", 1, 1, 0, 20, len(payload), 1) + claims
+# version 2, type data, flags 0, dst_zone 20, payload_len, sequence 1,
+# timestamp 1800000000000 ms (§3, §10).
+immutable = struct.pack(">BBHHHQQ", 2, 1, 0, 20, len(payload), 1, 1800000000000) + claims
 check("immutable_header", immutable)
 mac = blake3.blake3(immutable + payload, key=key).digest(16)
 check("mac", mac)

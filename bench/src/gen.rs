@@ -49,7 +49,10 @@ pub struct Source {
 
 impl Source {
     pub fn new(o: Options) -> Self {
-        let payload_len = o.frame.saturating_sub(42 + 80);
+        // Ethernet 14 + IPv4 20 + UDP 8, then the governance header.
+        let payload_len = o
+            .frame
+            .saturating_sub(42 + mnp_dataplane::wire::governance::HEADER_LEN);
         let keys = holders(o.credentials, &o.secret);
         let mix = TrafficMix::new(MixSpec {
             credential_base: 1 << 40, // apart from the valid holders' ids
@@ -85,6 +88,8 @@ impl Source {
             packet_type: PacketType::Data,
             dst_zone: 20,
             sequence: self.n / self.keys.len() as u64 + 1,
+            // The gateway under test runs on the fixed clock `--now`.
+            timestamp: self.o.now as u64 * 1000,
             claims: *c,
             hop_budget: 8,
             hop_count: 0,

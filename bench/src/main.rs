@@ -64,8 +64,8 @@ fn parse_count(s: &str) -> Result<u64, String> {
 }
 
 /// Frame sizes the generator can build: Ethernet + IPv4 + UDP + the
-/// governance header (122 bytes) up to the 16 KiB buffers it fills.
-const FRAME_MIN: u16 = 122;
+/// governance header (42 + 88 = 130 bytes) up to the 16 KiB buffers it fills.
+const FRAME_MIN: u16 = 42 + mnp_dataplane::wire::governance::HEADER_LEN as u16;
 const FRAME_MAX: u16 = 16_384;
 
 #[derive(Parser)]
@@ -154,7 +154,7 @@ struct GenArgs {
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     eal: String,
     /// Frame size in bytes.
-    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u16).range(FRAME_MIN as i64..=FRAME_MAX as i64))]
+    #[arg(long, default_value_t = 144, value_parser = clap::value_parser!(u16).range(FRAME_MIN as i64..=FRAME_MAX as i64))]
     frame: u16,
     /// Distinct valid holders (credentials), each with its own sequence numbers.
     #[arg(long, default_value = "1024", value_parser = parse_count)]
@@ -226,6 +226,7 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
                 packet_type: PacketType::Data,
                 dst_zone: 20,
                 sequence: (i as u64 / credentials) + 1,
+                timestamp: m.now as u64 * 1000,
                 claims: *c,
                 hop_budget: 8,
                 hop_count: 0,
@@ -253,7 +254,7 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
         let mut stats = BurstStats::default();
         let t = Instant::now();
         for chunk in work.chunks_mut(BURST) {
-            pipe.process(&snap, m.now, chunk, &mut verdicts, &mut stats);
+            pipe.process(&snap, m.now as u64 * 1000, chunk, &mut verdicts, &mut stats);
         }
         let dt = t.elapsed().as_secs_f64();
         assert_eq!(
@@ -436,6 +437,7 @@ fn pcap(
                 packet_type: PacketType::Data,
                 dst_zone: 20,
                 sequence: written / 1024 + 1,
+                timestamp: m.now as u64 * 1000,
                 claims: *c,
                 hop_budget: 8,
                 hop_count: 0,

@@ -94,7 +94,7 @@ fn arguments_are_checked_not_guessed() {
     for bad in [
         &["gen", "--mode", "txonly", "--pcap", p, "--packts", "5"][..],
         &["gen", "--mode", "txonly", "--pcap", p, "--frame", "20000"],
-        &["gen", "--mode", "txonly", "--pcap", p, "--frame", "60"],
+        &["gen", "--mode", "txonly", "--pcap", p, "--frame", "129"],
         &["gen", "--mode", "txonly", "--pcap", p, "--packets", "ten"],
         &["gen", "--mode", "txonly", "--pcap", p, "--hostile", "101"],
         &["gen", "--mode", "sideways", "--pcap", p],

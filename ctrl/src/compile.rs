@@ -64,8 +64,9 @@ impl Loaded {
             .map(|(k, _)| k.as_str())
     }
 
-    /// Holders for demo generator number `index` (disjoint credential ranges).
-    pub fn mix_spec(&self, index: usize, now: u32) -> Option<MixSpec> {
+    /// Holders for demo generator number `index` (disjoint credential ranges),
+    /// stamping `now` exactly when the gateway runs on a fixed clock.
+    pub fn mix_spec(&self, index: usize, now: u32, fixed_clock: bool) -> Option<MixSpec> {
         let d = self.config.demo.as_ref()?;
         let auth = self
             .snapshot
@@ -97,6 +98,7 @@ impl Loaded {
             credential_base: 1 + (index as u64) * 10_000_000,
             holders: d.holders,
             now,
+            fixed_clock,
             payload_len: d.payload_len,
             hop_budget: d.hop_budget,
             outer: Outer {
@@ -161,6 +163,20 @@ impl Compiler<'_> {
                 &g.ethertype,
                 "gateway.ethertype".into(),
                 "must be at least 0x0600 (an EtherType, not a length)",
+            ));
+        }
+        if *g.freshness_ms.get_ref() == 0 || *g.freshness_ms.get_ref() > 3_600_000 {
+            return Err(self.err(
+                &g.freshness_ms,
+                "gateway.freshness_ms".into(),
+                "must be 1 to 3600000 (an hour): it bounds how long a captured packet can be replayed",
+            ));
+        }
+        if *g.clock_skew_ms.get_ref() > 60_000 {
+            return Err(self.err(
+                &g.clock_skew_ms,
+                "gateway.clock_skew_ms".into(),
+                "must be at most 60000: a restart refuses fresh traffic for this long",
             ));
         }
         if *g.replay_credentials.get_ref() == 0 {

@@ -136,9 +136,17 @@ pub struct GatewaySection {
     pub buffer_size: Spanned<usize>,
     #[serde(default = "default_stats_interval")]
     pub stats_interval_ms: u64,
+    /// The oldest a packet's timestamp may be by this gateway's clock
+    /// (protocol §6 `F`), milliseconds. Applies at start.
+    #[serde(default = "default_freshness")]
+    pub freshness_ms: Spanned<u64>,
+    /// How far a sender's clock may lead this gateway's (protocol §6 `S`),
+    /// milliseconds. Applies at start.
+    #[serde(default = "default_skew")]
+    pub clock_skew_ms: Spanned<u64>,
     /// Where the gateway keeps what must survive a restart (the highest
-    /// revocation serial accepted per authority). Default: `state` beside
-    /// the config file.
+    /// revocation serial accepted per authority, its clock's high-water
+    /// mark). Default: `state` beside the config file.
     #[serde(default)]
     pub state_dir: Option<Spanned<String>>,
 }
@@ -157,6 +165,12 @@ fn default_buffers() -> Spanned<usize> {
 }
 fn default_buffer_size() -> Spanned<usize> {
     Spanned::new(0..0, 2048)
+}
+fn default_freshness() -> Spanned<u64> {
+    Spanned::new(0..0, 3000)
+}
+fn default_skew() -> Spanned<u64> {
+    Spanned::new(0..0, 1000)
 }
 fn default_stats_interval() -> u64 {
     1000

@@ -92,7 +92,15 @@ pub struct Control {
 }
 
 fn fingerprint(l: &Loaded) -> String {
-    let mut s = String::new();
+    // Replay windows are reclaimed by the freshness rule in force when they
+    // were filled: it applies at start, like ports.
+    let g = &l.config.gateway;
+    let mut s = format!(
+        "fresh {} skew {} replay {};",
+        g.freshness_ms.get_ref(),
+        g.clock_skew_ms.get_ref(),
+        g.replay_credentials.get_ref()
+    );
     for p in &l.config.ports {
         s += &format!(
             "{}|{:?}|{}|{:?}|{:?}|{};",
@@ -256,7 +264,7 @@ impl Control {
             .collect();
         if fingerprint(&loaded) != self.ports_fingerprint {
             return Err(format!(
-                "{}: ports or workers changed; they apply at restart, not at reload",
+                "{}: ports, workers, freshness or replay capacity changed; they apply at restart, not at reload",
                 self.path.display()
             ));
         }

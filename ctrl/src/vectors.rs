@@ -33,6 +33,8 @@ pub const SIGNING_SEED: [u8; 32] = [0x42; 32];
 pub const PAYLOAD: &[u8] = b"memory-native packet payload";
 pub const GATEWAY_ID: u32 = 7;
 pub const NOW: u32 = 1_800_000_000;
+/// The packet's timestamp and the gateway's clock, in milliseconds.
+pub const NOW_MS: u64 = NOW as u64 * 1000;
 
 pub fn claims() -> Claims {
     Claims {
@@ -52,6 +54,7 @@ pub fn header() -> Repr {
         packet_type: PacketType::Data,
         dst_zone: 20,
         sequence: 1,
+        timestamp: NOW_MS,
         claims: claims(),
         hop_budget: 8,
         hop_count: 0,
@@ -109,7 +112,13 @@ fn forward(frame: &[u8]) -> (Verdict, Vec<u8>) {
     let mut p = Pipeline::new(Arc::new(ReplayTable::new(16)));
     let mut b = [frame.to_vec()];
     let mut v = [Verdict::Drop(mnp_dataplane::DropReason::Truncated)];
-    p.process(&snapshot(), NOW, &mut b, &mut v, &mut BurstStats::default());
+    p.process(
+        &snapshot(),
+        NOW_MS,
+        &mut b,
+        &mut v,
+        &mut BurstStats::default(),
+    );
     let [b] = b;
     (v[0], b)
 }

@@ -142,6 +142,7 @@ fn frame(secret: &ZoneSecret, c: Claims, ty: PacketType, seq: u64, payload: &[u8
         packet_type: ty,
         dst_zone: 20,
         sequence: seq,
+        timestamp: NOW as u64 * 1000,
         claims: c,
         hop_budget: 4,
         hop_count: 0,
@@ -168,7 +169,7 @@ fn judge(
     let mut b = frames;
     let mut v = vec![Verdict::Drop(DropReason::Truncated); b.len()];
     let mut s = BurstStats::default();
-    pipe.process(snap, NOW, &mut b, &mut v, &mut s);
+    pipe.process(snap, NOW as u64 * 1000, &mut b, &mut v, &mut s);
     (v, s)
 }
 

@@ -64,8 +64,17 @@ pub fn snapshot(secret: ZoneSecret) -> Snapshot {
 }
 
 /// The hostile mix against [`snapshot`], from 16 holders, judged at `now`.
+/// The clock the fixtures' frames are made for (Unix seconds): a gateway
+/// judging them runs on `Clock::Fixed(NOW)`.
+pub const NOW: u32 = 1_800_000_000;
+/// The timestamp of every fixture frame: [`NOW`] in milliseconds.
+pub const NOW_MS: u64 = NOW as u64 * 1000;
+
+/// The standard mix for a gateway on a fixed clock at `now` (its packets are
+/// stamped `now` exactly).
 pub fn mix_spec(secret: ZoneSecret, now: u32, payload_len: usize) -> MixSpec {
     MixSpec {
+        fixed_clock: true,
         authority: AUTHORITY,
         epoch: 1,
         secret,
@@ -108,7 +117,7 @@ pub fn claims(credential: u64) -> Claims {
 }
 
 /// A valid UDP/IPv4 data frame from holder `credential` with sequence
-/// `sequence`, MACed with that holder's key.
+/// `sequence`, stamped [`NOW_MS`], MACed with that holder's key.
 pub fn frame(
     secret: &ZoneSecret,
     credential: u64,
@@ -121,6 +130,7 @@ pub fn frame(
         packet_type: PacketType::Data,
         dst_zone: DST_ZONE,
         sequence,
+        timestamp: NOW_MS,
         claims: c,
         hop_budget: 4,
         hop_count: 0,

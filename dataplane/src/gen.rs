@@ -21,6 +21,8 @@ pub enum Category {
     ClaimsTampered,
     SelfEscalated,
     Replayed,
+    /// A valid holder's packet stamped a minute ago (a replay from a capture).
+    Stale,
     Expired,
     Revoked,
     UnknownAuthority,
@@ -33,11 +35,12 @@ pub enum Category {
 }
 
 impl Category {
-    pub const HOSTILE: [Category; 12] = [
+    pub const HOSTILE: [Category; 13] = [
         Category::PayloadTampered,
         Category::ClaimsTampered,
         Category::SelfEscalated,
         Category::Replayed,
+        Category::Stale,
         Category::Expired,
         Category::Revoked,
         Category::UnknownAuthority,
@@ -56,6 +59,7 @@ impl Category {
             Valid | LegacyAllowed => None,
             PayloadTampered | ClaimsTampered | SelfEscalated => Some(DropReason::BadMac),
             Replayed => Some(DropReason::Replay),
+            Stale => Some(DropReason::Stale),
             Expired => Some(DropReason::Expired),
             Revoked => Some(DropReason::Revoked),
             UnknownAuthority => Some(DropReason::UnknownAuthority),
@@ -68,7 +72,7 @@ impl Category {
     }
 }
 
-/// One 32-packet cycle: 19 valid packets and one of each other category.
+/// One 32-packet cycle: 18 valid packets and one of each other category.
 pub const SCHEDULE: [Category; 32] = {
     use Category::*;
     [
@@ -99,7 +103,7 @@ pub const SCHEDULE: [Category; 32] = {
         Valid,
         LegacyDenied,
         Valid,
-        Valid,
+        Stale,
         Valid,
         Valid,
         Valid,
@@ -127,6 +131,9 @@ pub struct MixSpec {
     pub holders: u32,
     /// Unix seconds: the credentials are valid from an hour before to a day after.
     pub now: u32,
+    /// Stamp packets with `now` exactly (a gateway on a fixed test clock);
+    /// otherwise with the system clock when each packet is built.
+    pub fixed_clock: bool,
     pub payload_len: usize,
     pub hop_budget: u8,
     pub outer: Outer,
@@ -247,11 +254,23 @@ impl TrafficMix {
         }
     }
 
+    /// The timestamp a packet built now carries (Unix milliseconds).
+    fn timestamp(&self) -> u64 {
+        if self.spec.fixed_clock {
+            self.spec.now as u64 * 1000
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)
+        }
+    }
+
     fn header(&self, h: &Holder, dst_zone: u16) -> Repr {
         Repr {
             packet_type: PacketType::Data,
             dst_zone,
             sequence: h.seq,
+            timestamp: self.timestamp(),
             claims: h.claims,
             hop_budget: self.spec.hop_budget,
             hop_count: 0,
@@ -340,6 +359,20 @@ impl TrafficMix {
             NoRoute => {
                 let z = self.spec.no_route_zone;
                 emit(self, Which::NoRoute, z, Encap::UdpIpv4, &o, out)
+            }
+            Stale => {
+                let h = &mut self.holders[0];
+                h.seq += 1;
+                let mut hdr = self.header(&self.holders[0], dst);
+                hdr.timestamp = hdr.timestamp.saturating_sub(60_000);
+                governed_into(
+                    out,
+                    Encap::UdpIpv4,
+                    &o,
+                    &hdr,
+                    &self.holders[0].key,
+                    &self.payload,
+                )
             }
             HopExhausted => {
                 let h = &mut self.holders[0];

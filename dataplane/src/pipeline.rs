@@ -29,43 +29,9 @@ use std::sync::Arc;
 /// Packets per burst (rx and tx), as in l3fwd's `MAX_PKT_BURST`.
 pub const BURST: usize = 32;
 
-/// Every check, in the order the pipeline runs it, named by the drop reason
-/// it gives. The parse checks come first and stop at the first failure.
-pub const CHECK_ORDER: [DropReason; 30] = {
-    use DropReason::*;
-    [
-        Truncated,
-        BadL3Header,
-        BadIpChecksum,
-        Fragmented,
-        BadVersion,
-        BadType,
-        ReservedNonZero,
-        BadLength,
-        Ungoverned,
-        UnknownAuthority,
-        EpochRetired,
-        UnknownEpoch,
-        BadMac,
-        NotYetValid,
-        Expired,
-        Revoked,
-        ZoneNotGranted,
-        TrustAboveCeiling,
-        DestinationNotPermitted,
-        ZonePolicyDenied,
-        TrustBelowPolicy,
-        TypeNotAllowed,
-        HopBudgetExhausted,
-        NoRoute,
-        TtlExceeded,
-        Replay,
-        ReplayTableFull,
-        RateLimited,
-        TxFull,
-        ControlQueueFull,
-    ]
-};
+/// Every check, in the order the gateway runs it, named by the drop reason
+/// it gives: the order of the declaration in `drop.rs` (one list, once).
+pub const CHECK_ORDER: &[DropReason] = DropReason::ALL;
 
 /// What happens to one packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,11 +193,13 @@ impl Pipeline {
     }
 
     /// Judge a burst of at most [`BURST`] frames; rewrite those forwarded.
-    /// `now` is the burst's coarse clock in Unix seconds.
+    /// `now_ms` is the burst's coarse clock in Unix milliseconds (one reading
+    /// per burst): timestamps are judged in milliseconds, validity windows in
+    /// seconds.
     pub fn process<P: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         snap: &Snapshot,
-        now: u32,
+        now_ms: u64,
         pkts: &mut [P],
         verdicts: &mut [Verdict],
         stats: &mut BurstStats,
@@ -240,10 +208,10 @@ impl Pipeline {
         let pkts = &mut pkts[..n];
         self.parse(snap, pkts);
         self.legacy(snap, pkts);
-        self.authenticate(snap, pkts);
-        self.policy(snap, now, pkts);
+        self.authenticate(snap, now_ms, pkts);
+        self.policy(snap, (now_ms / 1000) as u32, pkts);
         self.route(snap, pkts);
-        self.replay_check(now, pkts);
+        self.replay_check(now_ms, pkts);
         self.rewrite(snap, pkts);
         for i in 0..n {
             let m = &self.meta[i];
@@ -321,10 +289,13 @@ impl Pipeline {
         }
     }
 
-    /// Authority and epoch lookup, key derivation for the whole burst, then
-    /// the MAC for the whole burst. The two inner loops are the batch
-    /// verifier's seam: each is many independent BLAKE3 calls.
-    fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
+    /// Authority and epoch lookup and the timestamp's freshness (cheap, so a
+    /// flood of replayed old packets costs no cryptography), then key
+    /// derivation for the whole burst, then the MAC for the whole burst. The
+    /// two inner loops are the batch verifier's seam: each is many
+    /// independent BLAKE3 calls.
+    fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
+        let freshness = *self.replay.freshness();
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() {
@@ -352,6 +323,16 @@ impl Pipeline {
                 }
                 EpochLookup::Retired => m.fail(DropReason::EpochRetired),
                 EpochLookup::Unknown => m.fail(DropReason::UnknownEpoch),
+            }
+            if m.live() {
+                use crate::replay::Staleness;
+                let judged = freshness.judge(h.timestamp(), now_ms);
+                m.check(judged != Staleness::Stale, DropReason::Stale);
+                m.check(judged != Staleness::Future, DropReason::FutureTimestamp);
+                m.check(
+                    judged != Staleness::BeforeStart,
+                    DropReason::SentBeforeStart,
+                );
             }
         }
         match self.verifier {
@@ -523,7 +504,8 @@ impl Pipeline {
         }
     }
 
-    fn replay_check<P: AsRef<[u8]>>(&mut self, now: u32, pkts: &[P]) {
+    fn replay_check<P: AsRef<[u8]>>(&mut self, now_ms: u64, pkts: &[P]) {
+        let now = (now_ms / 1000) as u32;
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() || !m.authenticated {
@@ -533,9 +515,9 @@ impl Pipeline {
             let bytes = p.as_ref().len() as u64;
             let key = replay_key(&self.keys[i]);
             let verdict = if self.dry_run {
-                self.replay.peek(key, seq)
+                self.replay.peek_at(key, seq, now_ms)
             } else {
-                self.replay.check_and_set_counted(key, seq, bytes)
+                self.replay.check_and_set_counted(key, seq, bytes, now_ms)
             };
             match verdict {
                 ReplayVerdict::Fresh => {

@@ -1,11 +1,12 @@
-//! Sequence-number replay windows, shared by every worker.
+//! Freshness and sequence-number replay windows, shared by every worker
+//! (docs/protocol.md §6).
 //!
 //! RSS spreads a credential's packets over queues by their *outer* headers,
 //! which an attacker controls; a per-worker window would let a replay with a
 //! changed source port land on a worker that has not seen it. So there is one
-//! table for the whole gateway, lock-free: each credential's window is a
-//! `highest` sequence plus `SLOTS` tagged 32-bit bitmaps, and every update is a
-//! single-word compare-and-swap.
+//! table for the whole gateway: each credential's window is a `highest`
+//! sequence plus `SLOTS` tagged 32-bit bitmaps, each update a single-word
+//! compare-and-swap.
 //!
 //! A credential is identified by a 64-bit digest of its derived packet key,
 //! which itself depends on the zone secret and the full claims: two
@@ -15,11 +16,21 @@
 //! Only authenticated packets may touch this table (the pipeline checks the MAC
 //! first), so forged packets cannot advance or poison a window.
 //!
-//! Capacity is fixed at start and allocated once. A full table fails closed
-//! (`ReplayTableFull`); expired credentials' entries are reclaimed by the
-//! control thread in a later change.
+//! **Reclaiming.** Every packet carries a MAC-covered timestamp and is refused
+//! once older than the freshness interval `F` (or more than the skew `S` ahead),
+//! so a window that no packet has reached for `F + S` can accept nothing it
+//! has not already refused: its slot is reused for another credential.
+//! Lookups are lock-free; a new credential is inserted under a small lock
+//! (its first packet only), which keeps one credential from ever getting two
+//! windows. A worker that was using a window while it was recycled notices by
+//! the entry's version (odd while recycling) and retries in the right one.
+//!
+//! **Capacity.** The table holds between 1.5× and 3× the configured number of
+//! windows (a power of two) and admits a credential while any slot is free or
+//! reclaimable, so at least the configured number are always admitted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Bitmap words per credential.
 pub const SLOTS: usize = 32;
@@ -28,13 +39,70 @@ pub const BITS: u64 = 32;
 /// Sequence numbers a packet may lag behind the highest seen one and still be
 /// accepted (at least; up to `WINDOW + BITS - 1` depending on alignment).
 pub const WINDOW: u64 = (SLOTS as u64 - 1) * BITS;
-/// Linear-probe limit before the table counts as full for a key.
-const MAX_PROBE: usize = 32;
+
+/// The freshness rule of docs/protocol.md §6, in gateway milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Freshness {
+    /// `F`: the oldest a timestamp may be.
+    pub max_age_ms: u64,
+    /// `S`: how far a timestamp may lead the gateway's clock.
+    pub max_lead_ms: u64,
+    /// `T0`: timestamps at or before it are refused (start + S; 0 when the
+    /// gateway runs on a fixed test clock).
+    pub floor_ms: u64,
+}
+
+impl Default for Freshness {
+    fn default() -> Self {
+        Self {
+            max_age_ms: 3000,
+            max_lead_ms: 1000,
+            floor_ms: 0,
+        }
+    }
+}
+
+/// The outcome of the freshness rule for one timestamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staleness {
+    Fresh,
+    /// Older than `now - F`.
+    Stale,
+    /// Later than `now + S`.
+    Future,
+    /// At or before `T0`: possibly accepted before this gateway restarted.
+    BeforeStart,
+}
+
+impl Freshness {
+    pub fn judge(&self, timestamp_ms: u64, now_ms: u64) -> Staleness {
+        if timestamp_ms < now_ms.saturating_sub(self.max_age_ms) {
+            Staleness::Stale
+        } else if timestamp_ms > now_ms.saturating_add(self.max_lead_ms) {
+            Staleness::Future
+        } else if timestamp_ms <= self.floor_ms {
+            Staleness::BeforeStart
+        } else {
+            Staleness::Fresh
+        }
+    }
+
+    /// A window idle for longer than this accepts nothing new: everything
+    /// it accepted is stale.
+    pub fn idle_limit_ms(&self) -> u64 {
+        self.max_age_ms.saturating_add(self.max_lead_ms)
+    }
+}
 
 #[repr(align(64))]
 struct Entry {
-    /// 0 = free; otherwise the credential digest.
+    /// 0 = never used; otherwise the credential digest. A reclaimed entry
+    /// keeps its key until reused, so probe chains never break.
     key: AtomicU64,
+    /// Even: stable. Odd: being recycled for another credential.
+    version: AtomicU64,
+    /// Gateway clock (ms) of the latest packet that reached the window.
+    last_ms: AtomicU64,
     highest: AtomicU64,
     /// Packets and bytes accepted for this credential (for the registry).
     packets: AtomicU64,
@@ -50,11 +118,26 @@ impl Entry {
     fn new() -> Self {
         Self {
             key: AtomicU64::new(0),
+            version: AtomicU64::new(0),
+            last_ms: AtomicU64::new(0),
             highest: AtomicU64::new(0),
             packets: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
             bucket: AtomicU64::new(0),
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
+        }
+    }
+
+    /// Reset the window for a new credential (under the insert lock, with the
+    /// version odd or the key not yet published).
+    fn reset(&self, now_ms: u64) {
+        self.last_ms.store(now_ms, Ordering::SeqCst);
+        self.highest.store(0, Ordering::SeqCst);
+        self.packets.store(0, Ordering::SeqCst);
+        self.bytes.store(0, Ordering::SeqCst);
+        self.bucket.store(0, Ordering::SeqCst);
+        for s in &self.slots {
+            s.store(0, Ordering::SeqCst);
         }
     }
 }
@@ -69,77 +152,191 @@ pub enum ReplayVerdict {
 pub struct ReplayTable {
     entries: Box<[Entry]>,
     mask: usize,
+    capacity: usize,
+    freshness: Freshness,
+    /// Serialises inserting new credentials (never taken for a known one).
+    insert: Mutex<()>,
+}
+
+/// Where a credential's window is, or would go.
+enum Probe<'a> {
+    Found(&'a Entry),
+    Absent,
+    /// Every slot holds another key (only a full scan tells).
+    Full,
 }
 
 impl ReplayTable {
-    /// `capacity` is rounded up to a power of two.
+    /// At least `capacity` credentials, default freshness, no start floor.
     pub fn new(capacity: usize) -> Self {
-        let cap = capacity.max(1).next_power_of_two();
+        Self::with_freshness(capacity, Freshness::default())
+    }
+
+    pub fn with_freshness(capacity: usize, freshness: Freshness) -> Self {
+        let capacity = capacity.max(1);
+        let slots = (capacity + capacity / 2).max(2).next_power_of_two();
         Self {
-            entries: (0..cap).map(|_| Entry::new()).collect(),
-            mask: cap - 1,
+            entries: (0..slots).map(|_| Entry::new()).collect(),
+            mask: slots - 1,
+            capacity,
+            freshness,
+            insert: Mutex::new(()),
         }
     }
 
+    /// Credentials guaranteed a window (`gateway.replay_credentials`).
     pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Windows the table can hold at once (at least `capacity`).
+    pub fn slots(&self) -> usize {
         self.entries.len()
     }
 
-    /// Entries in use (for stats; walks the table).
-    pub fn occupied(&self) -> usize {
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
+    }
+
+    /// Windows in use at `now_ms` (for stats; walks the table).
+    pub fn occupied(&self, now_ms: u64) -> usize {
         self.entries
             .iter()
-            .filter(|e| e.key.load(Ordering::Relaxed) != 0)
+            .filter(|e| e.key.load(Ordering::Relaxed) != 0 && !self.reclaimable(e, now_ms))
             .count()
     }
 
-    fn entry(&self, key: u64) -> Option<&Entry> {
-        let key = key.max(1);
-        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
-        for i in 0..MAX_PROBE {
-            let e = &self.entries[(start + i) & self.mask];
-            let k = e.key.load(Ordering::Acquire);
-            if k == key {
-                return Some(e);
-            }
-            if k == 0 {
-                match e
-                    .key
-                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
-                {
-                    Ok(_) => return Some(e),
-                    Err(k) if k == key => return Some(e),
-                    Err(_) => continue,
-                }
-            }
-        }
-        None
+    fn reclaimable(&self, e: &Entry, now_ms: u64) -> bool {
+        now_ms.saturating_sub(e.last_ms.load(Ordering::SeqCst)) > self.freshness.idle_limit_ms()
     }
 
-    /// The entry of credential `key` without inserting it: `Ok(Some)` if
-    /// present, `Ok(None)` if absent with room to insert, `Err(())` if absent
-    /// and the table has no room for it.
-    fn find(&self, key: u64) -> Result<Option<&Entry>, ()> {
-        let key = key.max(1);
-        let start = (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize;
-        for i in 0..MAX_PROBE {
+    fn home(&self, key: u64) -> usize {
+        (key.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+    }
+
+    /// Lock-free lookup: the chain from the key's home slot up to the first
+    /// never-used slot.
+    fn probe(&self, key: u64) -> Probe<'_> {
+        let start = self.home(key);
+        for i in 0..self.entries.len() {
             let e = &self.entries[(start + i) & self.mask];
             match e.key.load(Ordering::Acquire) {
-                k if k == key => return Ok(Some(e)),
-                0 => return Ok(None),
+                k if k == key => return Probe::Found(e),
+                0 => return Probe::Absent,
                 _ => {}
             }
         }
-        Err(())
+        Probe::Full
+    }
+
+    /// Insert `key` (its first packet, or its first since its window was
+    /// reclaimed): reuse the first free or reclaimable slot of its chain.
+    fn insert(&self, key: u64, now_ms: u64) -> Option<&Entry> {
+        let _g = self.insert.lock().unwrap_or_else(|e| e.into_inner());
+        let start = self.home(key);
+        let mut reuse: Option<&Entry> = None;
+        for i in 0..self.entries.len() {
+            let e = &self.entries[(start + i) & self.mask];
+            match e.key.load(Ordering::Acquire) {
+                // Inserted meanwhile by another worker.
+                k if k == key => return Some(e),
+                0 => {
+                    if let Some(r) = reuse {
+                        if self.recycle(r, key, now_ms) {
+                            return Some(r);
+                        }
+                    }
+                    e.reset(now_ms);
+                    e.key.store(key, Ordering::Release);
+                    return Some(e);
+                }
+                _ => {
+                    if reuse.is_none() && self.reclaimable(e, now_ms) {
+                        reuse = Some(e);
+                    }
+                }
+            }
+        }
+        // No never-used slot: the whole table was scanned (key absent).
+        let r = reuse?;
+        self.recycle(r, key, now_ms).then_some(r)
+    }
+
+    /// Give a reclaimable entry to `key`, unless a packet reached it since.
+    fn recycle(&self, e: &Entry, key: u64, now_ms: u64) -> bool {
+        let v = e.version.load(Ordering::SeqCst);
+        e.version.store(v + 1, Ordering::SeqCst);
+        // A worker marks `last_ms` before it touches the window and re-reads
+        // the version after: either it sees the odd version and retries, or
+        // its mark is visible here and the entry stays its own.
+        if !self.reclaimable(e, now_ms) {
+            e.version.store(v + 2, Ordering::SeqCst);
+            return false;
+        }
+        e.reset(now_ms);
+        e.key.store(key, Ordering::SeqCst);
+        e.version.store(v + 2, Ordering::SeqCst);
+        true
+    }
+
+    /// The window for `key`, inserting it if new; None when the table is full.
+    fn entry(&self, key: u64, now_ms: u64) -> Option<&Entry> {
+        match self.probe(key) {
+            Probe::Found(e) => Some(e),
+            Probe::Absent | Probe::Full => self.insert(key, now_ms),
+        }
+    }
+
+    /// Run `f` on `key`'s window at `now_ms`, retrying if the window was
+    /// recycled while `f` ran (its effect then landed in another credential's
+    /// fresh window: at worst a false drop there, never a double accept here).
+    fn with_entry<R>(&self, key: u64, now_ms: u64, f: impl Fn(&Entry) -> R) -> Option<R> {
+        let key = key.max(1);
+        loop {
+            let e = self.entry(key, now_ms)?;
+            let v = e.version.load(Ordering::SeqCst);
+            if v & 1 == 1 || e.key.load(Ordering::SeqCst) != key {
+                std::hint::spin_loop();
+                continue;
+            }
+            if e.last_ms.load(Ordering::Relaxed) < now_ms {
+                e.last_ms.fetch_max(now_ms, Ordering::SeqCst);
+            }
+            let r = f(e);
+            if e.version.load(Ordering::SeqCst) == v {
+                return Some(r);
+            }
+        }
+    }
+
+    /// The entry of credential `key` if present (no insert).
+    fn find(&self, key: u64) -> Option<&Entry> {
+        match self.probe(key.max(1)) {
+            Probe::Found(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether a new credential would find room at `now_ms`.
+    fn room(&self, now_ms: u64) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.key.load(Ordering::Relaxed) == 0 || self.reclaimable(e, now_ms))
     }
 
     /// What [`check_and_set`](Self::check_and_set) would answer for `seq`,
     /// without recording anything (for `why` against a running gateway).
     pub fn peek(&self, key: u64, seq: u64) -> ReplayVerdict {
+        self.peek_at(key, seq, 0)
+    }
+
+    /// [`peek`](Self::peek) at gateway time `now_ms`.
+    pub fn peek_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
         match self.find(key) {
-            Err(()) => ReplayVerdict::TableFull,
-            Ok(None) => ReplayVerdict::Fresh,
-            Ok(Some(e)) => {
+            None if self.room(now_ms) => ReplayVerdict::Fresh,
+            None => ReplayVerdict::TableFull,
+            Some(e) if self.reclaimable(e, now_ms) && now_ms > 0 => ReplayVerdict::Fresh,
+            Some(e) => {
                 let block = seq / BITS;
                 let highest = e.highest.load(Ordering::Acquire).max(seq);
                 if block + (SLOTS as u64) <= highest / BITS {
@@ -164,9 +361,8 @@ impl ReplayTable {
     /// taking one.
     pub fn peek_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
         match self.find(key) {
-            Err(()) => false,
-            Ok(None) => burst > 0,
-            Ok(Some(e)) => {
+            None => burst > 0,
+            Some(e) => {
                 let w = e.bucket.load(Ordering::Acquire);
                 let (last, tokens) = ((w >> 32) as u32, w as u32);
                 let tokens = if w == 0 {
@@ -183,7 +379,7 @@ impl ReplayTable {
     /// Packets, bytes and highest sequence accepted for credential `key`, if
     /// the table has seen it (does not insert).
     pub fn usage(&self, key: u64) -> Option<(u64, u64, u64)> {
-        self.find(key).ok().flatten().map(|e| {
+        self.find(key).map(|e| {
             (
                 e.packets.load(Ordering::Relaxed),
                 e.bytes.load(Ordering::Relaxed),
@@ -192,25 +388,43 @@ impl ReplayTable {
         })
     }
 
-    /// As [`check_and_set`](Self::check_and_set), and count an accepted
-    /// packet of `bytes` against the credential.
-    pub fn check_and_set_counted(&self, key: u64, seq: u64, bytes: u64) -> ReplayVerdict {
-        let Some(e) = self.entry(key) else {
-            return ReplayVerdict::TableFull;
-        };
-        let v = Self::check_entry(e, seq);
-        if v == ReplayVerdict::Fresh {
-            e.packets.fetch_add(1, Ordering::Relaxed);
-            e.bytes.fetch_add(bytes, Ordering::Relaxed);
-        }
-        v
+    /// As [`check_and_set_at`](Self::check_and_set_at), and count an
+    /// accepted packet of `bytes` against the credential.
+    pub fn check_and_set_counted(
+        &self,
+        key: u64,
+        seq: u64,
+        bytes: u64,
+        now_ms: u64,
+    ) -> ReplayVerdict {
+        self.with_entry(key, now_ms, |e| {
+            let v = Self::check_entry(e, seq);
+            if v == ReplayVerdict::Fresh {
+                e.packets.fetch_add(1, Ordering::Relaxed);
+                e.bytes.fetch_add(bytes, Ordering::Relaxed);
+            }
+            v
+        })
+        .unwrap_or(ReplayVerdict::TableFull)
+    }
+
+    /// Accept `seq` for credential `key` at most once while its window lives
+    /// (the gateway's clock `now_ms` decides which windows are reclaimable).
+    pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
+        self.check_and_set_counted(key, seq, 0, now_ms)
+    }
+
+    /// [`check_and_set_at`](Self::check_and_set_at) at time 0 (nothing is
+    /// ever reclaimed): for tests of the window itself.
+    pub fn check_and_set(&self, key: u64, seq: u64) -> ReplayVerdict {
+        self.check_and_set_at(key, seq, 0)
     }
 
     /// Take one token from credential `key`'s bucket at second `now`
     /// (refilled by `rate` per second up to `burst`; a new credential starts
-    /// full). False when empty, or when the credential has no entry.
+    /// full). False when empty, or when the credential has no window.
     pub fn take_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
-        let Some(e) = self.entry(key) else {
+        let Some(e) = self.find(key) else {
             return false;
         };
         let mut w = e.bucket.load(Ordering::Acquire);
@@ -239,14 +453,6 @@ impl ReplayTable {
         }
     }
 
-    /// Accept `seq` for credential `key` at most once, ever.
-    pub fn check_and_set(&self, key: u64, seq: u64) -> ReplayVerdict {
-        let Some(e) = self.entry(key) else {
-            return ReplayVerdict::TableFull;
-        };
-        Self::check_entry(e, seq)
-    }
-
     fn check_entry(e: &Entry, seq: u64) -> ReplayVerdict {
         let block = seq / BITS;
         let tag = block as u32;
@@ -259,6 +465,8 @@ impl ReplayTable {
         let mut w = slot.load(Ordering::Acquire);
         loop {
             let highest = e.highest.load(Ordering::Acquire);
+            // Outside the window: block + 32 <= highest block (no subtraction,
+            // so it is defined for every highest, protocol §6).
             if block + (SLOTS as u64) <= highest / BITS {
                 return ReplayVerdict::Replay;
             }
@@ -333,12 +541,89 @@ mod tests {
     }
 
     #[test]
-    fn full_table_fails_closed() {
+    fn full_table_fails_closed_until_a_window_is_reclaimable() {
         let t = ReplayTable::new(2);
-        assert_eq!(t.check_and_set(1, 1), ReplayVerdict::Fresh);
-        assert_eq!(t.check_and_set(2, 1), ReplayVerdict::Fresh);
-        assert_eq!(t.check_and_set(3, 1), ReplayVerdict::TableFull);
-        assert_eq!(t.check_and_set(1, 2), ReplayVerdict::Fresh);
+        assert_eq!(t.slots(), 4);
+        let at = |k, s, ms| t.check_and_set_at(k, s, ms);
+        for k in 1..=4 {
+            assert_eq!(at(k, 1, 1_000), ReplayVerdict::Fresh);
+        }
+        assert_eq!(at(5, 1, 1_000), ReplayVerdict::TableFull);
+        assert_eq!(at(1, 2, 1_000), ReplayVerdict::Fresh);
+        // Keys 2..4 go idle; 1 stays busy. Past F + S, 5 takes an idle slot.
+        let idle = Freshness::default().idle_limit_ms();
+        assert_eq!(at(1, 3, 1_000 + idle), ReplayVerdict::Fresh);
+        assert_eq!(at(5, 1, 1_001 + idle), ReplayVerdict::Fresh);
+        assert_eq!(
+            at(1, 3, 1_001 + idle),
+            ReplayVerdict::Replay,
+            "1 kept its window"
+        );
+        assert_eq!(at(5, 1, 1_001 + idle), ReplayVerdict::Replay);
+    }
+
+    #[test]
+    fn ten_times_capacity_of_credentials_over_time_never_fill_the_table() {
+        // Never more than `capacity` live at once; each batch goes idle.
+        let cap = 64;
+        let t = ReplayTable::new(cap);
+        let step = Freshness::default().idle_limit_ms() + 1;
+        for batch in 0..10u64 {
+            let now = 10_000 + batch * step;
+            for c in 0..cap as u64 {
+                let key = batch * 1_000_000 + c * 7919 + 1;
+                for s in 1..=3 {
+                    assert_eq!(t.check_and_set_at(key, s, now), ReplayVerdict::Fresh);
+                }
+                assert_eq!(t.check_and_set_at(key, 2, now), ReplayVerdict::Replay);
+            }
+        }
+    }
+
+    #[test]
+    fn exactly_capacity_credentials_are_admitted_whatever_their_digests() {
+        // Keys chosen to share one home slot: the worst case for probing.
+        let cap = 1000;
+        let t = ReplayTable::new(cap);
+        let home = t.home(1);
+        let mut keys = Vec::new();
+        let mut k = 1u64;
+        while keys.len() < cap {
+            if t.home(k) & t.mask == home & t.mask {
+                keys.push(k);
+            }
+            k += 1;
+        }
+        for &k in &keys {
+            assert_eq!(t.check_and_set_at(k, 1, 5), ReplayVerdict::Fresh, "key {k}");
+        }
+        for &k in &keys {
+            assert_eq!(
+                t.check_and_set_at(k, 1, 5),
+                ReplayVerdict::Replay,
+                "key {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn freshness_bounds_are_exact() {
+        let f = Freshness {
+            max_age_ms: 3000,
+            max_lead_ms: 1000,
+            floor_ms: 500_000,
+        };
+        let now = 1_000_000;
+        assert_eq!(f.judge(now - 3000, now), Staleness::Fresh);
+        assert_eq!(f.judge(now - 3001, now), Staleness::Stale);
+        assert_eq!(f.judge(now + 1000, now), Staleness::Fresh);
+        assert_eq!(f.judge(now + 1001, now), Staleness::Future);
+        let g = Freshness {
+            floor_ms: now - 10,
+            ..f
+        };
+        assert_eq!(g.judge(now - 10, now), Staleness::BeforeStart);
+        assert_eq!(g.judge(now - 9, now), Staleness::Fresh);
     }
 
     #[test]

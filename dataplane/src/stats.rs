@@ -100,11 +100,20 @@ struct Line<T>(T);
 #[derive(Default)]
 pub struct WorkerCounters {
     totals: Line<[AtomicU64; 6]>,
-    audited: Line<[AtomicU64; DropReason::COUNT]>,
-    drops: Line<[AtomicU64; DropReason::COUNT]>,
+    audited: Line<Counters<{ DropReason::COUNT }>>,
+    drops: Line<Counters<{ DropReason::COUNT }>>,
     by_authority: Line<[[AtomicU64; 2]; MAX_AUTHORITIES]>,
     tx_by_port: Line<[AtomicU64; MAX_PORTS]>,
     bursts: Line<[AtomicU64; 2]>,
+}
+
+/// `N` counters (arrays over 32 have no `Default`).
+struct Counters<const N: usize>([AtomicU64; N]);
+
+impl<const N: usize> Default for Counters<N> {
+    fn default() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
 }
 
 #[inline(always)]
@@ -125,8 +134,8 @@ impl WorkerCounters {
         bump(&t[4], s.legacy_forwarded);
         bump(&t[5], s.local);
         for i in 0..DropReason::COUNT {
-            bump(&self.audited.0[i], s.audited[i]);
-            bump(&self.drops.0[i], s.drops[i]);
+            bump(&self.audited.0 .0[i], s.audited[i]);
+            bump(&self.drops.0 .0[i], s.drops[i]);
         }
         for (c, v) in self.by_authority.0.iter().zip(&s.by_authority) {
             bump(&c[0], v[0]);
@@ -155,8 +164,8 @@ impl WorkerCounters {
             ..BurstStats::default()
         };
         for i in 0..DropReason::COUNT {
-            s.audited[i] = self.audited.0[i].load(Relaxed);
-            s.drops[i] = self.drops.0[i].load(Relaxed);
+            s.audited[i] = self.audited.0 .0[i].load(Relaxed);
+            s.drops[i] = self.drops.0 .0[i].load(Relaxed);
         }
         for (v, c) in s.by_authority.iter_mut().zip(&self.by_authority.0) {
             *v = [c[0].load(Relaxed), c[1].load(Relaxed)];

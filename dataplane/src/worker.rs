@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The burst clock.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clock {
     System,
     /// A fixed time, for deterministic tests.
@@ -32,13 +32,19 @@ pub enum Clock {
 }
 
 impl Clock {
+    /// Unix seconds.
     pub fn now(&self) -> u32 {
+        (self.now_ms() / 1000) as u32
+    }
+
+    /// Unix milliseconds (a fixed clock stands at the start of its second).
+    pub fn now_ms(&self) -> u64 {
         match self {
             Clock::System => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs() as u32)
+                .map(|d| d.as_millis() as u64)
                 .unwrap_or(0),
-            Clock::Fixed(t) => *t,
+            Clock::Fixed(t) => *t as u64 * 1000,
         }
     }
 }
@@ -129,9 +135,9 @@ impl Worker {
             {
                 let guard = epoch::pin();
                 let snap = self.snapshots.load(&guard);
-                let now = self.clock.now();
+                let now_ms = self.clock.now_ms();
                 self.pipeline
-                    .process(snap, now, &mut burst, &mut verdicts, &mut stats);
+                    .process(snap, now_ms, &mut burst, &mut verdicts, &mut stats);
             }
             self.dispatch(&mut burst, &verdicts, &mut queued, &mut stats);
             self.transmit(&mut queued, &mut stats);

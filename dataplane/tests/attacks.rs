@@ -133,6 +133,7 @@ fn header(c: Claims, seq: u64) -> Repr {
         packet_type: PacketType::Data,
         dst_zone: CORE,
         sequence: seq,
+        timestamp: NOW as u64 * 1000,
         claims: c,
         hop_budget: 4,
         hop_count: 0,
@@ -183,7 +184,7 @@ fn judge_with(p: &mut Pipeline, snap: &Snapshot, f: Vec<u8>) -> (Verdict, BurstS
     let mut b = [f];
     let mut v = [Verdict::Drop(DropReason::Truncated)];
     let mut s = BurstStats::default();
-    p.process(snap, NOW, &mut b, &mut v, &mut s);
+    p.process(snap, NOW as u64 * 1000, &mut b, &mut v, &mut s);
     let [f] = b;
     (v[0], s, f)
 }
@@ -242,12 +243,26 @@ fn p1_any_change_to_claims_header_or_payload_fails_the_mac() {
                         | DropReason::UnknownAuthority
                         | DropReason::UnknownEpoch
                         | DropReason::EpochRetired
-                ),
+                ) || (gf::TIMESTAMP..gf::TIMESTAMP + 8).contains(&(at - g))
+                    && matches!(r, DropReason::Stale | DropReason::FutureTimestamp),
                 "byte {} -> {r}",
                 at - g
             ),
             v => panic!("tampered byte {} was {v:?}", at - g),
         }
+    }
+}
+
+/// The timestamp is under the MAC: moved by a millisecond (still fresh), the
+/// packet fails the MAC; so a replayer cannot refresh a captured packet.
+#[test]
+fn p1_a_refreshed_timestamp_fails_the_mac() {
+    for delta in [1i64, -1, 999, -2999] {
+        let mut f = frame(claims(), 1);
+        let at = gov_off(&f) + gf::TIMESTAMP;
+        let ts = u64::from_be_bytes(f[at..at + 8].try_into().unwrap());
+        f[at..at + 8].copy_from_slice(&((ts as i64 + delta) as u64).to_be_bytes());
+        assert_dropped(Gw::new().judge(f), DropReason::BadMac);
     }
 }
 
@@ -515,7 +530,8 @@ fn p6_replay_within_one_burst_and_old_sequences() {
     let mut burst = vec![f.clone(), f];
     let mut v = [Verdict::Drop(DropReason::Truncated); 2];
     let mut s = BurstStats::default();
-    gw.pipe.process(&gw.snap, NOW, &mut burst, &mut v, &mut s);
+    gw.pipe
+        .process(&gw.snap, NOW as u64 * 1000, &mut burst, &mut v, &mut s);
     assert_eq!(
         v[0],
         Verdict::Forward {
@@ -546,21 +562,168 @@ fn p6_replay_table_full_fails_closed() {
     let mut snap = snapshot();
     snap.revoked.clear();
     let table = Arc::new(ReplayTable::new(1));
+    let slots = table.slots() as u64;
     let mut p = Pipeline::new(table);
-    assert_forwarded(&judge_with(&mut p, &snap, frame(claims(), 1)), 0);
+    let holder = |credential| Claims {
+        credential,
+        ..claims()
+    };
+    for c in 0..slots {
+        assert_forwarded(&judge_with(&mut p, &snap, frame(holder(100 + c), 1)), 0);
+    }
     assert_dropped(
-        judge_with(
+        judge_with(&mut p, &snap, frame(holder(5), 1)),
+        DropReason::ReplayTableFull,
+    );
+}
+
+/// A frame of `c` stamped `ts_ms`.
+fn frame_at(c: Claims, seq: u64, ts_ms: u64) -> Vec<u8> {
+    build::governed(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &Repr {
+            timestamp: ts_ms,
+            ..header(c, seq)
+        },
+        &key(&c),
+        b"attack at dawn",
+    )
+}
+
+fn judge_at(
+    p: &mut Pipeline,
+    snap: &Snapshot,
+    f: Vec<u8>,
+    now_ms: u64,
+) -> (Verdict, BurstStats, Vec<u8>) {
+    let mut b = [f];
+    let mut v = [Verdict::Drop(DropReason::Truncated)];
+    let mut s = BurstStats::default();
+    p.process(snap, now_ms, &mut b, &mut v, &mut s);
+    let [f] = b;
+    (v[0], s, f)
+}
+
+// §3.6 / protocol §6 — freshness: a captured packet is accepted within the
+// freshness interval only, to the millisecond, whatever its sequence.
+#[test]
+fn p6_freshness_bounds_are_exact() {
+    use mnp_dataplane::replay::Freshness;
+    let f = Freshness {
+        max_age_ms: 3000,
+        max_lead_ms: 1000,
+        floor_ms: 0,
+    };
+    let now = NOW as u64 * 1000;
+    let gw = || Pipeline::new(Arc::new(ReplayTable::with_freshness(64, f)));
+    let snap = snapshot();
+    let judge = |ts: u64, seq: u64| judge_at(&mut gw(), &snap, frame_at(claims(), seq, ts), now);
+    assert_forwarded(&judge(now - 3000, 1), 0);
+    assert_dropped(judge(now - 3001, 1), DropReason::Stale);
+    assert_forwarded(&judge(now + 1000, 1), 0);
+    assert_dropped(judge(now + 1001, 1), DropReason::FutureTimestamp);
+    // The same captured packet: accepted once while fresh, a replay after,
+    // then stale (never accepted again) once the interval has passed.
+    let mut p = gw();
+    let captured = frame_at(claims(), 7, now);
+    assert_forwarded(&judge_at(&mut p, &snap, captured.clone(), now), 0);
+    assert_dropped(
+        judge_at(&mut p, &snap, captured.clone(), now + 2999),
+        DropReason::Replay,
+    );
+    assert_dropped(
+        judge_at(&mut p, &snap, captured, now + 3001),
+        DropReason::Stale,
+    );
+}
+
+// Protocol §6 — a restarted gateway (empty windows) refuses everything the
+// previous run could have accepted: stamped at or before its start + skew.
+#[test]
+fn p6_replay_after_a_restart_is_refused() {
+    use mnp_dataplane::replay::Freshness;
+    let snap = snapshot();
+    let now = NOW as u64 * 1000;
+    let f = Freshness {
+        max_age_ms: 3000,
+        max_lead_ms: 1000,
+        floor_ms: 0,
+    };
+    let mut before = Pipeline::new(Arc::new(ReplayTable::with_freshness(64, f)));
+    // Accepted by the first run, including one stamped a full skew ahead.
+    let sent = [
+        frame_at(claims(), 1, now - 500),
+        frame_at(claims(), 2, now + 1000),
+    ];
+    for p in &sent {
+        assert_forwarded(&judge_at(&mut before, &snap, p.clone(), now), 0);
+    }
+    // Restarted 200 ms later after a crash: T0 = start + S.
+    let restart = now + 200;
+    let mut after = Pipeline::new(Arc::new(ReplayTable::with_freshness(
+        64,
+        Freshness {
+            floor_ms: restart + 1000,
+            ..f
+        },
+    )));
+    for p in &sent {
+        assert_dropped(
+            judge_at(&mut after, &snap, p.clone(), restart),
+            DropReason::SentBeforeStart,
+        );
+    }
+    // Fresh traffic stamped after T0 flows again.
+    assert_forwarded(
+        &judge_at(
+            &mut after,
+            &snap,
+            frame_at(claims(), 3, restart + 1001),
+            restart + 1001,
+        ),
+        0,
+    );
+}
+
+// Protocol §6 — reclaiming windows never reopens a packet: an attacker who
+// churns the table with many credentials cannot make an accepted packet
+// acceptable again while it is fresh.
+#[test]
+fn p6_churning_the_table_never_reopens_a_fresh_packet() {
+    use mnp_dataplane::replay::Freshness;
+    let snap = snapshot();
+    let f = Freshness::default();
+    let table = Arc::new(ReplayTable::with_freshness(4, f));
+    let mut p = Pipeline::new(table.clone());
+    let now = NOW as u64 * 1000;
+    let victim = frame_at(claims(), 1, now);
+    assert_forwarded(&judge_at(&mut p, &snap, victim.clone(), now), 0);
+    // Fill every other slot at successive instants while the victim's
+    // packet is fresh: the victim's window is busy and is never taken.
+    for (i, c) in (500..600u64).enumerate() {
+        let t = now + (i as u64 % 3000);
+        let _ = judge_at(
             &mut p,
             &snap,
-            frame(
+            frame_at(
                 Claims {
-                    credential: 5,
+                    credential: c,
                     ..claims()
                 },
                 1,
+                t,
             ),
-        ),
-        DropReason::ReplayTableFull,
+            t,
+        );
+        assert_dropped(
+            judge_at(&mut p, &snap, victim.clone(), t),
+            DropReason::Replay,
+        );
+    }
+    assert_dropped(
+        judge_at(&mut p, &snap, victim, now + f.max_age_ms + 1),
+        DropReason::Stale,
     );
 }
 
@@ -902,7 +1065,7 @@ fn per_credential_rate_limit_from_the_zone_rule() {
         let mut b = [frame(c, seq)];
         let mut v = [Verdict::Drop(DropReason::Truncated)];
         let mut s = BurstStats::default();
-        p.process(&snap, now, &mut b, &mut v, &mut s);
+        p.process(&snap, now as u64 * 1000, &mut b, &mut v, &mut s);
         (v[0], s.drop_count(DropReason::RateLimited))
     };
     assert!(matches!(

@@ -62,7 +62,7 @@ fn steady_state_bursts_allocate_nothing() {
         for _ in 0..bursts {
             src.rx_burst(&mut pool, &mut burst, BURST);
             let mut s = BurstStats::default();
-            pipe.process(&snap, NOW, &mut burst, &mut verdicts, &mut s);
+            pipe.process(&snap, NOW as u64 * 1000, &mut burst, &mut verdicts, &mut s);
             totals.add(&s);
             for b in burst.drain(..) {
                 pool.put(b);

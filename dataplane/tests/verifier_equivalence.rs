@@ -46,7 +46,7 @@ fn run(
     let mut verdicts = vec![Verdict::Drop(DropReason::Truncated); out.len()];
     let mut stats = BurstStats::default();
     for (f, v) in out.chunks_mut(BURST).zip(verdicts.chunks_mut(BURST)) {
-        p.process(snap, NOW, f, v, &mut stats);
+        p.process(snap, NOW as u64 * 1000, f, v, &mut stats);
     }
     (verdicts, out, stats)
 }

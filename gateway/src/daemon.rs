@@ -13,7 +13,7 @@ use mnp_dataplane::port::pcap::{read_frames, PcapDropSink, PcapRx, PcapTx};
 use mnp_dataplane::port::{BufPool, DropSink, NullTx, RxQueue, TxQueue};
 use mnp_dataplane::punt::Punt;
 use mnp_dataplane::rcu::SnapshotCell;
-use mnp_dataplane::replay::ReplayTable;
+use mnp_dataplane::replay::{Freshness, ReplayTable};
 use mnp_dataplane::stats::{latency_histogram, LatencyRecorder};
 use mnp_dataplane::stats::{BurstStats, WorkerCounters};
 use mnp_dataplane::worker::{Clock, Exit, Worker};
@@ -117,7 +117,8 @@ fn rx_queues(
         match p.driver.get_ref() {
             Driver::Demo => {
                 for q in 0..*p.queues.get_ref() {
-                    let spec = loaded.mix_spec(demo_index, now).ok_or_else(|| {
+                    let fixed = matches!(opts.clock, Clock::Fixed(_));
+                    let spec = loaded.mix_spec(demo_index, now, fixed).ok_or_else(|| {
                         format!("port {name}: the [demo] section does not resolve")
                     })?;
                     demo_index += 1;
@@ -235,7 +236,26 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
     let cell = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
     let mut control = Control::new(loaded, cell.clone(), Instant::now())?;
-    let replay = Arc::new(ReplayTable::new(*cfg.gateway.replay_credentials.get_ref()));
+    let clock_file = loaded.state_dir.join("clock");
+    let freshness = Freshness {
+        max_age_ms: *cfg.gateway.freshness_ms.get_ref(),
+        max_lead_ms: *cfg.gateway.clock_skew_ms.get_ref(),
+        floor_ms: start_floor_ms(
+            opts.clock,
+            &clock_file,
+            *cfg.gateway.clock_skew_ms.get_ref(),
+        ),
+    };
+    let replay = Arc::new(ReplayTable::with_freshness(
+        *cfg.gateway.replay_credentials.get_ref(),
+        freshness,
+    ));
+    // Before any worker accepts a packet, the record must say "running": a
+    // crash from here on must not pass for the last clean stop.
+    if opts.clock == Clock::System {
+        record_clock(&clock_file, "running", control_clock_ms())
+            .map_err(|e| format!("gateway.state_dir: {e}"))?;
+    }
     let (punt_tx, punt_rx) = crossbeam::channel::bounded::<Punt>(*cfg.control.queue.get_ref());
     let latency = Arc::new(Mutex::new(latency_histogram()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -343,6 +363,8 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let mut next_line = start + interval;
     let mut next_poll = start + poll;
     let mut next_view = start;
+    let mut next_clock_record = start;
+    let mut clock_record_failed = false;
     let mut punts = Vec::with_capacity(256);
     loop {
         // Wait for control packets for up to 10 ms, then take what is queued.
@@ -365,6 +387,20 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             }
         }
         control.tick(now);
+        if opts.clock == Clock::System && now >= next_clock_record {
+            next_clock_record = now + Duration::from_millis(500);
+            match record_clock(&clock_file, "running", control_clock_ms()) {
+                Ok(()) => clock_record_failed = false,
+                Err(e) if !clock_record_failed => {
+                    clock_record_failed = true;
+                    errln!(
+                        "[{:>7.1}s] gateway.state_dir: cannot record the clock: {e}",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+                Err(_) => {}
+            }
+        }
         for e in control.take_events() {
             errln!("[{:>7.1}s] {e}", start.elapsed().as_secs_f64());
         }
@@ -396,6 +432,13 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         exits.push(exit);
         in_use += n;
     }
+    // No worker accepts anything any more: a restart need only refuse what
+    // this run could have accepted (protocol §6).
+    if opts.clock == Clock::System {
+        if let Err(e) = record_clock(&clock_file, "stopped", control_clock_ms()) {
+            errln!("gateway.state_dir: cannot record the clean stop: {e}");
+        }
+    }
     // Control packets still queued when the workers stopped.
     let rest: Vec<Punt> = punt_rx.try_iter().collect();
     control.handle_punts(&rest, opts.clock.now(), Instant::now());
@@ -418,6 +461,45 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         control: control.stats.clone(),
         devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,
     })
+}
+
+/// The gateway's wall clock in milliseconds (for the control side).
+fn control_clock_ms() -> u64 {
+    Clock::System.now_ms()
+}
+
+/// `T0` of protocol §6: timestamps at or before it are refused.
+///
+/// `state_dir/clock` says how the previous run ended: `stopped MS` after a
+/// clean exit (its workers had stopped accepting at MS), or `running MS`, the
+/// clock's high-water mark, recorded twice a second while it ran. After a
+/// clean stop, `T0 = MS + S`: every packet the last run could have accepted
+/// is refused, and once the restart took longer than `S` nothing fresh is.
+/// Otherwise (a crash, or no record) the run may have accepted packets
+/// stamped up to `S` past now: `T0` = the later of now and the high-water
+/// mark (a clock stepped back cannot reopen old packets), plus `S`. On a
+/// fixed test clock (`--now`): 0, i.e. no restart protection.
+fn start_floor_ms(clock: Clock, clock_file: &std::path::Path, skew_ms: u64) -> u64 {
+    if let Clock::Fixed(_) = clock {
+        return 0;
+    }
+    let text = std::fs::read_to_string(clock_file).unwrap_or_default();
+    let mut words = text.split_whitespace();
+    let (state, ms) = (
+        words.next(),
+        words.next().and_then(|v| v.parse::<u64>().ok()),
+    );
+    let now = clock.now_ms();
+    match (state, ms) {
+        (Some("stopped"), Some(stop)) if stop <= now => stop + skew_ms,
+        (_, recorded) => now.max(recorded.unwrap_or(0)) + skew_ms,
+    }
+}
+
+/// Record the clock's high-water mark while running, or the clean stop.
+fn record_clock(clock_file: &std::path::Path, state: &str, now_ms: u64) -> Result<(), String> {
+    mnp_ctrl::keys::write_text_atomic(clock_file, format!("{state} {now_ms}\n").as_bytes(), 0o644)
+        .map_err(|e| e.to_string())
 }
 
 fn control_view(
@@ -446,7 +528,7 @@ fn control_view(
         peers: control.peer_health(now),
         registry: control.registry().count(),
         authorities,
-        replay_occupied: replay.occupied(),
+        replay_occupied: replay.occupied(control_clock_ms()),
         replay_capacity: replay.capacity(),
         devices: dpdk.map_or_else(Vec::new, |d| {
             d.stats()

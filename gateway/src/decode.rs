@@ -169,7 +169,13 @@ pub fn verdicts(frames: &[Vec<u8>], snap: &Snapshot, now: u32) -> Vec<(Verdict, 
     for f in frames {
         let mut b = [f.clone()];
         let mut v = [Verdict::Drop(mnp_dataplane::DropReason::Truncated)];
-        p.process(snap, now, &mut b, &mut v, &mut BurstStats::default());
+        p.process(
+            snap,
+            now as u64 * 1000,
+            &mut b,
+            &mut v,
+            &mut BurstStats::default(),
+        );
         let [b] = b;
         out.push((v[0], b));
     }
@@ -209,15 +215,17 @@ pub struct Why {
 /// `live`, the replay windows and rate buckets are the running gateway's,
 /// read without recording anything; without, a scratch table (every
 /// sequence number fresh).
-pub fn why(frame: &[u8], snap: &Snapshot, now: u32, live: Option<&Arc<ReplayTable>>) -> Why {
+pub fn why(frame: &[u8], snap: &Snapshot, now_ms: u64, live: Option<&Arc<ReplayTable>>) -> Why {
+    let now = (now_ms / 1000) as u32;
     use mnp_dataplane::pipeline::CHECK_ORDER;
     let table = live
         .cloned()
         .unwrap_or_else(|| Arc::new(ReplayTable::new(16)));
+    let freshness = *table.freshness();
     let mut p = Pipeline::dry_run(table);
     let mut b = [frame.to_vec()];
     let mut v = [Verdict::Drop(mnp_dataplane::DropReason::Truncated)];
-    p.process(snap, now, &mut b, &mut v, &mut BurstStats::default());
+    p.process(snap, now_ms, &mut b, &mut v, &mut BurstStats::default());
     let (checked, failed) = p.trace(0);
     let mut s = String::new();
     let _ = writeln!(
@@ -236,10 +244,14 @@ pub fn why(frame: &[u8], snap: &Snapshot, now: u32, live: Option<&Arc<ReplayTabl
         let (state, detail) = if failed & bit != 0 {
             (
                 "FAIL",
-                format!("{} — {}", facts.detail(r, snap, now), r.help()),
+                format!(
+                    "{} — {}",
+                    facts.detail(*r, snap, now_ms, &freshness),
+                    r.help()
+                ),
             )
         } else if checked & bit != 0 {
-            ("pass", facts.detail(r, snap, now))
+            ("pass", facts.detail(*r, snap, now_ms, &freshness))
         } else {
             continue;
         };
@@ -298,8 +310,15 @@ impl Facts {
     }
 
     /// The values check `r` compares, in words.
-    fn detail(&self, r: mnp_dataplane::DropReason, snap: &Snapshot, now: u32) -> String {
+    fn detail(
+        &self,
+        r: mnp_dataplane::DropReason,
+        snap: &Snapshot,
+        now_ms: u64,
+        f: &mnp_dataplane::replay::Freshness,
+    ) -> String {
         use mnp_dataplane::DropReason as D;
+        let now = (now_ms / 1000) as u32;
         let Some((off, h)) = &self.gov else {
             return format!("frame of {} bytes", self.len);
         };
@@ -324,6 +343,18 @@ impl Facts {
                     .unwrap_or_default();
                 format!("epoch {} (live epochs {live:?})", c.epoch)
             }
+            D::Stale => format!(
+                "timestamp {} >= clock {now_ms} - freshness {} ms",
+                h.timestamp, f.max_age_ms
+            ),
+            D::FutureTimestamp => format!(
+                "timestamp {} <= clock {now_ms} + skew {} ms",
+                h.timestamp, f.max_lead_ms
+            ),
+            D::SentBeforeStart => format!(
+                "timestamp {} > start floor {} (start + skew)",
+                h.timestamp, f.floor_ms
+            ),
             D::BadMac => format!(
                 "MAC {} under the key derived from epoch {}'s secret and the claims",
                 hex::encode(h.mac),

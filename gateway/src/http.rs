@@ -136,11 +136,11 @@ fn respond(
         ("GET", "/healthz") => (200, "text/plain", "ok\n".to_string()),
         ("GET", "/why") => match param("frame").map(|h| hex::decode(h.trim())) {
             Some(Ok(frame)) => {
-                let now = param("now")
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or_else(|| state.clock.now());
+                let now_ms = param("now")
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .map_or_else(|| state.clock.now_ms(), |s| s * 1000);
                 let g = crossbeam::epoch::pin();
-                let why = decode::why(&frame, state.cell.load(&g), now, Some(&state.replay));
+                let why = decode::why(&frame, state.cell.load(&g), now_ms, Some(&state.replay));
                 (200, "text/plain; charset=utf-8", why.text)
             }
             _ => (400, "text/plain", "give ?frame=HEX\n".to_string()),

@@ -899,7 +899,7 @@ fn why(
             Ok(l) => decode::why(
                 &frame,
                 &l.snapshot,
-                now.unwrap_or_else(|| Clock::System.now()),
+                now.map_or_else(|| Clock::System.now_ms(), |s| s as u64 * 1000),
                 None,
             ),
             Err(code) => return code,

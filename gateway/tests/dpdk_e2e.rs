@@ -249,6 +249,7 @@ fn two_queues_two_workers_replay_on_the_other_queue_is_dropped_and_sigterm_leaks
             packet_type: PacketType::Data,
             dst_zone: 20,
             sequence: i + 1,
+            timestamp: NOW as u64 * 1000,
             claims: c,
             hop_budget: 5,
             hop_count: 0,

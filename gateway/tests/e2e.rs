@@ -139,6 +139,7 @@ fn hdr(c: Claims, dst_zone: u16, seq: u64) -> Repr {
         packet_type: PacketType::Data,
         dst_zone,
         sequence: seq,
+        timestamp: NOW as u64 * 1000,
         claims: c,
         hop_budget: 5,
         hop_count: 0,
@@ -727,8 +728,12 @@ fn keygen_issue_and_decode_from_the_cli() {
     let key = keys::read_private32(&dir.join("holder.pkey")).unwrap();
     assert_eq!(cred.claims.trust, 3);
 
-    // The holder sends a packet with its key; decode with the config judges it.
-    let h = hdr(cred.claims, 20, 1);
+    // The holder sends a packet with its key, stamped with its clock; decode
+    // with the config judges it now.
+    let h = Repr {
+        timestamp: unix_ms(),
+        ..hdr(cred.claims, 20, 1)
+    };
     let frame = build::governed(
         Encap::UdpIpv4,
         &Outer::default(),
@@ -773,4 +778,104 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
+}
+
+/// A summary figure: `forwarded` or a drop reason's name.
+fn summary_figure(stdout: &str, label: &str) -> u64 {
+    let summary = stdout.split("=== summary").nth(1).unwrap_or("");
+    summary
+        .lines()
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            match w.as_slice() {
+                [name, n, ..] if *name == label => n.parse().ok(),
+                [_code, name, n, ..] if *name == label => n.parse().ok(),
+                _ => None,
+            }
+        })
+        .unwrap_or(0)
+}
+
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Protocol §6 attacked through real gateway processes on the system clock:
+/// a capture replayed after a restart, and through a second gateway that
+/// holds the same zone secrets once the freshness interval has passed.
+#[test]
+fn captured_traffic_is_not_accepted_again_after_a_restart_or_through_another_gateway() {
+    let fresh_cfg = |dir: &Path| {
+        let text = CONFIG.replace(
+            "buffers_per_worker = 256",
+            // The holder here shares the gateway's clock: no skew.
+            "buffers_per_worker = 256\nfreshness_ms = 1500\nclock_skew_ms = 0",
+        );
+        std::fs::write(dir.join("gw.toml"), text).unwrap();
+    };
+    let a = tempdir("replay-a");
+    let secret = setup(&a);
+    fresh_cfg(&a);
+    // Gateway B: its own directory and state, the same key material.
+    let b = tempdir("replay-b");
+    std::fs::create_dir_all(b.join("keys")).unwrap();
+    for f in ["acme.pub", "acme.epoch1.secret"] {
+        std::fs::copy(a.join("keys").join(f), b.join("keys").join(f)).unwrap();
+    }
+    fresh_cfg(&b);
+
+    let run = |d: &Path| {
+        let out = gateway(&["run", "--config", d.join("gw.toml").to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    // Gateway A has run before and stopped cleanly (a first start refuses
+    // everything sent before it, protocol §6).
+    run(&a);
+    std::thread::sleep(Duration::from_millis(5));
+
+    // Fifty packets as a holder sends them now, captured on the wire.
+    let secs = (unix_ms() / 1000) as u32;
+    let c = Claims {
+        not_before: secs - 100,
+        not_after: secs + 1000,
+        ..claims(77)
+    };
+    let key = derive_packet_key_for(&secret, &c);
+    let sent_at = unix_ms();
+    let frames: Vec<Vec<u8>> = (1..=50u64)
+        .map(|seq| {
+            let h = Repr {
+                timestamp: sent_at,
+                ..hdr(c, 20, seq)
+            };
+            build::governed(Encap::UdpIpv4, &Outer::default(), &h, &key, b"captured")
+        })
+        .collect();
+    for d in [&a, &b] {
+        write_pcap(&d.join("in.pcap"), &frames);
+    }
+    let first = run(&a);
+    assert_eq!(summary_figure(&first, "forwarded"), 50, "{first}");
+
+    // Restarted on the same capture: nothing is accepted twice.
+    let again = run(&a);
+    assert_eq!(summary_figure(&again, "forwarded"), 0, "{again}");
+    assert_eq!(summary_figure(&again, "sent_before_start"), 50, "{again}");
+
+    // Through another gateway with the same secrets, once the packets are
+    // older than the freshness interval: stale everywhere.
+    let wait = (sent_at + 1500 + 50).saturating_sub(unix_ms());
+    std::thread::sleep(Duration::from_millis(wait));
+    let other = run(&b);
+    assert_eq!(summary_figure(&other, "forwarded"), 0, "{other}");
+    assert_eq!(summary_figure(&other, "stale"), 50, "{other}");
 }

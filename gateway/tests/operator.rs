@@ -310,7 +310,7 @@ fn drop_captures_have_true_times_and_interfaces_and_survive_a_restart() {
     let dir = tempdir("capture");
     let cfg = demo_config(&dir, free_port(), BIN);
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 1")).unwrap();
+    std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 997")).unwrap();
     let capture = dir.join("drops.pcapng");
     std::fs::remove_file(&capture).ok();
     let run = || {
@@ -352,7 +352,12 @@ fn why_and_decode_read_a_capture_being_written_and_why_sees_live_replay_state() 
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("drop_sample = 101", "drop_sample = 1")).unwrap();
+    // A long freshness interval: the captured replay must still be fresh
+    // when `why` asks, however loaded the machine, so the live window decides.
+    let text = text
+        .replace("drop_sample = 101", "drop_sample = 1")
+        .replace("freshness_ms = 3000", "freshness_ms = 600000");
+    std::fs::write(&cfg, text).unwrap();
     let capture = dir.join("drops.pcapng");
     let daemon = Reaped(
         Command::new(BIN)

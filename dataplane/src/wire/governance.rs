@@ -7,26 +7,28 @@
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
 //! |                          sequence                             |   8
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
-//! |                     claims (32 bytes)                         |  16..48
+//! |                  timestamp (Unix milliseconds)                |  16
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
-//! |hop_bud|hop_cnt|  reserved     |      lineage (12 bytes) ...   |  48..64
+//! |                     claims (32 bytes)                         |  24..56
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
-//! |                        MAC (16 bytes)                         |  64..80
+//! |hop_bud|hop_cnt|  reserved     |      lineage (12 bytes) ...   |  56..72
+//! +-------+-------+-------+-------+-------+-------+-------+-------+
+//! |                        MAC (16 bytes)                         |  72..88
 //! +-------+-------+-------+-------+-------+-------+-------+-------+
 //! ```
 //!
-//! Bytes 0..48 (the immutable header) and the payload are covered by the MAC;
-//! bytes 48..64 are the mutable fields a forwarding gateway rewrites.
+//! Bytes 0..56 (the immutable header) and the payload are covered by the MAC;
+//! bytes 56..72 are the mutable fields a forwarding gateway rewrites.
 
 use super::{be16, be32, be64, Result, WireError};
 
-pub const VERSION: u8 = 1;
-pub const HEADER_LEN: usize = 80;
+pub const VERSION: u8 = 2;
+pub const HEADER_LEN: usize = 88;
 pub const CLAIMS_LEN: usize = 32;
 pub const MAC_LEN: usize = 16;
 pub const LINEAGE_LEN: usize = 12;
 /// Bytes of the header covered by the MAC (all of them before the mutable block).
-pub const IMMUTABLE_LEN: usize = 48;
+pub const IMMUTABLE_LEN: usize = 56;
 /// Slots for permitted destination zones in the claims; zone 0 marks an empty slot.
 pub const PERMITTED_SLOTS: usize = 3;
 // (`Claims::permitted` spells the length out as 3: rustc 1.95 hits an ICE on
@@ -40,14 +42,15 @@ pub mod field {
     pub const DST_ZONE: usize = 4;
     pub const PAYLOAD_LEN: usize = 6;
     pub const SEQUENCE: usize = 8;
-    pub const CLAIMS: Range<usize> = 16..48;
-    pub const IMMUTABLE: Range<usize> = 0..48;
-    pub const MUTABLE: Range<usize> = 48..64;
-    pub const HOP_BUDGET: usize = 48;
-    pub const HOP_COUNT: usize = 49;
-    pub const MUT_RESERVED: usize = 50;
-    pub const LINEAGE: Range<usize> = 52..64;
-    pub const MAC: Range<usize> = 64..80;
+    pub const TIMESTAMP: usize = 16;
+    pub const CLAIMS: Range<usize> = 24..56;
+    pub const IMMUTABLE: Range<usize> = 0..56;
+    pub const MUTABLE: Range<usize> = 56..72;
+    pub const HOP_BUDGET: usize = 56;
+    pub const HOP_COUNT: usize = 57;
+    pub const MUT_RESERVED: usize = 58;
+    pub const LINEAGE: Range<usize> = 60..72;
+    pub const MAC: Range<usize> = 72..88;
 }
 
 /// Offsets inside the 32-byte claims block.
@@ -223,6 +226,10 @@ impl<T: AsRef<[u8]>> Header<T> {
     pub fn sequence(&self) -> u64 {
         be64(self.b(), field::SEQUENCE)
     }
+    /// The sender's clock when it sent the packet, Unix milliseconds.
+    pub fn timestamp(&self) -> u64 {
+        be64(self.b(), field::TIMESTAMP)
+    }
     pub fn claims_bytes(&self) -> &[u8; CLAIMS_LEN] {
         self.b()[field::CLAIMS]
             .try_into()
@@ -264,6 +271,8 @@ pub struct Repr {
     pub packet_type: PacketType,
     pub dst_zone: u16,
     pub sequence: u64,
+    /// Unix milliseconds at the sender.
+    pub timestamp: u64,
     pub claims: Claims,
     pub hop_budget: u8,
     pub hop_count: u8,
@@ -277,6 +286,7 @@ impl Repr {
             packet_type: h.packet_type(),
             dst_zone: h.dst_zone(),
             sequence: h.sequence(),
+            timestamp: h.timestamp(),
             claims: h.claims(),
             hop_budget: h.hop_budget(),
             hop_count: h.hop_count(),
@@ -285,7 +295,7 @@ impl Repr {
         }
     }
 
-    /// Write the header for a payload of `payload_len` bytes into `out[..80]`.
+    /// Write the header for a payload of `payload_len` bytes into `out[..HEADER_LEN]`.
     pub fn emit(&self, payload_len: u16, out: &mut [u8]) {
         let o = &mut out[..HEADER_LEN];
         o.fill(0);
@@ -294,6 +304,7 @@ impl Repr {
         o[field::DST_ZONE..field::DST_ZONE + 2].copy_from_slice(&self.dst_zone.to_be_bytes());
         o[field::PAYLOAD_LEN..field::PAYLOAD_LEN + 2].copy_from_slice(&payload_len.to_be_bytes());
         o[field::SEQUENCE..field::SEQUENCE + 8].copy_from_slice(&self.sequence.to_be_bytes());
+        o[field::TIMESTAMP..field::TIMESTAMP + 8].copy_from_slice(&self.timestamp.to_be_bytes());
         o[field::CLAIMS].copy_from_slice(&self.claims.to_bytes());
         o[field::HOP_BUDGET] = self.hop_budget;
         o[field::HOP_COUNT] = self.hop_count;
@@ -341,10 +352,10 @@ mod tests {
         }
 
         #[test]
-        fn header_round_trip(c in arb_claims(), seq in any::<u64>(), dz in any::<u16>(), hb in any::<u8>(),
+        fn header_round_trip(c in arb_claims(), seq in any::<u64>(), ts in any::<u64>(), dz in any::<u16>(), hb in any::<u8>(),
                              hc in any::<u8>(), lin in any::<[u8; 12]>(), mac in any::<[u8; 16]>(),
                              ty in 1u8..=3, payload in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let r = Repr { packet_type: PacketType::from_u8(ty).unwrap(), dst_zone: dz, sequence: seq, claims: c,
+            let r = Repr { packet_type: PacketType::from_u8(ty).unwrap(), dst_zone: dz, sequence: seq, timestamp: ts, claims: c,
                            hop_budget: hb, hop_count: hc, lineage: lin, mac };
             let mut buf = vec![0u8; HEADER_LEN + payload.len()];
             r.emit(payload.len() as u16, &mut buf);
@@ -369,6 +380,7 @@ mod tests {
             packet_type: PacketType::Data,
             dst_zone: 2,
             sequence: 1,
+            timestamp: 1_800_000_000_000,
             claims: Claims::default(),
             hop_budget: 8,
             hop_count: 0,
@@ -379,15 +391,15 @@ mod tests {
         r.emit(4, &mut buf);
         assert!(Header::new_checked(&buf[..]).is_ok());
         assert_eq!(
-            Header::new_checked(&buf[..79]).err(),
+            Header::new_checked(&buf[..HEADER_LEN - 1]).err(),
             Some(HeaderError::Truncated)
         );
         assert_eq!(
-            Header::new_checked(&buf[..83]).err(),
+            Header::new_checked(&buf[..HEADER_LEN + 3]).err(),
             Some(HeaderError::BadLength)
         );
         let mut b = buf;
-        b[0] = 2;
+        b[0] = 1; // a version 1 header
         assert_eq!(
             Header::new_checked(&b[..]).err(),
             Some(HeaderError::BadVersion)
@@ -405,13 +417,13 @@ mod tests {
             Some(HeaderError::ReservedNonZero)
         );
         let mut b = buf;
-        b[16 + 25] = 1;
+        b[field::CLAIMS.start + claims_field::RESERVED] = 1;
         assert_eq!(
             Header::new_checked(&b[..]).err(),
             Some(HeaderError::ReservedNonZero)
         );
         let mut b = buf;
-        b[51] = 1;
+        b[field::MUT_RESERVED + 1] = 1;
         assert_eq!(
             Header::new_checked(&b[..]).err(),
             Some(HeaderError::ReservedNonZero)
