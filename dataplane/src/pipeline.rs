@@ -185,6 +185,16 @@ impl Pipeline {
         }
     }
 
+    /// How packet `i` of the last burst was counted if it was forwarded.
+    pub fn forwarded_as(&self, i: usize) -> crate::stats::Forwarded {
+        use crate::stats::Forwarded;
+        match self.meta.get(i) {
+            Some(m) if m.kind == Kind::Legacy => Forwarded::Legacy,
+            Some(Meta { audit: Some(r), .. }) => Forwarded::Audit(*r),
+            _ => Forwarded::Governed,
+        }
+    }
+
     /// For packet `i` of the last burst: (checks that ran, checks that
     /// failed), one bit per check, the bit number being the drop reason's
     /// code. `why` prints them in pipeline order.

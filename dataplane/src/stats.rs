@@ -15,6 +15,15 @@ pub const MAX_AUTHORITIES: usize = 32;
 /// Ports a gateway may have (per-egress-port counters are a fixed array).
 pub const MAX_PORTS: usize = 32;
 
+/// Which counter a forwarded packet was counted under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forwarded {
+    Governed,
+    Legacy,
+    /// Forwarded under audit mode although this check failed.
+    Audit(DropReason),
+}
+
 /// What one burst did. Plain integers: owned by the worker, no sharing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BurstStats {
@@ -85,10 +94,36 @@ impl BurstStats {
     pub fn audit_count(&self, r: DropReason) -> u64 {
         self.audited[r as usize]
     }
-    /// Move a forwarded packet to a drop (e.g. the tx queue refused it).
-    pub fn forward_failed(&mut self, r: DropReason, bytes: u64) {
+    /// Move a packet counted as forwarded (`as_`) to drop reason `r`: the
+    /// egress queue refused it, or there is none. Every frame stays counted
+    /// exactly once.
+    pub fn unforward(&mut self, as_: Forwarded, r: DropReason, bytes: u64) {
+        match as_ {
+            Forwarded::Governed => self.forwarded = self.forwarded.saturating_sub(1),
+            Forwarded::Legacy => self.legacy_forwarded = self.legacy_forwarded.saturating_sub(1),
+            Forwarded::Audit(a) => {
+                self.audited[a as usize] = self.audited[a as usize].saturating_sub(1)
+            }
+        }
         self.drops[r as usize] += 1;
         self.tx_bytes = self.tx_bytes.saturating_sub(bytes);
+    }
+
+    /// Count frames a port received but could not hand over.
+    pub fn refused(&mut self, r: crate::port::Refused) {
+        self.rx += r.oversize + r.errors;
+        self.drops[DropReason::Oversize as usize] += r.oversize;
+        self.drops[DropReason::RxError as usize] += r.errors;
+    }
+
+    /// `rx = forwarded + legacy + audit + local + dropped`, or how far off.
+    pub fn accounting_gap(&self) -> i128 {
+        self.rx as i128
+            - (self.forwarded
+                + self.legacy_forwarded
+                + self.audit_forwarded()
+                + self.local
+                + self.dropped()) as i128
     }
 }
 

@@ -15,10 +15,10 @@
 
 use crate::drop::DropReason;
 use crate::pipeline::{Pipeline, Verdict, BURST};
-use crate::port::{BufPool, DropSink, PktBuf, RxQueue, RxStatus, TxQueue};
+use crate::port::{BufPool, DropSink, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
 use crate::punt::Punt;
 use crate::rcu::SnapshotCell;
-use crate::stats::{BurstStats, LatencyRecorder, WorkerCounters};
+use crate::stats::{BurstStats, Forwarded, LatencyRecorder, WorkerCounters};
 use crossbeam::epoch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -111,12 +111,24 @@ impl Worker {
         let mut queued: Vec<Vec<PktBuf>> = (0..self.tx.len())
             .map(|_| Vec::with_capacity(BURST))
             .collect();
+        // Beside each queued packet: the counter it was forwarded under.
+        let mut queued_as: Vec<Vec<Forwarded>> = (0..self.tx.len())
+            .map(|_| Vec::with_capacity(BURST))
+            .collect();
         let mut idle = 0u32;
         let exit = loop {
             if self.stop.load(Ordering::Relaxed) {
                 break Exit::Stopped;
             }
             let status = self.rx.rx_burst(&mut self.pool, &mut burst, BURST);
+            // Frames the port received but could not hand over are counted
+            // too: every frame exactly once.
+            let refused = self.rx.take_refused();
+            if refused != Refused::default() && burst.is_empty() {
+                let mut stats = BurstStats::default();
+                stats.refused(refused);
+                self.counters.publish(&stats);
+            }
             if burst.is_empty() {
                 if status == RxStatus::Exhausted {
                     break Exit::SourceExhausted;
@@ -132,6 +144,7 @@ impl Worker {
             }
             let started = self.latency.as_ref().map(|_| std::time::Instant::now());
             let mut stats = BurstStats::default();
+            stats.refused(refused);
             {
                 let guard = epoch::pin();
                 let snap = self.snapshots.load(&guard);
@@ -139,8 +152,14 @@ impl Worker {
                 self.pipeline
                     .process(snap, now_ms, &mut burst, &mut verdicts, &mut stats);
             }
-            self.dispatch(&mut burst, &verdicts, &mut queued, &mut stats);
-            self.transmit(&mut queued, &mut stats);
+            self.dispatch(
+                &mut burst,
+                &verdicts,
+                &mut queued,
+                &mut queued_as,
+                &mut stats,
+            );
+            self.transmit(&mut queued, &mut queued_as, &mut stats);
             self.counters.publish(&stats);
             if let (Some(rec), Some(t)) = (self.latency.as_mut(), started) {
                 rec.record(t.elapsed().as_nanos() as u64);
@@ -158,14 +177,25 @@ impl Worker {
         exit
     }
 
+    /// Capture a sample of drops (one in `drop_sample`), with the reason.
+    fn sample_drop(&mut self, frame: &[u8], reason: DropReason) {
+        self.drops_seen += 1;
+        if let Some(sink) = self.drop_sink.as_mut() {
+            if self.drops_seen.is_multiple_of(self.drop_sample.max(1)) {
+                sink.capture(frame, reason);
+            }
+        }
+    }
+
     fn dispatch(
         &mut self,
         burst: &mut Vec<PktBuf>,
         verdicts: &[Verdict],
         queued: &mut [Vec<PktBuf>],
+        queued_as: &mut [Vec<Forwarded>],
         stats: &mut BurstStats,
     ) {
-        for (pkt, v) in burst.drain(..).zip(verdicts) {
+        for (i, (pkt, v)) in burst.drain(..).zip(verdicts).enumerate() {
             match *v {
                 Verdict::Local(_) => {
                     let (port, ethertype) = {
@@ -180,28 +210,35 @@ impl Worker {
                     if !sent {
                         stats.local -= 1;
                         stats.drops[DropReason::ControlQueueFull as usize] += 1;
+                        self.sample_drop(pkt.as_ref(), DropReason::ControlQueueFull);
                     }
                     self.pool.put(pkt);
                 }
                 Verdict::Forward { port, .. } if (port as usize) < queued.len() => {
                     queued[port as usize].push(pkt);
+                    queued_as[port as usize].push(self.pipeline.forwarded_as(i));
                 }
-                Verdict::Forward { .. } => self.pool.put(pkt),
+                Verdict::Forward { .. } => {
+                    let len = pkt.as_ref().len() as u64;
+                    stats.unforward(self.pipeline.forwarded_as(i), DropReason::NoTxQueue, len);
+                    self.sample_drop(pkt.as_ref(), DropReason::NoTxQueue);
+                    self.pool.put(pkt);
+                }
                 Verdict::Drop(reason) => {
-                    self.drops_seen += 1;
-                    if let Some(sink) = self.drop_sink.as_mut() {
-                        if self.drops_seen.is_multiple_of(self.drop_sample.max(1)) {
-                            sink.capture(pkt.as_ref(), reason);
-                        }
-                    }
+                    self.sample_drop(pkt.as_ref(), reason);
                     self.pool.put(pkt);
                 }
             }
         }
     }
 
-    fn transmit(&mut self, queued: &mut [Vec<PktBuf>], stats: &mut BurstStats) {
-        for (port, q) in queued.iter_mut().enumerate() {
+    fn transmit(
+        &mut self,
+        queued: &mut [Vec<PktBuf>],
+        queued_as: &mut [Vec<Forwarded>],
+        stats: &mut BurstStats,
+    ) {
+        for (port, (q, as_)) in queued.iter_mut().zip(queued_as.iter_mut()).enumerate() {
             if q.is_empty() {
                 continue;
             }
@@ -209,10 +246,9 @@ impl Worker {
             if let Some(c) = stats.tx_by_port.get_mut(port) {
                 *c += sent as u64;
             }
-            for (i, pkt) in q.drain(..).enumerate() {
+            for (i, (pkt, how)) in q.drain(..).zip(as_.drain(..)).enumerate() {
                 if i >= sent {
-                    stats.forward_failed(DropReason::TxFull, pkt.as_ref().len() as u64);
-                    stats.forwarded = stats.forwarded.saturating_sub(1);
+                    stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
                     if let Some(sink) = self.drop_sink.as_mut() {
                         sink.capture(pkt.as_ref(), DropReason::TxFull);
                     }

@@ -58,3 +58,100 @@ fn a_full_egress_queue_is_a_counted_tx_full_drop() {
     assert_eq!(*captured.0.lock().unwrap(), vec![DropReason::TxFull; 7]);
     assert_eq!(w.pool.in_use(), 0, "every buffer back in the pool");
 }
+
+/// Runs `frames` through one worker whose only tx queue accepts `limit`
+/// frames, on `snap`; returns the published totals.
+fn run_one(
+    snap: mnp_dataplane::Snapshot,
+    frames: Vec<Vec<u8>>,
+    limit: Option<usize>,
+    tx_queues: usize,
+) -> mnp_dataplane::stats::BurstStats {
+    let counters = Arc::new(WorkerCounters::default());
+    let tx: Vec<Box<dyn TxQueue>> = (0..tx_queues)
+        .map(|_| {
+            Box::new(MemoryTx {
+                limit,
+                ..MemoryTx::default()
+            }) as Box<dyn TxQueue>
+        })
+        .collect();
+    let mut w = Worker::new(
+        Box::new(MemoryRx::new(frames)),
+        tx,
+        BufPool::new(64, 512),
+        Pipeline::new(Arc::new(ReplayTable::new(16))),
+        Arc::new(SnapshotCell::new(snap)),
+        counters.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Clock::Fixed(NOW),
+    );
+    assert_eq!(w.run(), Exit::SourceExhausted);
+    assert_eq!(w.pool.in_use(), 0);
+    let s = counters.read();
+    assert_eq!(s.accounting_gap(), 0, "{s:?}");
+    s
+}
+
+#[test]
+fn a_forward_to_a_port_without_a_tx_queue_is_a_counted_drop() {
+    let secret = [4u8; 32];
+    let frames: Vec<Vec<u8>> = (0..5u64)
+        .map(|i| fixture::frame(&secret, 1, i + 1, &Outer::default(), b"x"))
+        .collect();
+    // The snapshot routes to port 0, but this worker has no tx queue at all.
+    let s = run_one(fixture::snapshot(secret), frames, None, 0);
+    assert_eq!(
+        (s.rx, s.forwarded, s.drop_count(DropReason::NoTxQueue)),
+        (5, 0, 5)
+    );
+}
+
+#[test]
+fn a_refused_legacy_forward_leaves_the_legacy_counter_not_the_governed_one() {
+    use mnp_dataplane::snapshot::{IpNet, LegacyRule};
+    let secret = [4u8; 32];
+    let mut snap = fixture::snapshot(secret);
+    snap.legacy.push(LegacyRule {
+        src: IpNet::V4 { addr: 0, len: 0 },
+        dst: IpNet::V4 { addr: 0, len: 0 },
+        proto: None,
+        dst_ports: None,
+        port: 0,
+        next_hop: [2, 0, 0, 0, 0, 9],
+    });
+    let legacy: Vec<Vec<u8>> = (0..4)
+        .map(|_| {
+            mnp_dataplane::build::plain_udp(
+                false,
+                &Outer {
+                    dst_port: 53,
+                    ..Outer::default()
+                },
+                b"dns",
+            )
+        })
+        .collect();
+    let s = run_one(snap, legacy, Some(1), 1);
+    assert_eq!(
+        (
+            s.rx,
+            s.legacy_forwarded,
+            s.forwarded,
+            s.drop_count(DropReason::TxFull)
+        ),
+        (4, 1, 0, 3)
+    );
+}
+
+#[test]
+fn frames_larger_than_the_buffers_are_counted_as_oversize() {
+    let secret = [4u8; 32];
+    let mut frames: Vec<Vec<u8>> = vec![vec![0u8; 513], vec![0u8; 4000]];
+    frames.push(fixture::frame(&secret, 1, 1, &Outer::default(), b"x"));
+    let s = run_one(fixture::snapshot(secret), frames, None, 1);
+    assert_eq!(
+        (s.rx, s.forwarded, s.drop_count(DropReason::Oversize)),
+        (3, 1, 2)
+    );
+}

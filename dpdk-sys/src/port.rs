@@ -10,7 +10,7 @@
 use crate::eal::{last_error, Mempool};
 use crate::ffi;
 pub use crate::setup::PortStats;
-use mnp_dataplane::port::{BufPool, PktBuf, RxQueue, RxStatus, TxQueue};
+use mnp_dataplane::port::{BufPool, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
 use std::ffi::CString;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -185,7 +185,7 @@ impl EthPort {
             port: self.clone(),
             queue,
             mbufs: [std::ptr::null_mut(); BURST],
-            errors: 0,
+            refused: Refused::default(),
         }
     }
 
@@ -214,7 +214,7 @@ pub struct DpdkRx {
     port: Arc<EthPort>,
     queue: u16,
     mbufs: [*mut ffi::rte_mbuf; BURST],
-    errors: u64,
+    refused: Refused,
 }
 
 // SAFETY: the raw pointers are scratch slots filled and emptied within one
@@ -245,11 +245,11 @@ impl RxQueue for DpdkRx {
                     if b.fill(data) {
                         out.push(b);
                     } else {
-                        self.errors += 1;
+                        self.refused.oversize += 1;
                         pool.put(b);
                     }
                 }
-                None => self.errors += 1,
+                None => self.refused.errors += 1,
             }
         }
         if n > 0 {
@@ -258,8 +258,8 @@ impl RxQueue for DpdkRx {
         }
         RxStatus::Open
     }
-    fn rx_errors(&self) -> u64 {
-        self.errors
+    fn take_refused(&mut self) -> Refused {
+        std::mem::take(&mut self.refused)
     }
 }
 

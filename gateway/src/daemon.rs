@@ -619,6 +619,15 @@ pub fn print_summary(r: &RunReport) {
         }
     }
     outln!("  dropped            {:>12}", t.dropped());
+    let gap = t.accounting_gap();
+    outln!(
+        "  accounting         rx = forwarded + legacy + audit + local + dropped: {}",
+        if gap == 0 {
+            "exact".to_string()
+        } else {
+            format!("OFF BY {gap}")
+        }
+    );
     for reason in DropReason::ALL {
         if t.drop_count(*reason) > 0 {
             outln!(

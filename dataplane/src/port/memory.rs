@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 
 pub struct MemoryRx {
     frames: VecDeque<Vec<u8>>,
-    errors: u64,
+    refused: super::Refused,
 }
 
 impl MemoryRx {
     pub fn new(frames: impl IntoIterator<Item = Vec<u8>>) -> Self {
         Self {
             frames: frames.into_iter().collect(),
-            errors: 0,
+            refused: super::Refused::default(),
         }
     }
 }
@@ -33,7 +33,7 @@ impl RxQueue for MemoryRx {
             if b.fill(&f) {
                 out.push(b);
             } else {
-                self.errors += 1;
+                self.refused.oversize += 1;
                 pool.put(b);
             }
         }
@@ -43,8 +43,8 @@ impl RxQueue for MemoryRx {
             RxStatus::Open
         }
     }
-    fn rx_errors(&self) -> u64 {
-        self.errors
+    fn take_refused(&mut self) -> super::Refused {
+        std::mem::take(&mut self.refused)
     }
 }
 

@@ -100,13 +100,23 @@ pub enum RxStatus {
     Exhausted,
 }
 
+/// Frames a port received but could not hand over, by why (the worker
+/// counts each as received and dropped: `oversize`, `rx_error`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refused {
+    /// Larger than the pool's buffers.
+    pub oversize: u64,
+    /// Anything else the port could not deliver (no buffer, a device error).
+    pub errors: u64,
+}
+
 /// One receive queue.
 pub trait RxQueue: Send {
     /// Append up to `max` frames to `out`, taking buffers from `pool`.
     fn rx_burst(&mut self, pool: &mut BufPool, out: &mut Vec<PktBuf>, max: usize) -> RxStatus;
-    /// Frames refused at rx (larger than a buffer, pool empty).
-    fn rx_errors(&self) -> u64 {
-        0
+    /// Frames refused since the last call (and reset).
+    fn take_refused(&mut self) -> Refused {
+        Refused::default()
     }
 }
 

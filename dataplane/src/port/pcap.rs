@@ -154,7 +154,7 @@ pub struct PcapRx {
     frames: Arc<Vec<Vec<u8>>>,
     next: usize,
     repeat: bool,
-    errors: u64,
+    refused: super::Refused,
 }
 
 impl PcapRx {
@@ -166,7 +166,7 @@ impl PcapRx {
             frames,
             next: 0,
             repeat,
-            errors: 0,
+            refused: super::Refused::default(),
         }
     }
 }
@@ -186,7 +186,7 @@ impl RxQueue for PcapRx {
             if b.fill(&self.frames[self.next]) {
                 out.push(b);
             } else {
-                self.errors += 1;
+                self.refused.oversize += 1;
                 pool.put(b);
             }
             self.next += 1;
@@ -197,8 +197,8 @@ impl RxQueue for PcapRx {
             RxStatus::Open
         }
     }
-    fn rx_errors(&self) -> u64 {
-        self.errors
+    fn take_refused(&mut self) -> super::Refused {
+        std::mem::take(&mut self.refused)
     }
 }
 
