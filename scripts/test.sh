@@ -42,6 +42,9 @@ fi
 echo "== dpdk-sys notices DPDK arriving and leaving"
 ./scripts/check-dpdk-rebuild.sh
 
+echo "== fuzzing: every parser and the whole pipeline, 30 s per target"
+./scripts/fuzz.sh 30
+
 echo "== Docker build context and runtime image (no engine needed)"
 python3 scripts/check-docker-context.py
 
