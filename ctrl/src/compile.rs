@@ -411,14 +411,17 @@ impl Compiler<'_> {
                         "epoch listed twice",
                     ));
                 }
-                let secret = keys::read_private32(&resolve(self.src.path, e.secret.get_ref()))
-                    .map_err(|err| {
-                        self.err(
-                            &e.secret,
-                            f(&format!("epochs[{j}].secret")),
-                            err.to_string(),
-                        )
-                    })?;
+                let secret_path = resolve(self.src.path, e.secret.get_ref());
+                // Watched like every other file: a secret replaced in place
+                // (a compromised one rotated) takes effect at the next poll.
+                files.push(secret_path.clone());
+                let secret = keys::read_private32(&secret_path).map_err(|err| {
+                    self.err(
+                        &e.secret,
+                        f(&format!("epochs[{j}].secret")),
+                        err.to_string(),
+                    )
+                })?;
                 secrets.push(EpochSecret {
                     epoch: *e.epoch.get_ref(),
                     secret,

@@ -668,3 +668,43 @@ withdraw_after_ms = 3000
     c.handle_punts(&[report(&ka, 11, 11, 0, 7)], NOW, ms(3500));
     assert_eq!(route(&c), a);
 }
+
+/// Issue #16: a zone secret replaced in place (a compromised one rotated)
+/// is noticed by the file watch like every other file, and takes effect.
+#[test]
+fn a_zone_secret_replaced_on_disk_takes_effect_at_the_next_poll() {
+    let s = Setup::new("secret-swap");
+    let path = s.write(&[1], "", "");
+    let mut c = s.control(&path);
+    let old = s.secret(1);
+    let pkt = |secret: &ZoneSecret| frame(secret, claims(1, 1), PacketType::Data, 1, b"x");
+    let (v, _) = judge(&c, &mut fresh_pipe(), vec![pkt(&old)]);
+    assert!(matches!(v[0], Verdict::Forward { .. }), "{v:?}");
+    assert!(!c.files_changed());
+    // Replace the secret file's contents (same path, 0600).
+    let file = s.dir.join("keys/acme.epoch1.secret");
+    let new: ZoneSecret = [0x5e; 32];
+    std::thread::sleep(Duration::from_millis(20));
+    keys::write_hex(&file, &new, 0o600, true).unwrap();
+    // The watch waits for a file to settle: two polls.
+    let mut changed = false;
+    for _ in 0..20 {
+        if c.files_changed() {
+            changed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(changed, "the replaced secret file was not noticed");
+    c.reload(Instant::now()).unwrap();
+    let (v, _) = judge(&c, &mut fresh_pipe(), vec![pkt(&old), pkt(&new)]);
+    assert_eq!(
+        v[0],
+        Verdict::Drop(DropReason::BadMac),
+        "old secret retired"
+    );
+    assert!(
+        matches!(v[1], Verdict::Forward { .. }),
+        "new secret in force: {v:?}"
+    );
+}
