@@ -198,4 +198,14 @@ mod tests {
         assert_eq!(p.effective(t0 + Duration::from_secs(5), &timing), 0);
         assert!(HealthReport::from_bytes(&r.to_bytes()[..80]).is_none());
     }
+
+    /// Protocol §7.3: health is per mille; a report above 1000 is rejected.
+    #[test]
+    fn health_above_one_thousand_is_rejected() {
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let mut b = HealthReport::sign(&sk, 7, 1, 1000).to_bytes();
+        assert!(HealthReport::from_bytes(&b).is_some());
+        b[20..22].copy_from_slice(&1001u16.to_be_bytes());
+        assert!(HealthReport::from_bytes(&b).is_none());
+    }
 }

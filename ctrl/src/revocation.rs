@@ -274,4 +274,19 @@ mod tests {
             Err(RevocationError::WrongAuthority { .. })
         ));
     }
+
+    /// Protocol §7.2: what is signed is the set; the file's order and
+    /// duplicates do not matter.
+    #[test]
+    fn ids_in_any_order_verify_as_their_canonical_set() {
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let list = RevocationList::sign(&sk, 1, 2, 100, &[5, 3, 9]);
+        let shuffled = list
+            .to_toml()
+            .replace("credentials = [3, 5, 9]", "credentials = [9, 3, 5, 3]");
+        assert!(shuffled.contains("[9, 3, 5, 3]"), "{shuffled}");
+        let parsed = RevocationList::parse(&shuffled).unwrap();
+        assert_eq!(parsed.credentials, vec![3, 5, 9]);
+        parsed.verify(&sk.verifying_key()).unwrap();
+    }
 }

@@ -134,6 +134,12 @@ pub fn parse_frame(frame: &[u8], udp_port: u16, gov_ethertype: u16) -> Parsed {
                 Ok(p) => p,
                 Err(e) => return Parsed::Drop(l3_err(e)),
             };
+            // Extension headers: the gateway cannot see whether a governed
+            // packet hides behind them, so no legacy rule may carry it
+            // (protocol §2).
+            if !matches!(ip.next_header(), 6 | 17 | 58 | 59) {
+                return Parsed::Drop(DropReason::Ungoverned);
+            }
             let l4 = l3 + ipv6::HEADER_LEN;
             let ip_end = l4 + ip.payload_len();
             let mut tuple = FiveTuple {

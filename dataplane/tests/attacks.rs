@@ -1105,3 +1105,205 @@ fn per_credential_rate_limit_from_the_zone_rule() {
         Verdict::Forward { .. }
     ));
 }
+
+// Issue #16 — the spec's edges, each decided in docs/protocol.md §2, §6, §8.
+
+fn build_with(encap: Encap, outer: &Outer, h: &Repr, c: &Claims) -> Vec<u8> {
+    build::governed(encap, outer, h, &key(c), b"attack at dawn")
+}
+
+#[test]
+fn edge_vlan_stacks_accepted_and_refused_as_specified() {
+    let tagged = build_with(
+        Encap::Ethernet,
+        &Outer {
+            vlan: Some(100),
+            ..Outer::default()
+        },
+        &header(claims(), 1),
+        &claims(),
+    );
+    // Insert a second tag in front of the 0x8100/100 one.
+    let stack = |outer_tpid: u16, inner_tpid: u16, tags: usize| {
+        let mut f = tagged[..12].to_vec();
+        f.extend_from_slice(&outer_tpid.to_be_bytes());
+        f.extend_from_slice(&200u16.to_be_bytes());
+        for _ in 2..tags {
+            f.extend_from_slice(&0x8100u16.to_be_bytes());
+            f.extend_from_slice(&300u16.to_be_bytes());
+        }
+        f.extend_from_slice(&inner_tpid.to_be_bytes());
+        f.extend_from_slice(&tagged[14..]);
+        f
+    };
+    assert_forwarded(&Gw::new().judge(stack(0x88a8, 0x8100, 2)), 0);
+    assert_forwarded(&Gw::new().judge(stack(0x8100, 0x8100, 2)), 0);
+    let mut lone_s_tag = tagged.clone();
+    lone_s_tag[12..14].copy_from_slice(&0x88a8u16.to_be_bytes());
+    assert_forwarded(&Gw::new().judge(lone_s_tag), 0);
+    assert_dropped(
+        Gw::new().judge(stack(0x8100, 0x88a8, 2)),
+        DropReason::BadL3Header,
+    );
+    assert_dropped(
+        Gw::new().judge(stack(0x88a8, 0x8100, 3)),
+        DropReason::BadL3Header,
+    );
+}
+
+#[test]
+fn edge_trailers_kept_after_ip_and_refused_after_raw_ethernet() {
+    for encap in [Encap::UdpIpv4, Encap::UdpIpv6] {
+        let mut f = build_with(encap, &Outer::default(), &header(claims(), 1), &claims());
+        f.extend_from_slice(b"TRAILER!");
+        let got = Gw::new().judge(f.clone());
+        assert_forwarded(&got, 0);
+        assert_eq!(got.2.len(), f.len(), "{encap:?}: length unchanged");
+        assert!(got.2.ends_with(b"TRAILER!"), "{encap:?}: trailer kept");
+    }
+    let mut raw = build_with(
+        Encap::Ethernet,
+        &Outer::default(),
+        &header(claims(), 1),
+        &claims(),
+    );
+    raw.extend_from_slice(b"TRAILER!");
+    assert_dropped(Gw::new().judge(raw), DropReason::BadLength);
+}
+
+#[test]
+fn edge_ipv6_with_extension_headers_never_rides_a_legacy_rule() {
+    let mut snap = snapshot();
+    snap.legacy.push(LegacyRule {
+        src: IpNet::V6 { addr: 0, len: 0 },
+        dst: IpNet::V6 { addr: 0, len: 0 },
+        proto: None,
+        dst_ports: None,
+        port: 0,
+        next_hop: [2, 0, 0, 0, 0, 9],
+    });
+    let mut gw = Gw::with(snap);
+    // A governed packet behind a hop-by-hop header (next header 0).
+    let mut f = build_with(
+        Encap::UdpIpv6,
+        &Outer::default(),
+        &header(claims(), 1),
+        &claims(),
+    );
+    f[14 + 6] = 0;
+    assert_dropped(gw.judge(f), DropReason::Ungoverned);
+    // Plain IPv6 UDP still follows the permissive rule.
+    let plain = build::plain_udp(
+        true,
+        &Outer {
+            dst_port: 53,
+            ..Outer::default()
+        },
+        b"dns",
+    );
+    let got = gw.judge(plain);
+    assert_eq!(
+        got.0,
+        Verdict::Forward {
+            port: 0,
+            audit: None
+        }
+    );
+    assert_eq!(got.1.legacy_forwarded, 1);
+}
+
+#[test]
+fn edge_a_wrong_udp_checksum_is_forwarded_still_wrong() {
+    use mnp_dataplane::wire::checksum;
+    let mut f = build_with(
+        Encap::UdpIpv4,
+        &Outer::default(),
+        &header(claims(), 1),
+        &claims(),
+    );
+    f[34 + 6] ^= 0x55; // the UDP checksum (not under the MAC)
+    let got = Gw::new().judge(f);
+    assert_forwarded(&got, 0);
+    let out = got.2;
+    let (src, dst) = (
+        out[26..30].try_into().unwrap(),
+        out[30..34].try_into().unwrap(),
+    );
+    let mut udp = out[34..].to_vec();
+    let stored = u16::from_be_bytes([udp[6], udp[7]]);
+    udp[6..8].copy_from_slice(&[0, 0]);
+    assert_ne!(
+        checksum::udp_ipv4(src, dst, &udp),
+        stored,
+        "never laundered"
+    );
+}
+
+#[test]
+fn edge_control_packets_ignore_the_hop_budget() {
+    let h = Repr {
+        packet_type: PacketType::CredentialAnnouncement,
+        dst_zone: VAULT,
+        hop_budget: 0,
+        ..header(claims(), 1)
+    };
+    let f = build_with(Encap::UdpIpv4, &Outer::default(), &h, &claims());
+    let got = Gw::new().judge(f);
+    assert_eq!(got.0, Verdict::Local(PacketType::CredentialAnnouncement));
+    assert_eq!(got.1.local, 1);
+}
+
+#[test]
+fn edge_zone_zero_is_never_granted_nor_permitted() {
+    let c0 = Claims {
+        zone: 0,
+        ..claims()
+    };
+    assert_dropped(Gw::new().judge(frame(c0, 1)), DropReason::ZoneNotGranted);
+    let h = Repr {
+        dst_zone: 0,
+        ..header(claims(), 1)
+    };
+    assert_dropped(
+        Gw::new().judge(build_with(Encap::UdpIpv4, &Outer::default(), &h, &claims())),
+        DropReason::DestinationNotPermitted,
+    );
+}
+
+#[test]
+fn edge_a_rate_limited_packet_consumes_its_sequence_number() {
+    let mut snap = snapshot();
+    snap.zone_rules.get_mut(&(EDGE, CORE)).unwrap().rate =
+        Some(mnp_dataplane::snapshot::RateLimit {
+            per_second: 1,
+            burst: 1,
+        });
+    let mut p = Pipeline::new(Arc::new(ReplayTable::new(16)));
+    let now = NOW as u64 * 1000;
+    assert_forwarded(&judge_at(&mut p, &snap, frame(claims(), 1), now), 0);
+    assert_dropped(
+        judge_at(&mut p, &snap, frame(claims(), 2), now),
+        DropReason::RateLimited,
+    );
+    // A second later the bucket has a token, but sequence 2 is spent.
+    assert_dropped(
+        judge_at(&mut p, &snap, frame(claims(), 2), now + 1000),
+        DropReason::Replay,
+    );
+    assert_forwarded(&judge_at(&mut p, &snap, frame(claims(), 3), now + 1000), 0);
+}
+
+#[test]
+fn edge_the_window_rule_holds_for_small_highest_sequences() {
+    let t = ReplayTable::new(4);
+    use mnp_dataplane::replay::ReplayVerdict::*;
+    for s in [0u64, 5, 3, 1023, 1] {
+        assert_eq!(t.check_and_set(1, s), Fresh, "seq {s}");
+    }
+    assert_eq!(t.check_and_set(1, 0), Replay);
+    // Highest 1023 (block 31): block 0 is still inside (0 + 32 > 31).
+    assert_eq!(t.check_and_set(1, 2), Fresh);
+    // Highest 1024 (block 32): block 0 falls out (0 + 32 <= 32).
+    assert_eq!(t.check_and_set(1, 1024), Fresh);
+    assert_eq!(t.check_and_set(1, 4), Replay);
+}
