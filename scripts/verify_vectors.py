@@ -104,6 +104,36 @@ check("authority_public_key", bytes(sk.verify_key))
 prefix = b"MNPC" + bytes([1, 0, 0, 0]) + claims
 check("credential", prefix + sk.sign(b"mnp-gateway v1 credential" + prefix).signature)
 
-checked = 14
+cred = prefix + sk.sign(b"mnp-gateway v1 credential" + prefix).signature
+
+
+def governed(ptype, body_payload):
+    imm = struct.pack(">BBHHHQQ", 2, ptype, 0, 20, len(body_payload), 1, 1800000000000) + claims
+    m = blake3.blake3(imm + body_payload, key=key).digest(16)
+    return imm + bytes([8, 0, 0, 0]) + bytes(12) + m + body_payload, imm + bytes([7, 1, 0, 0]) + lineage + m + body_payload
+
+
+# Two BLAKE3 chunks of MAC input.
+long_in, long_out = governed(1, bytes(i % 251 for i in range(1400)))
+check("frame_udp4_long_in", v4(eth_in, 64, long_in))
+check("frame_udp4_long_out", v4(eth_out, 63, long_out))
+# QinQ: 0x88A8 VLAN 200 outside 0x8100 VLAN 100, raw EtherType.
+qinq = b"\x88\xa8\x00\xc8" + vlan
+check("frame_qinq_in", eth_in + qinq + gov)
+check("frame_qinq_out", eth_out + qinq + gov_out)
+# A credential announcement (type 2) carrying the credential.
+ann_in, _ = governed(2, cred)
+check("frame_announcement_in", v4(eth_in, 64, ann_in))
+# A peer's health report (§7.3).
+peer = nacl.signing.SigningKey(V["peer_signing_seed"])
+body = b"MNPH" + bytes([1, 0, 0, 0]) + struct.pack(">IQH", 9, 1800000000000, 750) + bytes(2)
+check("health_report", body + peer.sign(b"mnp-gateway v1 health" + body).signature)
+# A revocation list: ids ascending, without duplicates (§7.2).
+ids = sorted({9002, 9001})
+msg = b"mnp-gateway v1 revocation" + struct.pack(">IQQI", 1, 3, 1800000000, len(ids)) + b"".join(struct.pack(">Q", i) for i in ids)
+check("revocation_message", msg)
+check("revocation_signature", sk.sign(msg).signature)
+
+checked = 14 + 8
 print(f"vectors: {checked - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

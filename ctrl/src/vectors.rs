@@ -30,6 +30,8 @@ pub const ZONE_SECRET: [u8; 32] = {
     s
 };
 pub const SIGNING_SEED: [u8; 32] = [0x42; 32];
+/// The peer gateway whose health report is a vector.
+pub const PEER_SEED: [u8; 32] = [0x43; 32];
 pub const PAYLOAD: &[u8] = b"memory-native packet payload";
 pub const GATEWAY_ID: u32 = 7;
 pub const NOW: u32 = 1_800_000_000;
@@ -178,10 +180,72 @@ pub fn compute() -> Vec<(&'static str, String)> {
         "authority_public_key",
         hex::encode(sk.verifying_key().as_bytes()),
     ));
+    let cred = Credential::issue(&sk, &c).to_bytes();
+    v.push(("credential", hex::encode(cred)));
+
+    // A MAC input longer than one BLAKE3 chunk: 56 + 1400 > 1024 bytes.
+    let long: Vec<u8> = (0..1400u32).map(|i| (i % 251) as u8).collect();
+    let f = build::governed(Encap::UdpIpv4, &o, &header(), &key, &long);
+    let (verdict, out) = forward(&f);
+    assert!(
+        matches!(verdict, Verdict::Forward { .. }),
+        "long: {verdict:?}"
+    );
+    v.push(("frame_udp4_long_in", hex::encode(&f)));
+    v.push(("frame_udp4_long_out", hex::encode(&out)));
+
+    // QinQ: an 802.1ad tag (VLAN 200) outside an 802.1Q tag (VLAN 100).
+    let tagged = build::governed(
+        Encap::Ethernet,
+        &Outer {
+            vlan: Some(100),
+            ..o
+        },
+        &header(),
+        &key,
+        PAYLOAD,
+    );
+    let mut f = tagged[..12].to_vec();
+    f.extend_from_slice(&[0x88, 0xa8, 0x00, 0xc8]);
+    f.extend_from_slice(&tagged[12..]);
+    let (verdict, out) = forward(&f);
+    assert!(
+        matches!(verdict, Verdict::Forward { .. }),
+        "qinq: {verdict:?}"
+    );
+    v.push(("frame_qinq_in", hex::encode(&f)));
+    v.push(("frame_qinq_out", hex::encode(&out)));
+
+    // The holder announces its credential in band: verdict local.
+    let ann = Repr {
+        packet_type: PacketType::CredentialAnnouncement,
+        ..header()
+    };
+    let f = build::governed(Encap::UdpIpv4, &o, &ann, &key, &cred);
+    let (verdict, _) = forward(&f);
+    assert_eq!(verdict, Verdict::Local(PacketType::CredentialAnnouncement));
+    v.push(("frame_announcement_in", hex::encode(&f)));
+
+    // A peer gateway's signed health report.
+    let peer = SigningKey::from_bytes(&PEER_SEED);
+    v.push(("peer_signing_seed", hex::encode(PEER_SEED)));
     v.push((
-        "credential",
-        hex::encode(Credential::issue(&sk, &c).to_bytes()),
+        "health_report",
+        hex::encode(crate::health::HealthReport::sign(&peer, 9, NOW_MS, 750).to_bytes()),
     ));
+
+    // A signed revocation list (ids given out of order: the set is signed).
+    let list = crate::revocation::RevocationList::sign(&sk, 1, 3, NOW as u64, &[9002, 9001]);
+    v.push((
+        "revocation_message",
+        hex::encode(crate::revocation::signed_bytes(
+            list.authority,
+            list.serial,
+            list.issued_at,
+            &list.credentials,
+        )),
+    ));
+    v.push(("revocation_signature", hex::encode(list.signature)));
     v
 }
 
