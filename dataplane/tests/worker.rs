@@ -155,3 +155,68 @@ fn frames_larger_than_the_buffers_are_counted_as_oversize() {
         (3, 1, 2)
     );
 }
+
+/// Issue #16: a control packet the control thread's full queue refuses is a
+/// counted control_queue_full drop and reaches the drop capture like every
+/// other reason.
+#[test]
+fn control_queue_full_drops_are_counted_and_captured() {
+    use mnp_dataplane::wire::governance::{PacketType, Repr};
+    let secret = [4u8; 32];
+    let mut snap = fixture::snapshot(secret);
+    for rule in snap.zone_rules.values_mut() {
+        rule.types = 0b111;
+    }
+    let c = fixture::claims(1);
+    let key = mnp_dataplane::crypto::derive_packet_key_for(&secret, &c);
+    let frames: Vec<Vec<u8>> = (1..=4u64)
+        .map(|seq| {
+            let h = Repr {
+                packet_type: PacketType::CredentialAnnouncement,
+                dst_zone: fixture::DST_ZONE,
+                sequence: seq,
+                timestamp: fixture::NOW_MS,
+                claims: c,
+                hop_budget: 1,
+                hop_count: 0,
+                lineage: [0; 12],
+                mac: [0; 16],
+            };
+            mnp_dataplane::build::governed(
+                mnp_dataplane::parse::Encap::UdpIpv4,
+                &Outer::default(),
+                &h,
+                &key,
+                &[0u8; 104],
+            )
+        })
+        .collect();
+    let counters = Arc::new(WorkerCounters::default());
+    let mut w = Worker::new(
+        Box::new(MemoryRx::new(frames)),
+        vec![Box::new(MemoryTx::default()) as Box<dyn TxQueue>],
+        BufPool::new(64, 512),
+        Pipeline::new(Arc::new(ReplayTable::new(16))),
+        Arc::new(SnapshotCell::new(snap)),
+        counters.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Clock::Fixed(NOW),
+    );
+    // A queue with room for one: the first is handed over, three are refused.
+    let (tx, rx) = crossbeam::channel::bounded(1);
+    w.punt = Some(tx);
+    let captured = Captured::default();
+    w.drop_sink = Some(Box::new(captured.clone()));
+    assert_eq!(w.run(), Exit::SourceExhausted);
+    let s = counters.read();
+    assert_eq!(
+        (s.rx, s.local, s.drop_count(DropReason::ControlQueueFull)),
+        (4, 1, 3)
+    );
+    assert_eq!(s.accounting_gap(), 0);
+    assert_eq!(
+        *captured.0.lock().unwrap(),
+        vec![DropReason::ControlQueueFull; 3]
+    );
+    assert_eq!(rx.len(), 1);
+}
