@@ -1307,3 +1307,35 @@ fn edge_the_window_rule_holds_for_small_highest_sequences() {
     assert_eq!(t.check_and_set(1, 1024), Fresh);
     assert_eq!(t.check_and_set(1, 4), Replay);
 }
+
+// Issue #9 — a gateway that runs for months keeps admitting new holders:
+// ten times the table's capacity of credentials pass through it over time,
+// never more than the capacity live at once, none refused as
+// replay_table_full.
+#[test]
+fn p6_ten_times_capacity_of_holders_over_time_are_all_admitted() {
+    use mnp_dataplane::replay::Freshness;
+    let mut snap = snapshot();
+    snap.revoked.clear();
+    let f = Freshness::default();
+    let cap = 32u64;
+    let mut p = Pipeline::new(Arc::new(ReplayTable::with_freshness(cap as usize, f)));
+    let step = f.idle_limit_ms() + 1;
+    let mut forwarded = 0;
+    for generation in 0..10u64 {
+        let now = NOW as u64 * 1000 + generation * step;
+        for i in 0..cap {
+            let c = Claims {
+                credential: 10_000 + generation * cap + i,
+                ..claims()
+            };
+            for seq in 1..=2 {
+                let got = judge_at(&mut p, &snap, frame_at(c, seq, now), now);
+                assert_eq!(got.1.drop_count(DropReason::ReplayTableFull), 0);
+                assert_forwarded(&got, 0);
+                forwarded += 1;
+            }
+        }
+    }
+    assert_eq!(forwarded, 10 * cap * 2);
+}
