@@ -3,23 +3,29 @@
 //! thread, and stops on SIGINT/SIGTERM, a time limit, or when every finite
 //! source is exhausted.
 
+mod report;
+mod wiring;
+
+use report::print_line;
+pub use report::print_summary;
+use wiring::{
+    control_clock_ms, record_clock, rx_queues, start_dpdk, start_floor_ms, tx_queues, worker_count,
+};
+
 use crate::http::HttpState;
-use mnp_ctrl::config::Driver;
 use mnp_ctrl::control::{Control, ControlStats};
 use mnp_ctrl::metrics::{ControlView, DeviceView};
 use mnp_ctrl::Loaded;
-use mnp_dataplane::gen::{MixSource, TrafficMix};
-use mnp_dataplane::port::pcap::{read_frames, PcapDropSink, PcapRx, PcapTx};
-use mnp_dataplane::port::{BufPool, DropSink, NullTx, RxQueue, TxQueue};
+use mnp_dataplane::port::pcap::PcapDropSink;
+use mnp_dataplane::port::{BufPool, DropSink};
 use mnp_dataplane::punt::Punt;
 use mnp_dataplane::rcu::SnapshotCell;
 use mnp_dataplane::replay::{Freshness, ReplayTable};
 use mnp_dataplane::stats::{latency_histogram, LatencyRecorder};
 use mnp_dataplane::stats::{BurstStats, WorkerCounters};
 use mnp_dataplane::worker::{Clock, Exit, Worker};
-use mnp_dataplane::{DropReason, Pipeline};
-use mnp_dpdk_sys::{Dpdk, PortSpec};
-use std::io::Write;
+use mnp_dataplane::Pipeline;
+use mnp_dpdk_sys::Dpdk;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -50,156 +56,6 @@ pub struct RunReport {
     pub exits: Vec<Exit>,
     pub control: ControlStats,
     pub devices: Vec<DeviceView>,
-}
-
-struct WorkerPlan {
-    label: String,
-    core: Option<usize>,
-    rx: Box<dyn RxQueue>,
-}
-
-/// Start DPDK if any port uses it: EAL, pools, devices with their queues.
-fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>, String> {
-    let specs: Vec<PortSpec> = loaded
-        .config
-        .ports
-        .iter()
-        .filter(|p| *p.driver.get_ref() == Driver::Dpdk)
-        .map(|p| PortSpec {
-            name: p.name.get_ref().clone(),
-            device: p
-                .device
-                .as_ref()
-                .map(|d| d.get_ref().clone())
-                .unwrap_or_default(),
-            rx_queues: *p.queues.get_ref(),
-        })
-        .collect();
-    if specs.is_empty() {
-        return Ok(None);
-    }
-    let d = loaded.config.dpdk.as_ref();
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let args = mnp_dpdk_sys::setup::eal_args(
-        d.map_or(&[][..], |d| &d.eal_args),
-        d.map_or(&[][..], |d| &d.vdevs),
-        d.map_or(&[][..], |d| &d.allow),
-        cpus,
-    );
-    let mbufs = d.map_or(8191, |d| d.mbufs);
-    Dpdk::start(&args, &specs, workers as u16, mbufs)
-        .map(Some)
-        .map_err(|e| format!("dpdk: {e}"))
-}
-
-/// Workers the config asks for: one per rx queue of every rx-capable port.
-fn worker_count(loaded: &Loaded) -> usize {
-    loaded
-        .config
-        .ports
-        .iter()
-        .filter(|p| mnp_ctrl::compile::has_rx(p.driver.get_ref(), p.rx.is_some()))
-        .map(|p| *p.queues.get_ref() as usize)
-        .sum()
-}
-
-fn rx_queues(
-    loaded: &Loaded,
-    opts: &RunOptions,
-    dpdk: Option<&Dpdk>,
-) -> Result<Vec<WorkerPlan>, String> {
-    let cfg = &loaded.config;
-    let now = opts.clock.now();
-    let mut plans = Vec::new();
-    let mut demo_index = 0;
-    for p in &cfg.ports {
-        let name = p.name.get_ref();
-        match p.driver.get_ref() {
-            Driver::Demo => {
-                for q in 0..*p.queues.get_ref() {
-                    let fixed = matches!(opts.clock, Clock::Fixed(_));
-                    let spec = loaded.mix_spec(demo_index, now, fixed).ok_or_else(|| {
-                        format!("port {name}: the [demo] section does not resolve")
-                    })?;
-                    demo_index += 1;
-                    plans.push(WorkerPlan {
-                        label: format!("{name}/{q}"),
-                        core: None,
-                        rx: Box::new(MixSource {
-                            mix: TrafficMix::new(spec),
-                            limit: opts.demo_limit,
-                        }),
-                    });
-                }
-            }
-            Driver::Pcap => {
-                if let Some(rx) = &p.rx {
-                    let path = loaded.resolve(rx.get_ref());
-                    let frames = read_frames(&path).map_err(|e| e.to_string())?;
-                    plans.push(WorkerPlan {
-                        label: format!("{name}/0"),
-                        core: None,
-                        rx: Box::new(PcapRx::from_frames(Arc::new(frames), p.repeat)),
-                    });
-                }
-            }
-            Driver::Null => {}
-            Driver::Dpdk => {
-                let Some(d) = dpdk else { continue };
-                let index = cfg
-                    .ports
-                    .iter()
-                    .take_while(|q| q.name.get_ref() != name)
-                    .filter(|q| *q.driver.get_ref() == Driver::Dpdk)
-                    .count();
-                for q in 0..*p.queues.get_ref() {
-                    plans.push(WorkerPlan {
-                        label: format!("{name}/{q}"),
-                        core: None,
-                        rx: d.rx(index, q),
-                    });
-                }
-            }
-        }
-    }
-    let cores = cfg.workers.cores.get_ref();
-    if !cores.is_empty() {
-        for (plan, core) in plans.iter_mut().zip(cores) {
-            plan.core = Some(*core);
-        }
-    }
-    Ok(plans)
-}
-
-/// Makes worker `w`'s tx queue for a port.
-type TxFactory<'d> = Box<dyn Fn(usize) -> Box<dyn TxQueue> + 'd>;
-
-fn tx_queues<'d>(loaded: &Loaded, dpdk: Option<&'d Dpdk>) -> Result<Vec<TxFactory<'d>>, String> {
-    let mut out: Vec<TxFactory> = Vec::new();
-    let mut dpdk_index = 0;
-    for p in &loaded.config.ports {
-        match (p.driver.get_ref(), &p.tx) {
-            (Driver::Dpdk, _) => {
-                let Some(d) = dpdk else {
-                    return Err(format!("port {}: DPDK is not running", p.name.get_ref()));
-                };
-                let index = dpdk_index;
-                dpdk_index += 1;
-                // Every worker has its own tx queue on every DPDK port.
-                out.push(Box::new(move |w| d.tx(index, w as u16)));
-            }
-            (Driver::Pcap, Some(tx)) => {
-                let path = loaded.resolve(tx.get_ref());
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-                let w = PcapTx::create(&path).map_err(|e| e.to_string())?;
-                out.push(Box::new(move |_| Box::new(w.clone())));
-            }
-            _ => out.push(Box::new(|_| Box::new(NullTx::default()))),
-        }
-    }
-    Ok(out)
 }
 
 /// Run the gateway described by `loaded` until stopped. The calling thread
@@ -463,45 +319,6 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     })
 }
 
-/// The gateway's wall clock in milliseconds (for the control side).
-fn control_clock_ms() -> u64 {
-    Clock::System.now_ms()
-}
-
-/// `T0` of protocol §6: timestamps at or before it are refused.
-///
-/// `state_dir/clock` says how the previous run ended: `stopped MS` after a
-/// clean exit (its workers had stopped accepting at MS), or `running MS`, the
-/// clock's high-water mark, recorded twice a second while it ran. After a
-/// clean stop, `T0 = MS + S`: every packet the last run could have accepted
-/// is refused, and once the restart took longer than `S` nothing fresh is.
-/// Otherwise (a crash, or no record) the run may have accepted packets
-/// stamped up to `S` past now: `T0` = the later of now and the high-water
-/// mark (a clock stepped back cannot reopen old packets), plus `S`. On a
-/// fixed test clock (`--now`): 0, i.e. no restart protection.
-fn start_floor_ms(clock: Clock, clock_file: &std::path::Path, skew_ms: u64) -> u64 {
-    if let Clock::Fixed(_) = clock {
-        return 0;
-    }
-    let text = std::fs::read_to_string(clock_file).unwrap_or_default();
-    let mut words = text.split_whitespace();
-    let (state, ms) = (
-        words.next(),
-        words.next().and_then(|v| v.parse::<u64>().ok()),
-    );
-    let now = clock.now_ms();
-    match (state, ms) {
-        (Some("stopped"), Some(stop)) if stop <= now => stop + skew_ms,
-        (_, recorded) => now.max(recorded.unwrap_or(0)) + skew_ms,
-    }
-}
-
-/// Record the clock's high-water mark while running, or the clean stop.
-fn record_clock(clock_file: &std::path::Path, state: &str, now_ms: u64) -> Result<(), String> {
-    mnp_ctrl::keys::write_text_atomic(clock_file, format!("{state} {now_ms}\n").as_bytes(), 0o644)
-        .map_err(|e| e.to_string())
-}
-
 fn control_view(
     control: &Control,
     loaded: &Loaded,
@@ -554,126 +371,4 @@ fn sum(counters: &[(String, Arc<WorkerCounters>)]) -> BurstStats {
         t.add(&c.read());
     }
     t
-}
-
-fn si(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1}k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
-}
-
-fn print_line(at: Duration, now: &BurstStats, last: &BurstStats, dt: Duration) {
-    let s = dt.as_secs_f64().max(1e-9);
-    let rate = |a: u64, b: u64| si(a.saturating_sub(b) as f64 / s);
-    let mut drops: Vec<(DropReason, u64)> = DropReason::ALL
-        .iter()
-        .map(|r| (*r, now.drop_count(*r) - last.drop_count(*r)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    drops.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-    let detail: Vec<String> = drops
-        .iter()
-        .map(|(r, n)| format!("{r} {}", si(*n as f64 / s)))
-        .collect();
-    outln!(
-        "[{:>6.1}s] rx {:.3} Mpps  fwd {}/s  legacy {}/s  audit {}/s  drop {}/s [{}]",
-        at.as_secs_f64(),
-        (now.rx - last.rx) as f64 / s / 1e6,
-        rate(now.forwarded, last.forwarded),
-        rate(now.legacy_forwarded, last.legacy_forwarded),
-        rate(now.audit_forwarded(), last.audit_forwarded()),
-        rate(now.dropped(), last.dropped()),
-        detail.join(", ")
-    );
-    let _ = std::io::stdout().flush();
-}
-
-/// The exit summary: totals, every non-zero drop reason, rates.
-pub fn print_summary(r: &RunReport) {
-    let t = &r.totals;
-    let secs = r.elapsed.as_secs_f64().max(1e-9);
-    outln!(
-        "\n=== summary: {:.1}s, {} worker(s) ===",
-        secs,
-        r.per_worker.len()
-    );
-    outln!(
-        "  rx                 {:>12}   ({:.3} Mpps)",
-        t.rx,
-        t.rx as f64 / secs / 1e6
-    );
-    outln!("  forwarded          {:>12}", t.forwarded);
-    outln!("  legacy forwarded   {:>12}", t.legacy_forwarded);
-    outln!("  audit forwarded    {:>12}", t.audit_forwarded());
-    for reason in DropReason::ALL {
-        if t.audit_count(*reason) > 0 {
-            outln!(
-                "    audit {:<26} {:>10}",
-                reason.name(),
-                t.audit_count(*reason)
-            );
-        }
-    }
-    outln!("  dropped            {:>12}", t.dropped());
-    let gap = t.accounting_gap();
-    outln!(
-        "  accounting         rx = forwarded + legacy + audit + local + dropped: {}",
-        if gap == 0 {
-            "exact".to_string()
-        } else {
-            format!("OFF BY {gap}")
-        }
-    );
-    for reason in DropReason::ALL {
-        if t.drop_count(*reason) > 0 {
-            outln!(
-                "    {:>2} {:<28} {:>10}   {}",
-                reason.code(),
-                reason.name(),
-                t.drop_count(*reason),
-                reason.help()
-            );
-        }
-    }
-    for ((label, s), exit) in r.per_worker.iter().zip(&r.exits) {
-        let how = match exit {
-            Exit::Stopped => "stopped",
-            Exit::SourceExhausted => "source exhausted",
-        };
-        outln!(
-            "  worker {label:<12} rx {:>12}  ({:.3} Mpps), {how}",
-            s.rx,
-            s.rx as f64 / secs / 1e6
-        );
-    }
-    let c = &r.control;
-    outln!(
-        "  control: snapshot generation {}, reloads {} ok / {} failed, revocation lists {} loaded / {} rejected",
-        c.generation, c.reloads_ok, c.reloads_failed, c.revocations_loaded, c.revocations_rejected
-    );
-    outln!(
-        "           credentials {} admitted / {} rejected, health reports {} accepted / {} rejected, local packets {}",
-        c.credentials_admitted, c.credentials_rejected, c.health_accepted, c.health_rejected, t.local
-    );
-    for d in &r.devices {
-        outln!(
-            "  device {:<10} link {}  rx {} tx {}  imissed {} ierrors {} oerrors {} rx_nombuf {}",
-            d.port,
-            if d.link_up { "up" } else { "down" },
-            d.ipackets,
-            d.opackets,
-            d.imissed,
-            d.ierrors,
-            d.oerrors,
-            d.rx_nombuf
-        );
-    }
-    outln!("  buffers in use at exit: {}", r.buffers_in_use);
-    if !r.devices.is_empty() {
-        outln!("  mbufs in use at exit: {}", r.mbufs_in_use);
-    }
 }

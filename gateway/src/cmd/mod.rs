@@ -1,0 +1,8 @@
+//! One module per group of verbs; `main.rs` holds only the command tree and
+//! the dispatch.
+
+pub mod authority;
+pub mod docs;
+pub mod inspect;
+pub mod run;
+pub mod stats;
