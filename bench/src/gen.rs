@@ -168,7 +168,11 @@ impl Tally {
     pub fn add(&mut self, f: &[u8]) {
         self.frames += 1;
         self.bytes += f.len() as u64;
-        match parse_frame(f, 6160, mnp_dataplane::wire::ethernet::ETHERTYPE_GOVERNANCE) {
+        match parse_frame(
+            f,
+            mnp_dataplane::wire::DEFAULT_UDP_PORT,
+            mnp_dataplane::wire::ethernet::ETHERTYPE_GOVERNANCE,
+        ) {
             Parsed::Governed(off) => {
                 let h = Header::new_unchecked(&f[off.gov as usize..off.end as usize]);
                 let c = h.claims();

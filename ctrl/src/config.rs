@@ -152,10 +152,10 @@ pub struct GatewaySection {
 }
 
 fn default_udp_port() -> Spanned<u16> {
-    Spanned::new(0..0, 6160)
+    Spanned::new(0..0, mnp_dataplane::wire::DEFAULT_UDP_PORT)
 }
 fn default_ethertype() -> Spanned<u16> {
-    Spanned::new(0..0, 0x88b5)
+    Spanned::new(0..0, mnp_dataplane::wire::ethernet::ETHERTYPE_GOVERNANCE)
 }
 fn default_replay() -> Spanned<usize> {
     Spanned::new(0..0, 65536)

@@ -50,13 +50,7 @@ pub struct BuildInfo {
 #[derive(Default, Clone, Debug)]
 pub struct DeviceView {
     pub port: String,
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    pub rx_nombuf: u64,
-    pub link_up: bool,
+    pub stats: mnp_dataplane::stats::DeviceStats,
 }
 
 fn esc(s: &str) -> String {
@@ -285,6 +279,7 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
     o.line("mnp_burst_latency_seconds_sum", &[], latency.sum_seconds);
     o.line("mnp_burst_latency_seconds_count", &[], latency.count);
     render_egress(&mut o, workers, &c.ports);
+    render_devices(&mut o, &c.devices);
     render_build(&mut o, &c.build);
     render_process(&mut o);
     o.0
@@ -303,6 +298,71 @@ fn render_egress(o: &mut Out, workers: &[WorkerView], ports: &[String]) {
             .map(|w| w.stats.tx_by_port.get(i).copied().unwrap_or(0))
             .sum();
         o.line("mnp_tx_packets_total", &[("port", name.clone())], n);
+    }
+}
+
+/// The DPDK devices' own counters (what the NIC saw, beside what the
+/// workers judged): absent without DPDK ports.
+fn render_devices(o: &mut Out, devices: &[DeviceView]) {
+    if devices.is_empty() {
+        return;
+    }
+    type Field = fn(&mnp_dataplane::stats::DeviceStats) -> u64;
+    let series: [(&str, &str, &str, Field); 6] = [
+        (
+            "mnp_device_rx_packets_total",
+            "Packets the device received.",
+            "counter",
+            |s| s.ipackets,
+        ),
+        (
+            "mnp_device_tx_packets_total",
+            "Packets the device sent.",
+            "counter",
+            |s| s.opackets,
+        ),
+        (
+            "mnp_device_rx_missed_total",
+            "Packets the device dropped for lack of rx descriptors (imissed).",
+            "counter",
+            |s| s.imissed,
+        ),
+        (
+            "mnp_device_rx_errors_total",
+            "Receive errors the device reported.",
+            "counter",
+            |s| s.ierrors,
+        ),
+        (
+            "mnp_device_tx_errors_total",
+            "Transmit errors the device reported.",
+            "counter",
+            |s| s.oerrors,
+        ),
+        (
+            "mnp_device_rx_nombuf_total",
+            "Receives that found no mbuf.",
+            "counter",
+            |s| s.rx_nombuf,
+        ),
+    ];
+    for (name, help, kind, f) in series {
+        o.head(name, help, kind);
+        for d in devices {
+            o.line(name, &[("port", d.port.clone())], f(&d.stats));
+        }
+    }
+    o.head(
+        "mnp_device_link_up",
+        "1 if the device's link is up.",
+        "gauge",
+    );
+    for d in devices {
+        o.line(
+            "mnp_device_link_up",
+            &[("port", d.port.clone())],
+            d.stats.link_up as u8,
+        );
     }
 }
 
@@ -439,4 +499,45 @@ pub fn parse(text: &str) -> Vec<Sample> {
         out.push((name, labels, v));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_counters_and_build_info_are_exported() {
+        let view = ControlView {
+            devices: vec![DeviceView {
+                port: "nic0".into(),
+                stats: mnp_dataplane::stats::DeviceStats {
+                    ipackets: 10,
+                    imissed: 3,
+                    link_up: true,
+                    ..Default::default()
+                },
+            }],
+            build: BuildInfo {
+                version: "9.9.9".into(),
+                dpdk: true,
+                simd: "avx2".into(),
+            },
+            ..ControlView::default()
+        };
+        let text = render(&[], &view, &LatencySummary::default());
+        for want in [
+            "mnp_device_rx_packets_total{port=\"nic0\"} 10",
+            "mnp_device_rx_missed_total{port=\"nic0\"} 3",
+            "mnp_device_link_up{port=\"nic0\"} 1",
+            "mnp_build_info{version=\"9.9.9\",dpdk=\"true\",simd=\"avx2\"} 1",
+        ] {
+            assert!(text.contains(want), "missing {want} in:\n{text}");
+        }
+        // Every sample's metric has a HELP and TYPE line before it.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let base = name.trim_end_matches("_sum").trim_end_matches("_count");
+            assert!(text.contains(&format!("# TYPE {base} ")), "{name}");
+        }
+    }
 }

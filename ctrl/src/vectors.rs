@@ -67,7 +67,7 @@ pub fn header() -> Repr {
 
 /// The gateway that forwards the vector frames.
 pub fn snapshot() -> Snapshot {
-    let mut s = Snapshot::empty(GATEWAY_ID, 6160);
+    let mut s = Snapshot::empty(GATEWAY_ID, mnp_dataplane::wire::DEFAULT_UDP_PORT);
     s.authorities.insert(
         1,
         AuthorityPolicy {

@@ -40,7 +40,7 @@ impl Default for Outer {
                 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x20,
             ],
             src_port: 40000,
-            dst_port: 6160,
+            dst_port: crate::wire::DEFAULT_UDP_PORT,
             ttl: 64,
             udp_checksum: true,
         }

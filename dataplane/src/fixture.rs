@@ -23,7 +23,7 @@ pub const NO_ROUTE_ZONE: u16 = 30;
 pub const REVOKED: u64 = 9001;
 
 pub fn snapshot(secret: ZoneSecret) -> Snapshot {
-    let mut s = Snapshot::empty(1, 6160);
+    let mut s = Snapshot::empty(1, crate::wire::DEFAULT_UDP_PORT);
     s.authorities.insert(
         AUTHORITY,
         AuthorityPolicy {

@@ -186,17 +186,17 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(b in proptest::collection::vec(any::<u8>(), 0..400)) {
-            let _ = parse_frame(&b, 6160, ethernet::ETHERTYPE_GOVERNANCE);
+            let _ = parse_frame(&b, crate::wire::DEFAULT_UDP_PORT, ethernet::ETHERTYPE_GOVERNANCE);
         }
 
         #[test]
         fn ipv4_shaped_noise_never_panics(mut b in proptest::collection::vec(any::<u8>(), 34..300)) {
             b[12] = 0x08; b[13] = 0x00; b[14] = 0x45;
-            let _ = parse_frame(&b, 6160, ethernet::ETHERTYPE_GOVERNANCE);
+            let _ = parse_frame(&b, crate::wire::DEFAULT_UDP_PORT, ethernet::ETHERTYPE_GOVERNANCE);
             b[12] = 0x86; b[13] = 0xdd; b[14] = 0x60;
-            let _ = parse_frame(&b, 6160, ethernet::ETHERTYPE_GOVERNANCE);
+            let _ = parse_frame(&b, crate::wire::DEFAULT_UDP_PORT, ethernet::ETHERTYPE_GOVERNANCE);
             b[12] = 0x88; b[13] = 0xb5;
-            let _ = parse_frame(&b, 6160, ethernet::ETHERTYPE_GOVERNANCE);
+            let _ = parse_frame(&b, crate::wire::DEFAULT_UDP_PORT, ethernet::ETHERTYPE_GOVERNANCE);
         }
     }
 
@@ -205,7 +205,7 @@ mod tests {
         let mut f = [0u8; 60];
         f[12..14].copy_from_slice(&ethernet::ETHERTYPE_ARP.to_be_bytes());
         assert_eq!(
-            parse_frame(&f, 6160, 0x88b5),
+            parse_frame(&f, crate::wire::DEFAULT_UDP_PORT, 0x88b5),
             Parsed::Drop(DropReason::Ungoverned)
         );
     }

@@ -48,15 +48,6 @@ pub enum Verdict {
     Drop(DropReason),
 }
 
-impl Verdict {
-    pub fn drop_reason(&self) -> Option<DropReason> {
-        match self {
-            Verdict::Drop(r) => Some(*r),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Kind {
     #[default]

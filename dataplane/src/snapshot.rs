@@ -92,8 +92,9 @@ pub struct Route {
     /// The trust level of the path behind this next hop.
     pub trust: u8,
     pub weight: u32,
-    /// Health term in per-mille (1000 = fully healthy). Issue #3 feeds it from
-    /// peer health reports; until then configured routes are at 1000.
+    /// Health term in per-mille (1000 = fully healthy): configured routes
+    /// start at 1000; the control thread sets it from the peer's signed
+    /// health reports and its decay when the peer falls silent.
     pub health: u16,
 }
 

@@ -15,6 +15,19 @@ pub const MAX_AUTHORITIES: usize = 32;
 /// Ports a gateway may have (per-egress-port counters are a fixed array).
 pub const MAX_PORTS: usize = 32;
 
+/// A port device's own counters (DPDK ethdev), beside the workers' ones:
+/// one type from the driver to the metrics and the summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceStats {
+    pub ipackets: u64,
+    pub opackets: u64,
+    pub imissed: u64,
+    pub ierrors: u64,
+    pub oerrors: u64,
+    pub rx_nombuf: u64,
+    pub link_up: bool,
+}
+
 /// Which counter a forwarded packet was counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Forwarded {
@@ -131,10 +144,21 @@ impl BurstStats {
 #[derive(Default)]
 struct Line<T>(T);
 
+/// Index of each total in `WorkerCounters::totals` (one cache line).
+mod total {
+    pub const RX: usize = 0;
+    pub const RX_BYTES: usize = 1;
+    pub const TX_BYTES: usize = 2;
+    pub const FORWARDED: usize = 3;
+    pub const LEGACY_FORWARDED: usize = 4;
+    pub const LOCAL: usize = 5;
+    pub const COUNT: usize = 6;
+}
+
 /// One worker's published totals.
 #[derive(Default)]
 pub struct WorkerCounters {
-    totals: Line<[AtomicU64; 6]>,
+    totals: Line<[AtomicU64; total::COUNT]>,
     audited: Line<Counters<{ DropReason::COUNT }>>,
     drops: Line<Counters<{ DropReason::COUNT }>>,
     by_authority: Line<[[AtomicU64; 2]; MAX_AUTHORITIES]>,
@@ -162,12 +186,12 @@ impl WorkerCounters {
     /// Called by the owning worker only.
     pub fn publish(&self, s: &BurstStats) {
         let t = &self.totals.0;
-        bump(&t[0], s.rx);
-        bump(&t[1], s.rx_bytes);
-        bump(&t[2], s.tx_bytes);
-        bump(&t[3], s.forwarded);
-        bump(&t[4], s.legacy_forwarded);
-        bump(&t[5], s.local);
+        bump(&t[total::RX], s.rx);
+        bump(&t[total::RX_BYTES], s.rx_bytes);
+        bump(&t[total::TX_BYTES], s.tx_bytes);
+        bump(&t[total::FORWARDED], s.forwarded);
+        bump(&t[total::LEGACY_FORWARDED], s.legacy_forwarded);
+        bump(&t[total::LOCAL], s.local);
         for i in 0..DropReason::COUNT {
             bump(&self.audited.0 .0[i], s.audited[i]);
             bump(&self.drops.0 .0[i], s.drops[i]);
@@ -190,12 +214,12 @@ impl WorkerCounters {
     pub fn read(&self) -> BurstStats {
         let t = &self.totals.0;
         let mut s = BurstStats {
-            rx: t[0].load(Relaxed),
-            rx_bytes: t[1].load(Relaxed),
-            tx_bytes: t[2].load(Relaxed),
-            forwarded: t[3].load(Relaxed),
-            legacy_forwarded: t[4].load(Relaxed),
-            local: t[5].load(Relaxed),
+            rx: t[total::RX].load(Relaxed),
+            rx_bytes: t[total::RX_BYTES].load(Relaxed),
+            tx_bytes: t[total::TX_BYTES].load(Relaxed),
+            forwarded: t[total::FORWARDED].load(Relaxed),
+            legacy_forwarded: t[total::LEGACY_FORWARDED].load(Relaxed),
+            local: t[total::LOCAL].load(Relaxed),
             ..BurstStats::default()
         };
         for i in 0..DropReason::COUNT {

@@ -24,7 +24,7 @@ pub mod ffi {
 }
 
 pub mod setup;
-pub use setup::{Dpdk, PortSpec, PortStats};
+pub use setup::{DeviceStats, Dpdk, PortSpec};
 
 #[cfg(dpdk)]
 pub mod eal;

@@ -9,62 +9,12 @@
 
 use crate::eal::{last_error, Mempool};
 use crate::ffi;
-pub use crate::setup::PortStats;
 use mnp_dataplane::port::{BufPool, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
+use mnp_dataplane::stats::DeviceStats;
 use std::ffi::CString;
-use std::marker::PhantomData;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 const BURST: usize = mnp_dataplane::BURST;
-
-/// One mbuf, owned: freed when dropped. Send (it can move to another
-/// thread), not Sync (no shared access).
-pub struct Mbuf {
-    ptr: NonNull<ffi::rte_mbuf>,
-    _not_sync: PhantomData<std::cell::Cell<()>>,
-}
-
-// SAFETY: an mbuf has one owner at a time; moving it between threads is how
-// DPDK pipelines work, and freeing returns it to a thread-safe pool.
-unsafe impl Send for Mbuf {}
-
-impl Mbuf {
-    /// Take ownership of a raw mbuf.
-    ///
-    /// # Safety
-    /// `ptr` must be a valid single-segment mbuf that nothing else frees.
-    pub unsafe fn from_raw(ptr: NonNull<ffi::rte_mbuf>) -> Self {
-        Self {
-            ptr,
-            _not_sync: PhantomData,
-        }
-    }
-    pub fn into_raw(self) -> *mut ffi::rte_mbuf {
-        let p = self.ptr.as_ptr();
-        std::mem::forget(self);
-        p
-    }
-    /// The packet bytes: `buf_addr + data_off`, `data_len` long.
-    pub fn data(&self) -> &[u8] {
-        // SAFETY: a valid mbuf owned by `self`; DPDK guarantees data_len
-        // bytes at buf_addr + data_off within the buffer.
-        unsafe {
-            let m = self.ptr.as_ref();
-            std::slice::from_raw_parts(
-                (m.buf_addr as *const u8).add(m.data_off as usize),
-                m.data_len as usize,
-            )
-        }
-    }
-}
-
-impl Drop for Mbuf {
-    fn drop(&mut self) {
-        // SAFETY: we own the mbuf; it is freed exactly once.
-        unsafe { ffi::mnp_pktmbuf_free(self.ptr.as_ptr()) }
-    }
-}
 
 /// A started Ethernet device; stopped and closed when dropped.
 pub struct EthPort {
@@ -161,7 +111,7 @@ impl EthPort {
         })
     }
 
-    pub fn stats(&self) -> PortStats {
+    pub fn stats(&self) -> DeviceStats {
         let mut s = ffi::rte_eth_stats::default();
         let mut l = ffi::rte_eth_link::default();
         // SAFETY: a started device; valid out structs.
@@ -169,7 +119,7 @@ impl EthPort {
             ffi::rte_eth_stats_get(self.id, &mut s);
             ffi::rte_eth_link_get_nowait(self.id, &mut l);
         }
-        PortStats {
+        DeviceStats {
             ipackets: s.ipackets,
             opackets: s.opackets,
             imissed: s.imissed,

@@ -14,17 +14,7 @@ pub struct PortSpec {
     pub rx_queues: u16,
 }
 
-/// Device counters folded into the gateway's metrics.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PortStats {
-    pub ipackets: u64,
-    pub opackets: u64,
-    pub imissed: u64,
-    pub ierrors: u64,
-    pub oerrors: u64,
-    pub rx_nombuf: u64,
-    pub link_up: bool,
-}
+pub use mnp_dataplane::stats::DeviceStats;
 
 #[cfg(dpdk)]
 pub struct Dpdk {
@@ -73,7 +63,7 @@ impl Dpdk {
     pub fn tx(&self, _port: usize, _queue: u16) -> Box<dyn TxQueue> {
         unreachable!("no DPDK port can exist in a build without DPDK")
     }
-    pub fn stats(&self) -> Vec<(String, PortStats)> {
+    pub fn stats(&self) -> Vec<(String, DeviceStats)> {
         Vec::new()
     }
     pub fn mbufs_in_use(&self) -> u64 {
@@ -132,7 +122,7 @@ impl Dpdk {
     pub fn tx(&self, port: usize, queue: u16) -> Box<dyn TxQueue> {
         Box::new(self.ports[port].tx(queue))
     }
-    pub fn stats(&self) -> Vec<(String, PortStats)> {
+    pub fn stats(&self) -> Vec<(String, DeviceStats)> {
         self.ports
             .iter()
             .map(|p| (p.name.clone(), p.stats()))

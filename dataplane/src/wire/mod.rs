@@ -7,6 +7,9 @@
 //! panicking on short or inconsistent input.
 
 pub mod checksum;
+
+/// The governance UDP port unless configured otherwise (`gateway.udp_port`).
+pub const DEFAULT_UDP_PORT: u16 = 6160;
 pub mod ethernet;
 pub mod governance;
 pub mod ipv4;

@@ -40,7 +40,7 @@ pub(crate) fn decode(
         Err(c) => return c,
     };
     let snap = loaded.as_ref().map_or_else(
-        || mnp_dataplane::Snapshot::empty(0, 6160),
+        || mnp_dataplane::Snapshot::empty(0, mnp_dataplane::wire::DEFAULT_UDP_PORT),
         |l| l.snapshot.clone(),
     );
     let now = now.unwrap_or_else(|| Clock::System.now());

@@ -129,13 +129,12 @@ pub(crate) fn ensure_demo_keys(path: &Path) -> Result<(), String> {
             .file_stem()
             .and_then(|s| s.to_str())
             .unwrap_or("authority");
-        let out = keys::keygen(dir, name, &missing, false).map_err(|e| e.to_string())?;
+        keys::keygen(dir, name, &missing, false).map_err(|e| e.to_string())?;
         outln!(
             "demo: created key material for authority `{}` in {}",
             a.name.get_ref(),
             dir.display()
         );
-        let _ = out;
     }
     Ok(())
 }

@@ -93,8 +93,7 @@ pub(crate) fn stats(endpoint: &str) -> ExitCode {
         get("mnp_replay_windows", &[]),
         get("mnp_replay_windows_capacity", &[])
     );
-    for (n, l, v) in m.iter().filter(|(n, _, _)| n == "mnp_peer_health") {
-        let _ = n;
+    for (_, l, v) in m.iter().filter(|(n, _, _)| n == "mnp_peer_health") {
         let peer = l
             .iter()
             .find(|(k, _)| k == "peer")

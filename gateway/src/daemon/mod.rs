@@ -350,16 +350,7 @@ fn control_view(
         devices: dpdk.map_or_else(Vec::new, |d| {
             d.stats()
                 .into_iter()
-                .map(|(port, s)| DeviceView {
-                    port,
-                    ipackets: s.ipackets,
-                    opackets: s.opackets,
-                    imissed: s.imissed,
-                    ierrors: s.ierrors,
-                    oerrors: s.oerrors,
-                    rx_nombuf: s.rx_nombuf,
-                    link_up: s.link_up,
-                })
+                .map(|(port, stats)| DeviceView { port, stats })
                 .collect()
         }),
     }

@@ -115,13 +115,13 @@ pub fn print_summary(r: &RunReport) {
         outln!(
             "  device {:<10} link {}  rx {} tx {}  imissed {} ierrors {} oerrors {} rx_nombuf {}",
             d.port,
-            if d.link_up { "up" } else { "down" },
-            d.ipackets,
-            d.opackets,
-            d.imissed,
-            d.ierrors,
-            d.oerrors,
-            d.rx_nombuf
+            if d.stats.link_up { "up" } else { "down" },
+            d.stats.ipackets,
+            d.stats.opackets,
+            d.stats.imissed,
+            d.stats.ierrors,
+            d.stats.oerrors,
+            d.stats.rx_nombuf
         );
     }
     outln!("  buffers in use at exit: {}", r.buffers_in_use);
