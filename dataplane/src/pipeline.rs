@@ -113,8 +113,6 @@ impl Meta {
     }
 }
 
-/// One worker's pipeline: scratch space for a burst and a handle on the
-/// gateway-wide replay table.
 /// How the pipeline computes its BLAKE3 hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verifier {
@@ -124,6 +122,8 @@ pub enum Verifier {
     Lanes(Level),
 }
 
+/// One worker's pipeline: scratch space for a burst and a handle on the
+/// gateway-wide replay table.
 pub struct Pipeline {
     replay: Arc<ReplayTable>,
     /// Judge without recording: replay windows and rate buckets are only

@@ -1,6 +1,7 @@
 //! DPDK for mnp-gateway: raw bindings ([`ffi`]) generated at build time from
-//! the system's DPDK 22.11, and a safe layer ([`eal`], [`mempool`], [`port`])
-//! with the gateway's port adapters.
+//! the system's DPDK 22.11, and a safe layer: [`eal`] (EAL once per process,
+//! mbuf pools), [`port`] (ethdev ports as the gateway's rx/tx queues) and
+//! [`setup`] (EAL arguments and starting a config's devices).
 //!
 //! Built without DPDK (no `libdpdk` for pkg-config), the crate is empty but
 //! for [`AVAILABLE`] = false, so the rest of the gateway builds anywhere.

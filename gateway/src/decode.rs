@@ -12,7 +12,8 @@ use mnp_dataplane::{Pipeline, Snapshot, Verdict};
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// Describe one frame. `comment` is a pcapng comment (a drop capture's reason).
+/// Describe one frame: its outer headers and governance fields, with zone
+/// and authority names from `loaded` when given.
 pub fn describe(frame: &[u8], snap: &Snapshot, loaded: Option<&Loaded>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "  length {}", frame.len());
