@@ -151,7 +151,51 @@ impl Compiler<'_> {
         self.src.error(span(at), field, msg)
     }
 
+    /// The whole config, section by section, in a fixed order (the first
+    /// error found is the one reported).
     fn compile(&self, c: Config) -> Result<Loaded, ConfigError> {
+        let mut snap = self.gateway_section(&c)?;
+        let zones = self.zones(&c)?;
+        let port_ids = self.ports(&c, &mut snap)?;
+        let mut files = vec![self.src.path.to_path_buf()];
+        let (public_keys, revocation_files) =
+            self.authorities(&c, &zones, &mut snap, &mut files)?;
+        snap.zone_rules = self.zone_rules(&c, &zones)?;
+        self.routes(&c, &zones, &port_ids, &mut snap)?;
+        let port = |s: &Spanned<String>, field: String| self.port_id(&port_ids, s, field);
+        for (i, l) in c.legacy.iter().enumerate() {
+            snap.legacy.push(self.legacy(i, l, &port)?);
+        }
+        for (i, r) in c.revoked.iter().enumerate() {
+            let a = self.authority_id(&snap, &r.authority, format!("revoked[{i}].authority"))?;
+            snap.revoked.insert((a, r.credential));
+        }
+        let peers = self.peers(&c, &mut files)?;
+        self.control_and_workers(&c)?;
+        self.demo(&c, &zones, &snap)?;
+        let state_dir = resolve(
+            self.src.path,
+            c.gateway
+                .state_dir
+                .as_ref()
+                .map_or("state", |s| s.get_ref().as_str()),
+        );
+        Ok(Loaded {
+            path: self.src.path.to_path_buf(),
+            state_dir,
+            config: c,
+            snapshot: snap,
+            zones,
+            port_ids,
+            public_keys,
+            revocation_files,
+            peers,
+            files,
+        })
+    }
+
+    /// `[gateway]`: the snapshot's identity and the limits that apply at start.
+    fn gateway_section(&self, c: &Config) -> Result<Snapshot, ConfigError> {
         let g = &c.gateway;
         let mut snap = Snapshot::empty(g.id, *g.udp_port.get_ref());
         snap.ethertype = *g.ethertype.get_ref();
@@ -201,6 +245,11 @@ impl Compiler<'_> {
             ));
         }
 
+        Ok(snap)
+    }
+
+    /// `[zones]`: names to ids (1..=65535, unique).
+    fn zones(&self, c: &Config) -> Result<BTreeMap<String, u16>, ConfigError> {
         let mut zones = BTreeMap::new();
         for (name, id) in &c.zones {
             if *id.get_ref() == 0 {
@@ -219,16 +268,51 @@ impl Compiler<'_> {
             }
             zones.insert(name.clone(), *id.get_ref());
         }
-        let zone = |s: &Spanned<String>, field: String| -> Result<u16, ConfigError> {
-            zones.get(s.get_ref()).copied().ok_or_else(|| {
-                self.err(
-                    s,
-                    field,
-                    format!("no zone named `{}` in [zones]", s.get_ref()),
-                )
-            })
-        };
+        Ok(zones)
+    }
 
+    fn zone_id(
+        &self,
+        zones: &BTreeMap<String, u16>,
+        s: &Spanned<String>,
+        field: String,
+    ) -> Result<u16, ConfigError> {
+        zones.get(s.get_ref()).copied().ok_or_else(|| {
+            self.err(
+                s,
+                field,
+                format!("no zone named `{}` in [zones]", s.get_ref()),
+            )
+        })
+    }
+
+    fn port_id(
+        &self,
+        port_ids: &BTreeMap<String, u16>,
+        s: &Spanned<String>,
+        field: String,
+    ) -> Result<u16, ConfigError> {
+        port_ids
+            .get(s.get_ref())
+            .copied()
+            .ok_or_else(|| self.err(s, field, format!("no port named `{}`", s.get_ref())))
+    }
+
+    fn authority_id(
+        &self,
+        snap: &Snapshot,
+        s: &Spanned<String>,
+        field: String,
+    ) -> Result<u32, ConfigError> {
+        snap.authorities
+            .values()
+            .find(|a| a.name == *s.get_ref())
+            .map(|a| a.id)
+            .ok_or_else(|| self.err(s, field, format!("no authority named `{}`", s.get_ref())))
+    }
+
+    /// `[[ports]]`: egress ports into the snapshot; names to ids.
+    fn ports(&self, c: &Config, snap: &mut Snapshot) -> Result<BTreeMap<String, u16>, ConfigError> {
         let mut port_ids = BTreeMap::new();
         for (i, p) in c.ports.iter().enumerate() {
             let f = |x: &str| format!("ports[{i}].{x}");
@@ -250,82 +334,12 @@ impl Compiler<'_> {
                     "must be at least 1 (0 = transmit only, for dpdk ports)",
                 ));
             }
-            match p.driver.get_ref() {
-                Driver::Pcap => {
-                    if p.rx.is_none() && p.tx.is_none() {
-                        return Err(self.err(
-                            &p.driver,
-                            f("driver"),
-                            "a pcap port needs `rx`, `tx` or both",
-                        ));
-                    }
-                    if *p.queues.get_ref() != 1 {
-                        return Err(self.err(
-                            &p.queues,
-                            f("queues"),
-                            "a pcap port has exactly one queue",
-                        ));
-                    }
-                    if let Some(rx) = &p.rx {
-                        let path = resolve(self.src.path, rx.get_ref());
-                        if !path.is_file() {
-                            return Err(self.err(
-                                rx,
-                                f("rx"),
-                                format!("no such file: {}", path.display()),
-                            ));
-                        }
-                    }
-                }
-                Driver::Demo => {
-                    if c.demo.is_none() {
-                        return Err(self.err(
-                            &p.driver,
-                            f("driver"),
-                            "a demo port needs a [demo] section",
-                        ));
-                    }
-                }
-                Driver::Null => {}
-                Driver::Dpdk => {
-                    let Some(d) = &p.device else {
-                        return Err(self.err(
-                            &p.driver,
-                            f("device"),
-                            "a dpdk port needs `device` (a vdev name or a PCI address)",
-                        ));
-                    };
-                    let dev = d.get_ref();
-                    let known = c.dpdk.as_ref().is_some_and(|k| {
-                        k.vdevs
-                            .iter()
-                            .any(|v| v.split(',').next() == Some(dev.as_str()))
-                            || k.allow.iter().any(|a| a == dev)
-                    });
-                    if !known {
-                        return Err(self.err(
-                            d,
-                            f("device"),
-                            format!("`{dev}` is neither in [dpdk] vdevs nor in [dpdk] allow"),
-                        ));
-                    }
-                }
-            }
+            self.port_driver(c, i, p)?;
             snap.ports.push(EgressPort {
                 name: p.name.get_ref().clone(),
                 mac,
             });
         }
-        let port = |s: &Spanned<String>, field: String| -> Result<u16, ConfigError> {
-            port_ids
-                .get(s.get_ref())
-                .copied()
-                .ok_or_else(|| self.err(s, field, format!("no port named `{}`", s.get_ref())))
-        };
-
-        let mut public_keys = HashMap::new();
-        let mut files = vec![self.src.path.to_path_buf()];
-        let mut revocation_files = Vec::new();
         if c.ports.len() > mnp_dataplane::stats::MAX_PORTS {
             return Err(self.src.error(
                 None,
@@ -336,6 +350,94 @@ impl Compiler<'_> {
                 ),
             ));
         }
+        Ok(port_ids)
+    }
+
+    /// What each driver needs of a port (pcap files, a demo section, a
+    /// known DPDK device).
+    fn port_driver(
+        &self,
+        c: &Config,
+        i: usize,
+        p: &crate::config::PortSection,
+    ) -> Result<(), ConfigError> {
+        let f = |x: &str| format!("ports[{i}].{x}");
+        match p.driver.get_ref() {
+            Driver::Pcap => {
+                if p.rx.is_none() && p.tx.is_none() {
+                    return Err(self.err(
+                        &p.driver,
+                        f("driver"),
+                        "a pcap port needs `rx`, `tx` or both",
+                    ));
+                }
+                if *p.queues.get_ref() != 1 {
+                    return Err(self.err(
+                        &p.queues,
+                        f("queues"),
+                        "a pcap port has exactly one queue",
+                    ));
+                }
+                if let Some(rx) = &p.rx {
+                    let path = resolve(self.src.path, rx.get_ref());
+                    if !path.is_file() {
+                        return Err(self.err(
+                            rx,
+                            f("rx"),
+                            format!("no such file: {}", path.display()),
+                        ));
+                    }
+                }
+            }
+            Driver::Demo => {
+                if c.demo.is_none() {
+                    return Err(self.err(
+                        &p.driver,
+                        f("driver"),
+                        "a demo port needs a [demo] section",
+                    ));
+                }
+            }
+            Driver::Null => {}
+            Driver::Dpdk => {
+                let Some(d) = &p.device else {
+                    return Err(self.err(
+                        &p.driver,
+                        f("device"),
+                        "a dpdk port needs `device` (a vdev name or a PCI address)",
+                    ));
+                };
+                let dev = d.get_ref();
+                let known = c.dpdk.as_ref().is_some_and(|k| {
+                    k.vdevs
+                        .iter()
+                        .any(|v| v.split(',').next() == Some(dev.as_str()))
+                        || k.allow.iter().any(|a| a == dev)
+                });
+                if !known {
+                    return Err(self.err(
+                        d,
+                        f("device"),
+                        format!("`{dev}` is neither in [dpdk] vdevs nor in [dpdk] allow"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `[[authorities]]`: keys, secrets, zones and ceilings into the
+    /// snapshot; the files read join the watch list.
+    #[allow(clippy::type_complexity)]
+    fn authorities(
+        &self,
+        c: &Config,
+        zones: &BTreeMap<String, u16>,
+        snap: &mut Snapshot,
+        files: &mut Vec<PathBuf>,
+    ) -> Result<(HashMap<u32, VerifyingKey>, Vec<(u32, PathBuf)>), ConfigError> {
+        let mut public_keys = HashMap::new();
+        let mut revocation_files = Vec::new();
         if c.authorities.len() > mnp_dataplane::stats::MAX_AUTHORITIES {
             return Err(self.src.error(
                 None,
@@ -386,47 +488,9 @@ impl Compiler<'_> {
             }
             let mut az = Vec::new();
             for (j, z) in a.zones.get_ref().iter().enumerate() {
-                az.push(zone(z, f(&format!("zones[{j}]")))?);
+                az.push(self.zone_id(zones, z, f(&format!("zones[{j}]")))?);
             }
-            if a.epochs.get_ref().is_empty() {
-                return Err(self.err(
-                    &a.epochs,
-                    f("epochs"),
-                    "at least one epoch with a secret is required",
-                ));
-            }
-            if a.epochs.get_ref().len() > 2 {
-                return Err(self.err(&a.epochs, f("epochs"),
-                    "at most two epochs are live at once (the current one and the one being rotated in or out)"));
-            }
-            let mut secrets = Vec::new();
-            for (j, e) in a.epochs.get_ref().iter().enumerate() {
-                if secrets
-                    .iter()
-                    .any(|s: &EpochSecret| s.epoch == *e.epoch.get_ref())
-                {
-                    return Err(self.err(
-                        &e.epoch,
-                        f(&format!("epochs[{j}].epoch")),
-                        "epoch listed twice",
-                    ));
-                }
-                let secret_path = resolve(self.src.path, e.secret.get_ref());
-                // Watched like every other file: a secret replaced in place
-                // (a compromised one rotated) takes effect at the next poll.
-                files.push(secret_path.clone());
-                let secret = keys::read_private32(&secret_path).map_err(|err| {
-                    self.err(
-                        &e.secret,
-                        f(&format!("epochs[{j}].secret")),
-                        err.to_string(),
-                    )
-                })?;
-                secrets.push(EpochSecret {
-                    epoch: *e.epoch.get_ref(),
-                    secret,
-                });
-            }
+            let secrets = self.epoch_secrets(i, a, files)?;
             snap.authorities.insert(
                 id,
                 AuthorityPolicy {
@@ -440,24 +504,71 @@ impl Compiler<'_> {
                 },
             );
         }
-        let names: Vec<(String, u32)> = snap
-            .authorities
-            .values()
-            .map(|a| (a.name.clone(), a.id))
-            .collect();
-        let authority = |s: &Spanned<String>, field: String| -> Result<u32, ConfigError> {
-            names
-                .iter()
-                .find(|(n, _)| n == s.get_ref())
-                .map(|(_, id)| *id)
-                .ok_or_else(|| self.err(s, field, format!("no authority named `{}`", s.get_ref())))
-        };
+        Ok((public_keys, revocation_files))
+    }
 
+    /// An authority's live epochs and their zone secrets (at most two);
+    /// the secret files join the watch list.
+    fn epoch_secrets(
+        &self,
+        i: usize,
+        a: &crate::config::AuthoritySection,
+        files: &mut Vec<PathBuf>,
+    ) -> Result<Vec<EpochSecret>, ConfigError> {
+        let f = |x: &str| format!("authorities[{i}].{x}");
+        if a.epochs.get_ref().is_empty() {
+            return Err(self.err(
+                &a.epochs,
+                f("epochs"),
+                "at least one epoch with a secret is required",
+            ));
+        }
+        if a.epochs.get_ref().len() > 2 {
+            return Err(self.err(&a.epochs, f("epochs"),
+                "at most two epochs are live at once (the current one and the one being rotated in or out)"));
+        }
+        let mut secrets = Vec::new();
+        for (j, e) in a.epochs.get_ref().iter().enumerate() {
+            if secrets
+                .iter()
+                .any(|s: &EpochSecret| s.epoch == *e.epoch.get_ref())
+            {
+                return Err(self.err(
+                    &e.epoch,
+                    f(&format!("epochs[{j}].epoch")),
+                    "epoch listed twice",
+                ));
+            }
+            let secret_path = resolve(self.src.path, e.secret.get_ref());
+            // Watched like every other file: a secret replaced in place
+            // (a compromised one rotated) takes effect at the next poll.
+            files.push(secret_path.clone());
+            let secret = keys::read_private32(&secret_path).map_err(|err| {
+                self.err(
+                    &e.secret,
+                    f(&format!("epochs[{j}].secret")),
+                    err.to_string(),
+                )
+            })?;
+            secrets.push(EpochSecret {
+                epoch: *e.epoch.get_ref(),
+                secret,
+            });
+        }
+        Ok(secrets)
+    }
+
+    /// `[[zone_rules]]`: (from, to) → rule.
+    fn zone_rules(
+        &self,
+        c: &Config,
+        zones: &BTreeMap<String, u16>,
+    ) -> Result<HashMap<(u16, u16), ZoneRule>, ConfigError> {
         let mut zone_rules = HashMap::new();
         for (i, r) in c.zone_rules.iter().enumerate() {
             let f = |x: &str| format!("zone_rules[{i}].{x}");
-            let from = zone(&r.from, f("from"))?;
-            let to = zone(&r.to, f("to"))?;
+            let from = self.zone_id(zones, &r.from, f("from"))?;
+            let to = self.zone_id(zones, &r.to, f("to"))?;
             let mut types = 0u8;
             for (j, t) in r.types.get_ref().iter().enumerate() {
                 let pt = PacketType::from_name(t.get_ref()).ok_or_else(|| {
@@ -501,12 +612,21 @@ impl Compiler<'_> {
                 ));
             }
         }
-        snap.zone_rules = zone_rules;
+        Ok(zone_rules)
+    }
 
+    /// `[[routes]]`: per destination zone, sorted by score.
+    fn routes(
+        &self,
+        c: &Config,
+        zones: &BTreeMap<String, u16>,
+        port_ids: &BTreeMap<String, u16>,
+        snap: &mut Snapshot,
+    ) -> Result<(), ConfigError> {
         for (i, r) in c.routes.iter().enumerate() {
             let f = |x: &str| format!("routes[{i}].{x}");
-            let z = zone(&r.zone, f("zone"))?;
-            let p = port(&r.port, f("port"))?;
+            let z = self.zone_id(zones, &r.zone, f("zone"))?;
+            let p = self.port_id(port_ids, &r.port, f("port"))?;
             let next_hop = self.mac(&r.next_hop, f("next_hop"))?;
             if *r.weight.get_ref() == 0 {
                 return Err(self.err(
@@ -525,15 +645,11 @@ impl Compiler<'_> {
         }
         snap.sort_routes();
 
-        for (i, l) in c.legacy.iter().enumerate() {
-            snap.legacy.push(self.legacy(i, l, &port)?);
-        }
+        Ok(())
+    }
 
-        for (i, r) in c.revoked.iter().enumerate() {
-            let a = authority(&r.authority, format!("revoked[{i}].authority"))?;
-            snap.revoked.insert((a, r.credential));
-        }
-
+    /// `[[peers]]`: peer gateways whose health reports set route health.
+    fn peers(&self, c: &Config, files: &mut Vec<PathBuf>) -> Result<Vec<PeerConfig>, ConfigError> {
         let mut peers = Vec::new();
         for (i, p) in c.peers.iter().enumerate() {
             let f = |x: &str| format!("peers[{i}].{x}");
@@ -555,6 +671,11 @@ impl Compiler<'_> {
                 next_hop,
             });
         }
+        Ok(peers)
+    }
+
+    /// `[health]`, `[control]` and `[workers]`.
+    fn control_and_workers(&self, c: &Config) -> Result<(), ConfigError> {
         if *c.health.withdraw_after_ms.get_ref() <= c.health.silent_after_ms {
             return Err(self.err(
                 &c.health.withdraw_after_ms,
@@ -614,11 +735,21 @@ impl Compiler<'_> {
             ));
         }
 
+        Ok(())
+    }
+
+    /// `[demo]`: the names it uses exist.
+    fn demo(
+        &self,
+        c: &Config,
+        zones: &BTreeMap<String, u16>,
+        snap: &Snapshot,
+    ) -> Result<(), ConfigError> {
         if let Some(d) = &c.demo {
-            authority(&d.authority, "demo.authority".into())?;
-            zone(&d.zone, "demo.zone".into())?;
-            zone(&d.dst_zone, "demo.dst_zone".into())?;
-            zone(&d.no_route_zone, "demo.no_route_zone".into())?;
+            self.authority_id(snap, &d.authority, "demo.authority".into())?;
+            self.zone_id(zones, &d.zone, "demo.zone".into())?;
+            self.zone_id(zones, &d.dst_zone, "demo.dst_zone".into())?;
+            self.zone_id(zones, &d.no_route_zone, "demo.no_route_zone".into())?;
             for (k, pair) in [
                 ("legacy_allowed", &d.legacy_allowed),
                 ("legacy_denied", &d.legacy_denied),
@@ -635,25 +766,7 @@ impl Compiler<'_> {
             }
         }
 
-        let state_dir = resolve(
-            self.src.path,
-            c.gateway
-                .state_dir
-                .as_ref()
-                .map_or("state", |s| s.get_ref().as_str()),
-        );
-        Ok(Loaded {
-            path: self.src.path.to_path_buf(),
-            state_dir,
-            config: c,
-            snapshot: snap,
-            zones,
-            port_ids,
-            public_keys,
-            revocation_files,
-            peers,
-            files,
-        })
+        Ok(())
     }
 
     fn mac(&self, s: &Spanned<String>, field: String) -> Result<MacAddr, ConfigError> {
