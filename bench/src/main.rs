@@ -522,7 +522,7 @@ fn generate(a: GenArgs) {
             rx_queues: 1,
         };
         let eal = mnp_dpdk_sys::setup::eal_args(&eal, &[], &[], 1);
-        mnp_dpdk_sys::Dpdk::start(&eal, &[spec], 1, 8191).unwrap_or_else(|e| fail(e))
+        mnp_dpdk_sys::Dpdk::start(&eal, &[spec], 1, 8191).unwrap_or_else(|e| fail(e.to_string()))
     });
     let start = Instant::now();
     match a.mode {

@@ -13,9 +13,34 @@
 //! reload publishes nothing: the old snapshot stays.
 
 use crate::compile::{self, Loaded, PeerConfig};
+
+/// Why the control thread could not (re)load its policy. A reload keeps the
+/// running snapshot on any of these; at start they are fatal.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{}: ports, workers, freshness or replay capacity changed; they apply at restart, not at reload", path.display())]
+    RestartOnly { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    RevocationFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {source}", path.display())]
+    Revocation {
+        path: PathBuf,
+        source: RevocationError,
+    },
+    #[error("authority {0} has no public key")]
+    NoPublicKey(u32),
+    #[error("gateway.state_dir: {0}")]
+    State(#[from] FloorError),
+}
 use crate::credential::Credential;
+use crate::error::ConfigError;
 use crate::health::{HealthReport, HealthTiming, Peer};
-use crate::revocation::{RevocationList, SerialFloors};
+use crate::revocation::{FloorError, RevocationError, RevocationList, SerialFloors};
 use ed25519_dalek::{Signature, VerifyingKey};
 use hashbrown::HashMap;
 use mnp_dataplane::crypto::derive_packet_key_for;
@@ -127,7 +152,11 @@ impl Control {
     /// Take over a loaded config and publish its first snapshot. Any problem
     /// with a revocation list here is an error: a gateway must not start
     /// with a revocation it cannot verify silently missing.
-    pub fn new(loaded: &Loaded, cell: Arc<SnapshotCell>, now: Instant) -> Result<Self, String> {
+    pub fn new(
+        loaded: &Loaded,
+        cell: Arc<SnapshotCell>,
+        now: Instant,
+    ) -> Result<Self, ControlError> {
         let mut c = Self {
             path: loaded.path.clone(),
             cell,
@@ -154,12 +183,8 @@ impl Control {
         };
         c.sync_peers(&loaded.peers, now);
         for (auth, path) in c.revocation_files.clone() {
-            let list = c
-                .read_revocations(auth, &path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            c.floors
-                .raise(&list)
-                .map_err(|e| format!("gateway.state_dir: {e}"))?;
+            let list = c.read_revocations(auth, &path)?;
+            c.floors.raise(&list)?;
             c.revocations.insert(auth, list);
             c.stats.revocations_loaded += 1;
         }
@@ -176,16 +201,24 @@ impl Control {
         std::mem::take(&mut self.events)
     }
 
-    fn read_revocations(&self, auth: u32, path: &PathBuf) -> Result<RevocationList, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
-        let list = RevocationList::parse(&text).map_err(|e| e.to_string())?;
+    fn read_revocations(&self, auth: u32, path: &PathBuf) -> Result<RevocationList, ControlError> {
+        let revocation = |source| ControlError::Revocation {
+            path: path.clone(),
+            source,
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ControlError::RevocationFile {
+                path: path.clone(),
+                source,
+            })?;
+        let list = RevocationList::parse(&text).map_err(revocation)?;
         let key = self
             .public_keys
             .get(&auth)
-            .ok_or("authority has no public key")?;
+            .ok_or(ControlError::NoPublicKey(auth))?;
         list.admit(auth, key, self.revocations.get(&auth))
-            .map_err(|e| e.to_string())?;
-        self.floors.check(&list).map_err(|e| e.to_string())?;
+            .map_err(revocation)?;
+        self.floors.check(&list).map_err(revocation)?;
         Ok(list)
     }
 
@@ -231,7 +264,7 @@ impl Control {
 
     /// Re-read the config and every file it names; publish on success. On
     /// failure the running snapshot stays and the error is counted and returned.
-    pub fn reload(&mut self, now: Instant) -> Result<u64, String> {
+    pub fn reload(&mut self, now: Instant) -> Result<u64, ControlError> {
         let result = self.try_reload(now);
         match &result {
             Ok(generation) => {
@@ -244,7 +277,7 @@ impl Control {
             Err(e) => {
                 self.stats.reloads_failed += 1;
                 self.stats.last_reload_ok = false;
-                self.stats.last_error = Some(e.clone());
+                self.stats.last_error = Some(e.to_string());
                 self.events.push(format!(
                     "reload: FAILED, keeping generation {}: {e}",
                     self.stats.generation
@@ -254,8 +287,8 @@ impl Control {
         result
     }
 
-    fn try_reload(&mut self, now: Instant) -> Result<u64, String> {
-        let loaded = compile::load(&self.path).map_err(|e| e.to_string())?;
+    fn try_reload(&mut self, now: Instant) -> Result<u64, ControlError> {
+        let loaded = compile::load(&self.path)?;
         // Track the new set of files whatever happens next.
         self.files = loaded
             .files
@@ -263,10 +296,9 @@ impl Control {
             .map(|p| (p.clone(), stamp(p), stamp(p)))
             .collect();
         if fingerprint(&loaded) != self.ports_fingerprint {
-            return Err(format!(
-                "{}: ports, workers, freshness or replay capacity changed; they apply at restart, not at reload",
-                self.path.display()
-            ));
+            return Err(ControlError::RestartOnly {
+                path: self.path.clone(),
+            });
         }
         self.public_keys = loaded.public_keys.clone();
         self.revocation_files = loaded.revocation_files.clone();
@@ -296,10 +328,8 @@ impl Control {
                         .revocations
                         .get(&auth)
                         .map_or("none".to_string(), |l| format!("serial {}", l.serial));
-                    self.events.push(format!(
-                        "revocations: REJECTED {}: {e}; keeping {kept}",
-                        path.display()
-                    ));
+                    self.events
+                        .push(format!("revocations: REJECTED {e}; keeping {kept}"));
                 }
             }
         }

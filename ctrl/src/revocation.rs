@@ -38,6 +38,20 @@ pub enum RevocationError {
     BelowFloor { floor: u64, got: u64, path: String },
 }
 
+/// Reading or writing a recorded serial floor.
+#[derive(Debug, thiserror::Error)]
+pub enum FloorError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: expected `SERIAL SIGNATURE-HEX`; remove the file only if you know no newer list was ever loaded", path.display())]
+    Malformed { path: std::path::PathBuf },
+    #[error(transparent)]
+    Write(#[from] crate::keys::KeyError),
+}
+
 /// The highest revocation serial this gateway has accepted per authority,
 /// kept on disk (`gateway.state_dir`) so that a restart cannot roll an
 /// authority's revocations back to an older list: one file per authority,
@@ -59,12 +73,12 @@ impl SerialFloors {
     }
 
     /// (serial, signature) recorded for `authority`, if any.
-    pub fn get(&self, authority: u32) -> Result<Option<(u64, [u8; 64])>, String> {
+    pub fn get(&self, authority: u32) -> Result<Option<(u64, [u8; 64])>, FloorError> {
         let p = self.path(authority);
         let text = match std::fs::read_to_string(&p) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: {e}", p.display())),
+            Err(source) => return Err(FloorError::Io { path: p, source }),
         };
         let mut it = text.split_whitespace();
         let serial = it.next().and_then(|s| s.parse().ok());
@@ -74,16 +88,15 @@ impl SerialFloors {
             .is_some_and(|h| hex::decode_to_slice(h, &mut sig).is_ok());
         match serial {
             Some(s) if sig_ok => Ok(Some((s, sig))),
-            _ => Err(format!(
-                "{}: expected `SERIAL SIGNATURE-HEX`; remove the file only if you know no newer list was ever loaded",
-                p.display()
-            )),
+            _ => Err(FloorError::Malformed { path: p }),
         }
     }
 
     /// Whether `list` may be loaded given what was accepted before.
     pub fn check(&self, list: &RevocationList) -> Result<(), RevocationError> {
-        let floor = self.get(list.authority).map_err(RevocationError::Parse)?;
+        let floor = self
+            .get(list.authority)
+            .map_err(|e| RevocationError::Parse(e.to_string()))?;
         match floor {
             Some((f, _)) if list.serial < f => Err(RevocationError::BelowFloor {
                 floor: f,
@@ -98,13 +111,13 @@ impl SerialFloors {
     }
 
     /// Record `list` as accepted (only ever raises the floor).
-    pub fn raise(&self, list: &RevocationList) -> Result<(), String> {
+    pub fn raise(&self, list: &RevocationList) -> Result<(), FloorError> {
         if matches!(self.get(list.authority)?, Some((f, _)) if f >= list.serial) {
             return Ok(());
         }
         let text = format!("{} {}\n", list.serial, hex::encode(list.signature));
-        crate::keys::write_text_atomic(&self.path(list.authority), text.as_bytes(), 0o644)
-            .map_err(|e| e.to_string())
+        crate::keys::write_text_atomic(&self.path(list.authority), text.as_bytes(), 0o644)?;
+        Ok(())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The DPDK environment: EAL initialised once per process, and mbuf pools.
 
 use crate::ffi;
+use crate::setup::DpdkError;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr::NonNull;
 use std::sync::OnceLock;
@@ -20,19 +21,20 @@ pub fn last_error() -> String {
     }
 }
 
-static EAL: OnceLock<Result<Vec<String>, String>> = OnceLock::new();
+static EAL: OnceLock<Result<Vec<String>, DpdkError>> = OnceLock::new();
 
 /// Initialise the EAL with `args` (without the program name). DPDK allows
 /// this once per process: later calls return the first call's outcome and
 /// must pass the same arguments, else they fail.
-pub fn init(args: &[String]) -> Result<(), String> {
+pub fn init(args: &[String]) -> Result<(), DpdkError> {
     let r = EAL.get_or_init(|| {
         let mut owned: Vec<CString> = Vec::with_capacity(args.len() + 1);
         owned.push(CString::new("mnp-gateway").unwrap_or_default());
         for a in args {
-            owned.push(
-                CString::new(a.as_str()).map_err(|_| format!("EAL argument {a:?} contains NUL"))?,
-            );
+            owned.push(CString::new(a.as_str()).map_err(|_| DpdkError::Nul {
+                what: "EAL argument",
+                value: a.clone(),
+            })?);
         }
         // EAL may keep pointers into argv for the life of the process.
         let owned: &'static [CString] = Box::leak(owned.into_boxed_slice());
@@ -46,20 +48,20 @@ pub fn init(args: &[String]) -> Result<(), String> {
         // strings leaked for the process lifetime; called at most once.
         let n = unsafe { ffi::rte_eal_init(argv.len() as i32, argv.as_mut_ptr()) };
         if n < 0 {
-            Err(format!(
-                "rte_eal_init({}): {}",
-                args.join(" "),
-                last_error()
-            ))
+            Err(DpdkError::Eal {
+                args: args.join(" "),
+                reason: last_error(),
+            })
         } else {
             Ok(args.to_vec())
         }
     });
     match r {
         Ok(first) if first == args => Ok(()),
-        Ok(first) => Err(format!(
-            "EAL already initialised with {first:?}; it cannot be re-initialised with {args:?}"
-        )),
+        Ok(first) => Err(DpdkError::Reinitialised {
+            first: first.clone(),
+            wanted: args.to_vec(),
+        }),
         Err(e) => Err(e.clone()),
     }
 }
@@ -78,14 +80,20 @@ unsafe impl Sync for Mempool {}
 
 impl Mempool {
     /// `n` mbufs with `data_room` bytes each (headroom included), on `socket`.
-    pub fn new(name: &str, n: u32, data_room: u16, socket: i32) -> Result<Self, String> {
-        let cname = CString::new(name).map_err(|_| "mempool name contains NUL".to_string())?;
+    pub fn new(name: &str, n: u32, data_room: u16, socket: i32) -> Result<Self, DpdkError> {
+        let cname = CString::new(name).map_err(|_| DpdkError::Nul {
+            what: "mempool name",
+            value: name.to_string(),
+        })?;
         // SAFETY: EAL is initialised by the caller (pool creation fails
         // cleanly otherwise); the name is NUL-terminated and copied by DPDK.
         let p = unsafe { ffi::rte_pktmbuf_pool_create(cname.as_ptr(), n, 0, 0, data_room, socket) };
         NonNull::new(p)
             .map(|ptr| Self { ptr, size: n })
-            .ok_or_else(|| format!("mempool {name}: {}", last_error()))
+            .ok_or_else(|| DpdkError::Mempool {
+                name: name.to_string(),
+                reason: last_error(),
+            })
     }
 
     pub fn as_ptr(&self) -> *mut ffi::rte_mempool {

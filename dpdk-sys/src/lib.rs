@@ -25,7 +25,7 @@ pub mod ffi {
 }
 
 pub mod setup;
-pub use setup::{DeviceStats, Dpdk, PortSpec};
+pub use setup::{DeviceStats, Dpdk, DpdkError, PortSpec};
 
 #[cfg(dpdk)]
 pub mod eal;

@@ -9,6 +9,7 @@
 
 use crate::eal::{last_error, Mempool};
 use crate::ffi;
+use crate::setup::{device_err, DpdkError};
 use mnp_dataplane::port::{BufPool, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
 use mnp_dataplane::stats::DeviceStats;
 use std::ffi::CString;
@@ -27,13 +28,17 @@ pub struct EthPort {
 
 impl EthPort {
     /// The NUMA socket of `device` (-1 when unknown), before it is opened.
-    pub fn socket_of(device: &str) -> Result<i32, String> {
-        let cname = CString::new(device).map_err(|_| "device name contains NUL".to_string())?;
+    pub fn socket_of(device: &str) -> Result<i32, DpdkError> {
+        let cname = CString::new(device).map_err(|_| DpdkError::Nul {
+            what: "device name",
+            value: device.to_string(),
+        })?;
         let mut id = 0u16;
         // SAFETY: EAL is initialised; `id` is a valid out pointer.
         if unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) } != 0 {
-            return Err(format!(
-                "{device}: no such DPDK device (give it to EAL with --vdev or -a)"
+            return Err(device_err(
+                device,
+                "no such DPDK device (give it to EAL with --vdev or -a)",
             ));
         }
         // SAFETY: plain getter on a probed device.
@@ -43,24 +48,31 @@ impl EthPort {
     /// Configure `device` (a vdev name as given to `--vdev`, or a PCI
     /// address) with `rxq` receive queues (RSS across them) and `txq`
     /// transmit queues, and start it.
-    pub fn open(device: &str, rxq: u16, txq: u16, pool: Arc<Mempool>) -> Result<Self, String> {
-        let cname = CString::new(device).map_err(|_| "device name contains NUL".to_string())?;
+    pub fn open(device: &str, rxq: u16, txq: u16, pool: Arc<Mempool>) -> Result<Self, DpdkError> {
+        let cname = CString::new(device).map_err(|_| DpdkError::Nul {
+            what: "device name",
+            value: device.to_string(),
+        })?;
         let mut id = 0u16;
         // SAFETY: EAL is initialised (the pool exists); `id` is a valid out pointer.
         if unsafe { ffi::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) } != 0 {
-            return Err(format!(
-                "{device}: no such DPDK device (give it to EAL with --vdev or -a)"
+            return Err(device_err(
+                device,
+                "no such DPDK device (give it to EAL with --vdev or -a)",
             ));
         }
         let mut info = ffi::rte_eth_dev_info::default();
         // SAFETY: `id` names a probed device; `info` is a valid out struct.
         if unsafe { ffi::rte_eth_dev_info_get(id, &mut info) } != 0 {
-            return Err(format!("{device}: cannot read device info"));
+            return Err(device_err(device, "cannot read device info"));
         }
         if rxq > info.max_rx_queues || txq > info.max_tx_queues {
-            return Err(format!(
-                "{device}: wants {rxq} rx / {txq} tx queues, the device has at most {} / {}",
-                info.max_rx_queues, info.max_tx_queues
+            return Err(device_err(
+                device,
+                format!(
+                    "wants {rxq} rx / {txq} tx queues, the device has at most {} / {}",
+                    info.max_rx_queues, info.max_tx_queues
+                ),
             ));
         }
         let mut conf = ffi::rte_eth_conf::default();
@@ -73,8 +85,9 @@ impl EthPort {
         // SAFETY: `conf` is a valid configuration for a stopped device.
         let r = unsafe { ffi::rte_eth_dev_configure(id, rxq, txq, &conf) };
         if r != 0 {
-            return Err(format!(
-                "{device}: configure {rxq} rx / {txq} tx queues: error {r}"
+            return Err(device_err(
+                device,
+                format!("configure {rxq} rx / {txq} tx queues: error {r}"),
             ));
         }
         // SAFETY: plain getter on a configured device.
@@ -85,20 +98,20 @@ impl EthPort {
                 ffi::rte_eth_rx_queue_setup(id, q, 1024, socket, std::ptr::null(), pool.as_ptr())
             };
             if r != 0 {
-                return Err(format!("{device}: rx queue {q}: error {r}"));
+                return Err(device_err(device, format!("rx queue {q}: error {r}")));
             }
         }
         for q in 0..txq {
             // SAFETY: queue index below the configured count.
             let r = unsafe { ffi::rte_eth_tx_queue_setup(id, q, 1024, socket, std::ptr::null()) };
             if r != 0 {
-                return Err(format!("{device}: tx queue {q}: error {r}"));
+                return Err(device_err(device, format!("tx queue {q}: error {r}")));
             }
         }
         // SAFETY: a configured device with all queues set up.
         let r = unsafe { ffi::rte_eth_dev_start(id) };
         if r != 0 {
-            return Err(format!("{device}: start: {}", last_error()));
+            return Err(device_err(device, format!("start: {}", last_error())));
         }
         // SAFETY: a started device; failure (unsupported) is harmless.
         unsafe { ffi::rte_eth_promiscuous_enable(id) };

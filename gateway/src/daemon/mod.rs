@@ -91,7 +91,8 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     };
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
     let cell = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
-    let mut control = Control::new(loaded, cell.clone(), Instant::now())?;
+    let mut control =
+        Control::new(loaded, cell.clone(), Instant::now()).map_err(|e| e.to_string())?;
     let clock_file = loaded.state_dir.join("clock");
     let freshness = Freshness {
         max_age_ms: *cfg.gateway.freshness_ms.get_ref(),
