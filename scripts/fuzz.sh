@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing (cargo fuzz / libFuzzer, AddressSanitizer) of every
 # parser and of the whole pipeline, SECONDS per target (default 30). Each
 # target starts from its checked-in seeds (fuzz/corpus/<target>, made by
-# `cargo run -p mnp-ctrl --example fuzz_seeds`), works on a temporary copy,
+# `cargo run -p mnp-traffic --example fuzz_seeds`), works on a temporary copy,
 # and fails on any crash or broken property (the targets assert: no panic,
 # nothing forwarded whose MAC the blake3 crate does not verify, scalar and
 # SIMD lanes agree, every frame counted exactly once, encodings round-trip).

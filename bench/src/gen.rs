@@ -13,11 +13,11 @@
 //! secret and clock given (`--secret`, `--now`; the defaults, 07…07 and
 //! 1800000000, are what `scripts/bench-testpmd.sh` configures).
 
-use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::{derive_packet_key_for, mac_eq, packet_mac, PacketKey};
-use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
 use mnp_dataplane::parse::{parse_frame, Encap, Parsed};
 use mnp_dataplane::wire::governance::{Claims, Header, PacketType, Repr, MAC_LEN};
+use mnp_traffic::build::{self, Outer};
+use mnp_traffic::gen::{Category, MixSpec, TrafficMix};
 use std::time::{Duration, Instant};
 
 /// The default clock of benchmarks and generated traffic (the default
@@ -56,7 +56,7 @@ impl Source {
         let keys = holders(o.credentials, &o.secret);
         let mix = TrafficMix::new(MixSpec {
             credential_base: 1 << 40, // apart from the valid holders' ids
-            ..mnp_dataplane::fixture::mix_spec(o.secret, o.now, payload_len)
+            ..mnp_traffic::fixture::mix_spec(o.secret, o.now, payload_len)
         });
         Self {
             payload: vec![0x5a; payload_len],

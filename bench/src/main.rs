@@ -19,14 +19,14 @@ mod gen;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-use mnp_dataplane::build::{self, Outer};
-use mnp_dataplane::gen::{Category, MixSpec, TrafficMix};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::wire::governance::{PacketType, Repr};
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
+use mnp_traffic::build::{self, Outer};
+use mnp_traffic::gen::{Category, MixSpec, TrafficMix};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -237,7 +237,7 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
         })
         .collect();
     let frame_len = frames[0].len();
-    let snap = mnp_dataplane::fixture::snapshot(m.secret);
+    let snap = mnp_traffic::fixture::snapshot(m.secret);
     let verifier = match verifier {
         Some("scalar") => Verifier::Scalar,
         Some(l) => Verifier::Lanes(
@@ -410,7 +410,7 @@ fn pcap(
     let out = out.as_str();
     let mut mix = TrafficMix::new(MixSpec {
         holders: 1024,
-        ..mnp_dataplane::fixture::mix_spec(m.secret, m.now, payload_len)
+        ..mnp_traffic::fixture::mix_spec(m.secret, m.now, payload_len)
     });
     let stamps = Stamps::new(rate);
     let f = std::fs::File::create(out).unwrap_or_else(|e| {

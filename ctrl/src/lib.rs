@@ -15,7 +15,6 @@ pub mod host;
 pub mod keys;
 pub mod metrics;
 pub mod revocation;
-pub mod vectors;
 
 pub use compile::{load, Loaded};
 pub use error::ConfigError;

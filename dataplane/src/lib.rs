@@ -10,11 +10,8 @@
 //!
 //! Nothing on the per-packet path allocates, locks or makes a syscall.
 
-pub mod build;
 pub mod crypto;
 pub mod drop;
-pub mod fixture;
-pub mod gen;
 pub mod lanes;
 pub mod parse;
 pub mod pipeline;

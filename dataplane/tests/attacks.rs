@@ -2,7 +2,6 @@
 //! test asserts the verdict, the drop reason and its counter. The pipeline is
 //! driven directly (no threads, no ports, a fixed clock).
 
-use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::{derive_packet_key_for, PacketKey, ZoneSecret};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::replay::ReplayTable;
@@ -12,6 +11,7 @@ use mnp_dataplane::snapshot::{
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::wire::governance::{field as gf, Claims, PacketType, Repr, HEADER_LEN};
 use mnp_dataplane::{DropReason, Pipeline, Verdict};
+use mnp_traffic::build::{self, Outer};
 use std::sync::Arc;
 
 const NOW: u32 = 1_800_000_000;

@@ -3,12 +3,12 @@
 //! forwarding rewrite and the shared replay table), and handing buffers back.
 //! Measured with a counting global allocator over a thousand bursts after warm-up.
 
-use mnp_dataplane::fixture;
-use mnp_dataplane::gen::{MixSource, TrafficMix};
 use mnp_dataplane::port::{BufPool, PktBuf, RxQueue};
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
+use mnp_traffic::fixture;
+use mnp_traffic::gen::{MixSource, TrafficMix};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

@@ -2,14 +2,14 @@
 //! counters and output bytes as the scalar reference, over the hostile mix
 //! at small, full-size and jumbo frame sizes.
 
-use mnp_dataplane::fixture;
-use mnp_dataplane::gen::{MixSpec, TrafficMix};
 use mnp_dataplane::lanes::Level;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::snapshot::Snapshot;
 use mnp_dataplane::stats::BurstStats;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
+use mnp_traffic::fixture;
+use mnp_traffic::gen::{MixSpec, TrafficMix};
 use std::sync::Arc;
 
 const NOW: u32 = 1_800_000_000;

@@ -2,8 +2,6 @@
 //! counted `tx_full` drop (captured with its reason), buffers all return to
 //! the pool, and the loop ends when a finite source is exhausted.
 
-use mnp_dataplane::build::Outer;
-use mnp_dataplane::fixture;
 use mnp_dataplane::port::memory::{MemoryRx, MemoryTx};
 use mnp_dataplane::port::{BufPool, DropSink, TxQueue};
 use mnp_dataplane::rcu::SnapshotCell;
@@ -11,6 +9,8 @@ use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::WorkerCounters;
 use mnp_dataplane::worker::{Clock, Exit, Worker};
 use mnp_dataplane::{DropReason, Pipeline};
+use mnp_traffic::build::Outer;
+use mnp_traffic::fixture;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -122,7 +122,7 @@ fn a_refused_legacy_forward_leaves_the_legacy_counter_not_the_governed_one() {
     });
     let legacy: Vec<Vec<u8>> = (0..4)
         .map(|_| {
-            mnp_dataplane::build::plain_udp(
+            mnp_traffic::build::plain_udp(
                 false,
                 &Outer {
                     dst_port: 53,
@@ -182,7 +182,7 @@ fn control_queue_full_drops_are_counted_and_captured() {
                 lineage: [0; 12],
                 mac: [0; 16],
             };
-            mnp_dataplane::build::governed(
+            mnp_traffic::build::governed(
                 mnp_dataplane::parse::Encap::UdpIpv4,
                 &Outer::default(),
                 &h,

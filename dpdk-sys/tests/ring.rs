@@ -5,7 +5,7 @@
 
 #[cfg(dpdk)]
 mod with_dpdk {
-    use mnp_dataplane::build::Outer;
+    use mnp_traffic::build::Outer;
 
     use mnp_dataplane::port::{BufPool, TxQueue};
     use mnp_dataplane::rcu::SnapshotCell;
@@ -13,10 +13,11 @@ mod with_dpdk {
     use mnp_dataplane::stats::{BurstStats, WorkerCounters};
 
     use mnp_dataplane::worker::{Clock, Worker};
-    use mnp_dataplane::{fixture, DropReason, Pipeline};
+    use mnp_dataplane::{DropReason, Pipeline};
     use mnp_dpdk_sys::eal::{self, Mempool};
     use mnp_dpdk_sys::ffi;
     use mnp_dpdk_sys::port::EthPort;
+    use mnp_traffic::fixture;
     use std::ffi::CString;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;

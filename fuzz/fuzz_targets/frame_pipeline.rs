@@ -7,6 +7,6 @@ fuzz_target!(|data: &[u8]| {
     mnp_fuzz::judge_and_check(
         &snap,
         mnp_fuzz::frames(data),
-        mnp_dataplane::fixture::NOW_MS,
+        mnp_traffic::fixture::NOW_MS,
     );
 });

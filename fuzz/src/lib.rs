@@ -3,7 +3,7 @@
 //! independent reference.
 
 use mnp_dataplane::crypto::PACKET_KEY_CONTEXT;
-use mnp_dataplane::fixture;
+use mnp_traffic::fixture;
 use mnp_dataplane::parse::{parse_frame, Parsed};
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;

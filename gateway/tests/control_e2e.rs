@@ -2,9 +2,9 @@
 //! flows with every packet accounted for, and the metrics endpoint checked by
 //! `promtool check metrics`, `stats` and `why` against the running gateway.
 
-use mnp_dataplane::gen::{Category, SCHEDULE};
 use mnp_dataplane::DropReason;
 use mnp_testkit::free_port;
+use mnp_traffic::gen::{Category, SCHEDULE};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -291,5 +291,5 @@ fn metrics_pass_promtool_and_stats_and_why_read_the_running_gateway() {
 fn hex_of_vector(name: &str) -> String {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
         .unwrap();
-    mnp_ctrl::vectors::parse_doc(&doc).remove(name).unwrap()
+    mnp_traffic::vectors::parse_doc(&doc).remove(name).unwrap()
 }

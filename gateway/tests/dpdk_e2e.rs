@@ -5,11 +5,11 @@
 //!
 //! Skipped (with a note) in a build without DPDK, unless MNP_REQUIRE_DPDK=1.
 
-use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::derive_packet_key_for;
-use mnp_dataplane::gen::TrafficMix;
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+use mnp_traffic::build::{self, Outer};
+use mnp_traffic::gen::TrafficMix;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -105,7 +105,7 @@ fn secret(dir: &Path) -> [u8; 32] {
 }
 
 fn mix(secret: [u8; 32], n: usize) -> Vec<Vec<u8>> {
-    let mut m = TrafficMix::new(mnp_dataplane::fixture::mix_spec(secret, NOW, 64));
+    let mut m = TrafficMix::new(mnp_traffic::fixture::mix_spec(secret, NOW, 64));
     let mut buf = vec![0u8; 4096];
     (0..n)
         .map(|_| {

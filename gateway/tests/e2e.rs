@@ -5,13 +5,13 @@
 //! configs exit non-zero naming file, line and field.
 
 use mnp_ctrl::keys;
-use mnp_dataplane::build::{self, Outer};
 use mnp_dataplane::crypto::{derive_packet_key_for, fold_lineage, LineageDecision, ZoneSecret};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::checksum;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use mnp_dataplane::DropReason;
 use mnp_testkit::free_port;
+use mnp_traffic::build::{self, Outer};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
@@ -523,7 +523,7 @@ fn demo_shows_forwarding_and_every_hostile_reason() {
         })
         .unwrap_or(0);
     assert!(forwarded > 0, "{stdout}");
-    for cat in mnp_dataplane::gen::Category::HOSTILE {
+    for cat in mnp_traffic::gen::Category::HOSTILE {
         let r = cat.expected_drop().unwrap();
         let l = line(&format!(" {} ", r.name()))
             .unwrap_or_else(|| panic!("no drops under {r} in:\n{stdout}"));

@@ -5,11 +5,11 @@
 use super::RunOptions;
 use mnp_ctrl::config::Driver;
 use mnp_ctrl::Loaded;
-use mnp_dataplane::gen::{MixSource, TrafficMix};
 use mnp_dataplane::port::pcap::{read_frames, PcapRx, PcapTx};
 use mnp_dataplane::port::{NullTx, RxQueue, TxQueue};
 use mnp_dataplane::worker::Clock;
 use mnp_dpdk_sys::{Dpdk, PortSpec};
+use mnp_traffic::gen::{MixSource, TrafficMix};
 use std::sync::Arc;
 
 pub(crate) struct WorkerPlan {
@@ -78,9 +78,10 @@ pub(crate) fn rx_queues(
             Driver::Demo => {
                 for q in 0..*p.queues.get_ref() {
                     let fixed = matches!(opts.clock, Clock::Fixed(_));
-                    let spec = loaded.mix_spec(demo_index, now, fixed).ok_or_else(|| {
-                        format!("port {name}: the [demo] section does not resolve")
-                    })?;
+                    let spec = mnp_traffic::demo::mix_spec(loaded, demo_index, now, fixed)
+                        .ok_or_else(|| {
+                            format!("port {name}: the [demo] section does not resolve")
+                        })?;
                     demo_index += 1;
                     plans.push(WorkerPlan {
                         label: format!("{name}/{q}"),

@@ -2,14 +2,14 @@
 //! protocol vectors' frames, bursts of the demo mix, the demo config, a
 //! signed credential, revocation list and health report.
 //!
-//! `cargo run -p mnp-ctrl --example fuzz_seeds -- fuzz/corpus`
+//! `cargo run -p mnp-traffic --example fuzz_seeds -- fuzz/corpus`
 
 use ed25519_dalek::SigningKey;
 use mnp_ctrl::credential::Credential;
 use mnp_ctrl::health::HealthReport;
 use mnp_ctrl::revocation::RevocationList;
-use mnp_dataplane::fixture;
-use mnp_dataplane::gen::TrafficMix;
+use mnp_traffic::fixture;
+use mnp_traffic::gen::TrafficMix;
 use std::path::Path;
 
 /// The fuzz crate's zone secret (fuzz/src/lib.rs).
@@ -53,7 +53,7 @@ fn main() {
         );
     }
     // The protocol vectors' frames (another secret: they exercise bad_mac).
-    let v: std::collections::HashMap<_, _> = mnp_ctrl::vectors::compute().into_iter().collect();
+    let v: std::collections::HashMap<_, _> = mnp_traffic::vectors::compute().into_iter().collect();
     for name in ["frame_udp4_in", "frame_udp6_in", "frame_eth_vlan_in"] {
         let f = hex::decode(&v[name]).expect("vector hex");
         write(dir, "frame_pipeline", name, &encode(&[f]));

@@ -4,8 +4,8 @@
 fn every_vector_in_the_protocol_document_is_reproduced() {
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/protocol.md"))
         .expect("docs/protocol.md");
-    let in_doc = mnp_ctrl::vectors::parse_doc(&doc);
-    let computed = mnp_ctrl::vectors::compute();
+    let in_doc = mnp_traffic::vectors::parse_doc(&doc);
+    let computed = mnp_traffic::vectors::compute();
     assert!(computed.len() >= 15);
     for (name, hex) in &computed {
         let doc_value = in_doc
@@ -27,7 +27,7 @@ fn every_vector_in_the_protocol_document_is_reproduced() {
 #[test]
 fn the_forwarded_vector_frames_have_valid_checksums() {
     use mnp_dataplane::wire::checksum;
-    let v: std::collections::HashMap<_, _> = mnp_ctrl::vectors::compute().into_iter().collect();
+    let v: std::collections::HashMap<_, _> = mnp_traffic::vectors::compute().into_iter().collect();
     let f4 = hex::decode(&v["frame_udp4_out"]).unwrap();
     assert_eq!(checksum::checksum(&f4[14..34]), 0, "IPv4 header checksum");
     let (src, dst) = (

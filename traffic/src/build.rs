@@ -2,11 +2,11 @@
 //! generator and the protocol test vectors; plain IP frames for legacy traffic.
 //! Writes into a caller's buffer so the generator allocates nothing per packet.
 
-use crate::crypto::{packet_mac, PacketKey};
-use crate::parse::Encap;
-use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::governance::{self, Repr};
-use crate::wire::{checksum, ipv4, ipv6, udp};
+use mnp_dataplane::crypto::{packet_mac, PacketKey};
+use mnp_dataplane::parse::Encap;
+use mnp_dataplane::wire::ethernet::{self, MacAddr};
+use mnp_dataplane::wire::governance::{self, Repr};
+use mnp_dataplane::wire::{checksum, ipv4, ipv6, udp};
 
 /// Outer headers of a frame. Addresses of the other family are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +40,7 @@ impl Default for Outer {
                 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x20,
             ],
             src_port: 40000,
-            dst_port: crate::wire::DEFAULT_UDP_PORT,
+            dst_port: mnp_dataplane::wire::DEFAULT_UDP_PORT,
             ttl: 64,
             udp_checksum: true,
         }

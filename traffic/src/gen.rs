@@ -7,11 +7,11 @@
 //! accidental replays of each other's sequence numbers.
 
 use crate::build::{governed_into, Outer};
-use crate::crypto::{derive_packet_key_for, PacketKey, ZoneSecret};
-use crate::drop::DropReason;
-use crate::parse::Encap;
-use crate::port::{BufPool, PktBuf, RxQueue, RxStatus};
-use crate::wire::governance::{field as gf, Claims, PacketType, Repr, HEADER_LEN};
+use mnp_dataplane::crypto::{derive_packet_key_for, PacketKey, ZoneSecret};
+use mnp_dataplane::drop::DropReason;
+use mnp_dataplane::parse::Encap;
+use mnp_dataplane::port::{BufPool, PktBuf, RxQueue, RxStatus};
+use mnp_dataplane::wire::governance::{field as gf, Claims, PacketType, Repr, HEADER_LEN};
 
 /// What a generated packet is meant to test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

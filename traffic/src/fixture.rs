@@ -10,11 +10,13 @@
 //! Not used by the daemon, which always compiles its policy from a config.
 
 use crate::build::{self, Outer};
-use crate::crypto::{derive_packet_key_for, ZoneSecret};
 use crate::gen::MixSpec;
-use crate::parse::Encap;
-use crate::snapshot::{AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule};
-use crate::wire::governance::{Claims, PacketType, Repr};
+use mnp_dataplane::crypto::{derive_packet_key_for, ZoneSecret};
+use mnp_dataplane::parse::Encap;
+use mnp_dataplane::snapshot::{
+    AuthorityPolicy, EgressPort, EpochSecret, Route, Snapshot, ZoneRule,
+};
+use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 
 pub const AUTHORITY: u32 = 1;
 pub const ZONE: u16 = 10;
@@ -23,7 +25,7 @@ pub const NO_ROUTE_ZONE: u16 = 30;
 pub const REVOKED: u64 = 9001;
 
 pub fn snapshot(secret: ZoneSecret) -> Snapshot {
-    let mut s = Snapshot::empty(1, crate::wire::DEFAULT_UDP_PORT);
+    let mut s = Snapshot::empty(1, mnp_dataplane::wire::DEFAULT_UDP_PORT);
     s.authorities.insert(
         AUTHORITY,
         AuthorityPolicy {

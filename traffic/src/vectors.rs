@@ -1,14 +1,14 @@
 //! The test vectors of docs/protocol.md §10, computed from fixed inputs.
 //!
-//! `cargo run -p mnp-ctrl --example vectors` prints them; the test
+//! `cargo run -p mnp-traffic --example vectors` prints them; the test
 //! `ctrl/tests/protocol_vectors.rs` reads them back out of the document and
 //! checks each against this computation, so the document cannot drift from
 //! the code.
 
-use crate::credential::Credential;
+use crate::build::{self, Outer};
 use ed25519_dalek::SigningKey;
 use hashbrown::HashMap;
-use mnp_dataplane::build::{self, Outer};
+use mnp_ctrl::credential::Credential;
 use mnp_dataplane::crypto::{derive_packet_key, fold_lineage, packet_mac, LineageDecision};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::replay::ReplayTable;
@@ -231,14 +231,14 @@ pub fn compute() -> Vec<(&'static str, String)> {
     v.push(("peer_signing_seed", hex::encode(PEER_SEED)));
     v.push((
         "health_report",
-        hex::encode(crate::health::HealthReport::sign(&peer, 9, NOW_MS, 750).to_bytes()),
+        hex::encode(mnp_ctrl::health::HealthReport::sign(&peer, 9, NOW_MS, 750).to_bytes()),
     ));
 
     // A signed revocation list (ids given out of order: the set is signed).
-    let list = crate::revocation::RevocationList::sign(&sk, 1, 3, NOW as u64, &[9002, 9001]);
+    let list = mnp_ctrl::revocation::RevocationList::sign(&sk, 1, 3, NOW as u64, &[9002, 9001]);
     v.push((
         "revocation_message",
-        hex::encode(crate::revocation::signed_bytes(
+        hex::encode(mnp_ctrl::revocation::signed_bytes(
             list.authority,
             list.serial,
             list.issued_at,
