@@ -9,24 +9,21 @@ mod wiring;
 use report::print_line;
 pub use report::print_summary;
 use wiring::{
-    control_clock_ms, record_clock, rx_queues, start_dpdk, start_floor_ms, tx_queues, worker_count,
+    control_clock_ms, drop_sink, metrics_listener, record_clock, replay_table, rx_queues, signals,
+    spawn_workers, start_dpdk, tx_queues, worker_count, Shared,
 };
 
 use crate::http::HttpState;
 use mnp_ctrl::control::{Control, ControlStats};
 use mnp_ctrl::metrics::{ControlView, DeviceView};
 use mnp_ctrl::Loaded;
-use mnp_dataplane::port::pcap::PcapDropSink;
-use mnp_dataplane::port::{BufPool, DropSink};
 use mnp_dataplane::punt::Punt;
 use mnp_dataplane::rcu::SnapshotCell;
-use mnp_dataplane::replay::{Freshness, ReplayTable};
-use mnp_dataplane::stats::{latency_histogram, LatencyRecorder};
+use mnp_dataplane::replay::ReplayTable;
+use mnp_dataplane::stats::latency_histogram;
 use mnp_dataplane::stats::{BurstStats, WorkerCounters};
-use mnp_dataplane::worker::{Clock, Exit, Worker};
-use mnp_dataplane::Pipeline;
+use mnp_dataplane::worker::{Clock, Exit};
 use mnp_dpdk_sys::Dpdk;
-use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -71,125 +68,24 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         ));
     }
     let tx = tx_queues(loaded, dpdk.as_ref())?;
-    let drop_sink = match &cfg.workers.drop_capture {
-        Some(p) => {
-            let path = loaded.resolve(p.get_ref());
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            }
-            Some(
-                PcapDropSink::ring(
-                    &path,
-                    cfg.workers.drop_capture_max_bytes,
-                    cfg.workers.drop_capture_files,
-                    &plans.iter().map(|p| p.label.clone()).collect::<Vec<_>>(),
-                )
-                .map_err(|e| e.to_string())?,
-            )
-        }
-        None => None,
-    };
-    let core_ids = core_affinity::get_core_ids().unwrap_or_default();
+    let drop_sink = drop_sink(loaded, &plans)?;
     let cell = Arc::new(SnapshotCell::new(loaded.snapshot.clone()));
     let mut control =
         Control::new(loaded, cell.clone(), Instant::now()).map_err(|e| e.to_string())?;
-    let clock_file = loaded.state_dir.join("clock");
-    let freshness = Freshness {
-        max_age_ms: *cfg.gateway.freshness_ms.get_ref(),
-        max_lead_ms: *cfg.gateway.clock_skew_ms.get_ref(),
-        floor_ms: start_floor_ms(
-            opts.clock,
-            &clock_file,
-            *cfg.gateway.clock_skew_ms.get_ref(),
-        ),
-    };
-    let replay = Arc::new(ReplayTable::with_freshness(
-        *cfg.gateway.replay_credentials.get_ref(),
-        freshness,
-    ));
-    // Before any worker accepts a packet, the record must say "running": a
-    // crash from here on must not pass for the last clean stop.
-    if opts.clock == Clock::System {
-        record_clock(&clock_file, "running", control_clock_ms())
-            .map_err(|e| format!("gateway.state_dir: {e}"))?;
-    }
+    let (replay, clock_file) = replay_table(loaded, opts)?;
     let (punt_tx, punt_rx) = crossbeam::channel::bounded::<Punt>(*cfg.control.queue.get_ref());
     let latency = Arc::new(Mutex::new(latency_histogram()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let hup = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| format!("signal handler: {e}"))?;
-    }
-    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
-        .map_err(|e| format!("signal handler: {e}"))?;
-    let listener = match &cfg.control.metrics {
-        Some(addr) => match TcpListener::bind(addr.get_ref()) {
-            Ok(l) => Some(l),
-            Err(e) if opts.metrics_optional => {
-                errln!(
-                    "warning: control.metrics: cannot listen on {}: {e}; running without the endpoint",
-                    addr.get_ref()
-                );
-                None
-            }
-            Err(e) => {
-                return Err(format!(
-                    "control.metrics: cannot listen on {}: {e}",
-                    addr.get_ref()
-                ))
-            }
-        },
-        None => None,
+    let (stop, hup) = signals()?;
+    let listener = metrics_listener(loaded, opts)?;
+    let shared = Shared {
+        replay: replay.clone(),
+        cell: cell.clone(),
+        stop: stop.clone(),
+        latency: latency.clone(),
+        punt: punt_tx,
+        drop_sink,
     };
-
-    let mut handles = Vec::new();
-    let mut counters = Vec::new();
-    for (worker_index, plan) in plans.into_iter().enumerate() {
-        let core = match plan.core {
-            Some(c) => Some(*core_ids.iter().find(|id| id.id == c).ok_or_else(|| {
-                format!(
-                    "workers.cores: core {c} does not exist on this machine ({} cores)",
-                    core_ids.len()
-                )
-            })?),
-            None => None,
-        };
-        let c = Arc::new(WorkerCounters::default());
-        counters.push((plan.label.clone(), c.clone()));
-        let mut w = Worker::new(
-            plan.rx,
-            tx.iter().map(|make| make(worker_index)).collect(),
-            BufPool::new(
-                *cfg.gateway.buffers_per_worker.get_ref(),
-                *cfg.gateway.buffer_size.get_ref(),
-            ),
-            Pipeline::new(replay.clone()),
-            cell.clone(),
-            c,
-            stop.clone(),
-            opts.clock,
-        );
-        w.punt = Some(punt_tx.clone());
-        w.latency = Some(LatencyRecorder::new(latency.clone()));
-        if let Some(s) = &drop_sink {
-            w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
-            w.drop_sample = *cfg.workers.drop_sample.get_ref();
-        }
-        let h = std::thread::Builder::new()
-            .name(format!("worker {}", plan.label))
-            .spawn(move || {
-                if let Some(core) = core {
-                    core_affinity::set_for_current(core);
-                }
-                let exit = w.run();
-                (exit, w.pool.in_use())
-            })
-            .map_err(|e| format!("spawn worker: {e}"))?;
-        handles.push(h);
-    }
-    drop(drop_sink);
-    drop(punt_tx);
+    let (handles, counters) = spawn_workers(loaded, opts, plans, &tx, shared)?;
 
     let view = Arc::new(Mutex::new(ControlView::default()));
     let http_stop = Arc::new(AtomicBool::new(false));
@@ -213,69 +109,20 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     });
 
     let start = Instant::now();
-    let interval = Duration::from_millis(cfg.gateway.stats_interval_ms.max(50));
-    let poll = Duration::from_millis(cfg.control.poll_ms.max(10));
-    let mut last = BurstStats::default();
-    let mut last_t = start;
-    let mut next_line = start + interval;
-    let mut next_poll = start + poll;
-    let mut next_view = start;
-    let mut next_clock_record = start;
-    let mut clock_record_failed = false;
-    let mut punts = Vec::with_capacity(256);
+    let mut cl = ControlLoop::new(loaded, opts, start, &clock_file);
     loop {
-        // Wait for control packets for up to 10 ms, then take what is queued.
-        if let Ok(p) = punt_rx.recv_timeout(Duration::from_millis(10)) {
-            punts.push(p);
-            punts.extend(punt_rx.try_iter().take(255));
-        }
-        let now = Instant::now();
-        if !punts.is_empty() {
-            control.handle_punts(&punts, opts.clock.now(), now);
-            punts.clear();
-        }
-        if hup.swap(false, Ordering::Relaxed) {
-            let _ = control.reload(now);
-            control.files_changed(); // the reload read them all
-        } else if now >= next_poll {
-            next_poll = now + poll;
-            if control.files_changed() {
-                let _ = control.reload(now);
-            }
-        }
-        control.tick(now);
-        if opts.clock == Clock::System && now >= next_clock_record {
-            next_clock_record = now + Duration::from_millis(500);
-            match record_clock(&clock_file, "running", control_clock_ms()) {
-                Ok(()) => clock_record_failed = false,
-                Err(e) if !clock_record_failed => {
-                    clock_record_failed = true;
-                    errln!(
-                        "[{:>7.1}s] gateway.state_dir: cannot record the clock: {e}",
-                        start.elapsed().as_secs_f64()
-                    );
-                }
-                Err(_) => {}
-            }
-        }
-        for e in control.take_events() {
-            errln!("[{:>7.1}s] {e}", start.elapsed().as_secs_f64());
-        }
-        if now >= next_view {
-            next_view = now + Duration::from_millis(200);
-            *view.lock().unwrap_or_else(|e| e.into_inner()) =
-                control_view(&control, loaded, &replay, now, dpdk.as_ref());
-        }
+        cl.step(
+            &mut control,
+            &punt_rx,
+            &hup,
+            &view,
+            &replay,
+            dpdk.as_ref(),
+            &counters,
+        );
         let finished = handles.iter().all(|h| h.is_finished());
         if opts.duration.is_some_and(|d| start.elapsed() >= d) {
             stop.store(true, Ordering::Relaxed);
-        }
-        if now >= next_line && opts.stats_lines {
-            let totals = sum(&counters);
-            print_line(start.elapsed(), &totals, &last, last_t.elapsed());
-            last = totals;
-            last_t = Instant::now();
-            next_line += interval;
         }
         if finished || stop.load(Ordering::Relaxed) {
             break;
@@ -318,6 +165,128 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         control: control.stats.clone(),
         devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,
     })
+}
+
+/// The control thread's periodic duties and when each is next due:
+/// control packets, reloads (SIGHUP or a settled file change), peer health,
+/// the clock's high-water mark, events to the log, the metrics view and the
+/// stats line.
+struct ControlLoop<'a> {
+    opts: &'a RunOptions,
+    clock_file: &'a std::path::Path,
+    loaded: &'a Loaded,
+    start: Instant,
+    interval: Duration,
+    poll: Duration,
+    last: BurstStats,
+    last_t: Instant,
+    next_line: Instant,
+    next_poll: Instant,
+    next_view: Instant,
+    next_clock_record: Instant,
+    clock_record_failed: bool,
+    punts: Vec<Punt>,
+}
+
+impl<'a> ControlLoop<'a> {
+    fn new(
+        loaded: &'a Loaded,
+        opts: &'a RunOptions,
+        start: Instant,
+        clock_file: &'a std::path::Path,
+    ) -> Self {
+        let cfg = &loaded.config;
+        let interval = Duration::from_millis(cfg.gateway.stats_interval_ms.max(50));
+        let poll = Duration::from_millis(cfg.control.poll_ms.max(10));
+        Self {
+            opts,
+            clock_file,
+            loaded,
+            start,
+            interval,
+            poll,
+            last: BurstStats::default(),
+            last_t: start,
+            next_line: start + interval,
+            next_poll: start + poll,
+            next_view: start,
+            next_clock_record: start,
+            clock_record_failed: false,
+            punts: Vec::with_capacity(256),
+        }
+    }
+
+    /// One turn: waits up to 10 ms for control packets, then does what is due.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        control: &mut Control,
+        punt_rx: &crossbeam::channel::Receiver<Punt>,
+        hup: &AtomicBool,
+        view: &Mutex<ControlView>,
+        replay: &ReplayTable,
+        dpdk: Option<&Dpdk>,
+        counters: &[(String, Arc<WorkerCounters>)],
+    ) {
+        if let Ok(p) = punt_rx.recv_timeout(Duration::from_millis(10)) {
+            self.punts.push(p);
+            self.punts.extend(punt_rx.try_iter().take(255));
+        }
+        let now = Instant::now();
+        if !self.punts.is_empty() {
+            control.handle_punts(&self.punts, self.opts.clock.now(), now);
+            self.punts.clear();
+        }
+        if hup.swap(false, Ordering::Relaxed) {
+            let _ = control.reload(now);
+            control.files_changed(); // the reload read them all
+        } else if now >= self.next_poll {
+            self.next_poll = now + self.poll;
+            if control.files_changed() {
+                let _ = control.reload(now);
+            }
+        }
+        control.tick(now);
+        if self.opts.clock == Clock::System && now >= self.next_clock_record {
+            self.next_clock_record = now + Duration::from_millis(500);
+            self.record_clock();
+        }
+        for e in control.take_events() {
+            errln!("[{:>7.1}s] {e}", self.start.elapsed().as_secs_f64());
+        }
+        if now >= self.next_view {
+            self.next_view = now + Duration::from_millis(200);
+            *view.lock().unwrap_or_else(|e| e.into_inner()) =
+                control_view(control, self.loaded, replay, now, dpdk);
+        }
+        if now >= self.next_line && self.opts.stats_lines {
+            let totals = sum(counters);
+            print_line(
+                self.start.elapsed(),
+                &totals,
+                &self.last,
+                self.last_t.elapsed(),
+            );
+            self.last = totals;
+            self.last_t = Instant::now();
+            self.next_line += self.interval;
+        }
+    }
+
+    /// The clock's high-water mark; a failure is logged once until it heals.
+    fn record_clock(&mut self) {
+        match record_clock(self.clock_file, "running", control_clock_ms()) {
+            Ok(()) => self.clock_record_failed = false,
+            Err(e) if !self.clock_record_failed => {
+                self.clock_record_failed = true;
+                errln!(
+                    "[{:>7.1}s] gateway.state_dir: cannot record the clock: {e}",
+                    self.start.elapsed().as_secs_f64()
+                );
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 fn control_view(

@@ -5,12 +5,22 @@
 use super::RunOptions;
 use mnp_ctrl::config::Driver;
 use mnp_ctrl::Loaded;
+use mnp_dataplane::port::pcap::PcapDropSink;
 use mnp_dataplane::port::pcap::{read_frames, PcapRx, PcapTx};
+use mnp_dataplane::port::{BufPool, DropSink};
 use mnp_dataplane::port::{NullTx, RxQueue, TxQueue};
+use mnp_dataplane::punt::Punt;
+use mnp_dataplane::rcu::SnapshotCell;
+use mnp_dataplane::replay::{Freshness, ReplayTable};
+use mnp_dataplane::stats::{LatencyRecorder, WorkerCounters};
 use mnp_dataplane::worker::Clock;
+use mnp_dataplane::worker::{Exit, Worker};
+use mnp_dataplane::Pipeline;
 use mnp_dpdk_sys::{Dpdk, PortSpec};
 use mnp_traffic::gen::{MixSource, TrafficMix};
-use std::sync::Arc;
+use std::net::TcpListener;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 pub(crate) struct WorkerPlan {
     pub(crate) label: String,
@@ -207,4 +217,164 @@ pub(crate) fn record_clock(
 ) -> Result<(), String> {
     mnp_ctrl::keys::write_text_atomic(clock_file, format!("{state} {now_ms}\n").as_bytes(), 0o644)
         .map_err(|e| e.to_string())
+}
+
+/// The drop capture, one interface per worker, if the config asks for one.
+pub(crate) fn drop_sink(
+    loaded: &Loaded,
+    plans: &[WorkerPlan],
+) -> Result<Option<PcapDropSink>, String> {
+    let cfg = &loaded.config;
+    let Some(p) = &cfg.workers.drop_capture else {
+        return Ok(None);
+    };
+    let path = loaded.resolve(p.get_ref());
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    PcapDropSink::ring(
+        &path,
+        cfg.workers.drop_capture_max_bytes,
+        cfg.workers.drop_capture_files,
+        &plans.iter().map(|p| p.label.clone()).collect::<Vec<_>>(),
+    )
+    .map(Some)
+    .map_err(|e| e.to_string())
+}
+
+/// The shared replay table with the freshness rule and start floor of
+/// protocol §6, and the clock record's path. Before any worker accepts a
+/// packet the record says "running": a crash from here on must not pass for
+/// the last clean stop.
+pub(crate) fn replay_table(
+    loaded: &Loaded,
+    opts: &RunOptions,
+) -> Result<(Arc<ReplayTable>, std::path::PathBuf), String> {
+    let g = &loaded.config.gateway;
+    let clock_file = loaded.state_dir.join("clock");
+    let freshness = Freshness {
+        max_age_ms: *g.freshness_ms.get_ref(),
+        max_lead_ms: *g.clock_skew_ms.get_ref(),
+        floor_ms: start_floor_ms(opts.clock, &clock_file, *g.clock_skew_ms.get_ref()),
+    };
+    let replay = Arc::new(ReplayTable::with_freshness(
+        *g.replay_credentials.get_ref(),
+        freshness,
+    ));
+    if opts.clock == Clock::System {
+        record_clock(&clock_file, "running", control_clock_ms())
+            .map_err(|e| format!("gateway.state_dir: {e}"))?;
+    }
+    Ok((replay, clock_file))
+}
+
+/// (stop, hup): SIGINT and SIGTERM set the first, SIGHUP the second.
+pub(crate) fn signals() -> Result<(Arc<AtomicBool>, Arc<AtomicBool>), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let hup = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| format!("signal handler: {e}"))?;
+    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hup.clone())
+        .map_err(|e| format!("signal handler: {e}"))?;
+    Ok((stop, hup))
+}
+
+/// The metrics endpoint's socket, if configured (the demo runs on without it
+/// when its port is taken).
+pub(crate) fn metrics_listener(
+    loaded: &Loaded,
+    opts: &RunOptions,
+) -> Result<Option<TcpListener>, String> {
+    let Some(addr) = &loaded.config.control.metrics else {
+        return Ok(None);
+    };
+    match TcpListener::bind(addr.get_ref()) {
+        Ok(l) => Ok(Some(l)),
+        Err(e) if opts.metrics_optional => {
+            errln!(
+                "warning: control.metrics: cannot listen on {}: {e}; running without the endpoint",
+                addr.get_ref()
+            );
+            Ok(None)
+        }
+        Err(e) => Err(format!(
+            "control.metrics: cannot listen on {}: {e}",
+            addr.get_ref()
+        )),
+    }
+}
+
+/// What every worker shares.
+pub(crate) struct Shared {
+    pub(crate) replay: Arc<ReplayTable>,
+    pub(crate) cell: Arc<SnapshotCell>,
+    pub(crate) stop: Arc<AtomicBool>,
+    pub(crate) latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
+    pub(crate) punt: crossbeam::channel::Sender<Punt>,
+    pub(crate) drop_sink: Option<PcapDropSink>,
+}
+
+/// A worker's thread: (how it exited, its buffers still in use).
+pub(crate) type WorkerHandle = std::thread::JoinHandle<(Exit, usize)>;
+
+/// One worker thread per plan, pinned where the config says; returns their
+/// handles and their counters, labelled `port/queue`.
+#[allow(clippy::type_complexity)]
+pub(crate) fn spawn_workers(
+    loaded: &Loaded,
+    opts: &RunOptions,
+    plans: Vec<WorkerPlan>,
+    tx: &[TxFactory<'_>],
+    shared: Shared,
+) -> Result<(Vec<WorkerHandle>, Vec<(String, Arc<WorkerCounters>)>), String> {
+    let cfg = &loaded.config;
+    let core_ids = core_affinity::get_core_ids().unwrap_or_default();
+    let mut handles = Vec::new();
+    let mut counters = Vec::new();
+    for (worker_index, plan) in plans.into_iter().enumerate() {
+        let core = match plan.core {
+            Some(c) => Some(*core_ids.iter().find(|id| id.id == c).ok_or_else(|| {
+                format!(
+                    "workers.cores: core {c} does not exist on this machine ({} cores)",
+                    core_ids.len()
+                )
+            })?),
+            None => None,
+        };
+        let c = Arc::new(WorkerCounters::default());
+        counters.push((plan.label.clone(), c.clone()));
+        let mut w = Worker::new(
+            plan.rx,
+            tx.iter().map(|make| make(worker_index)).collect(),
+            BufPool::new(
+                *cfg.gateway.buffers_per_worker.get_ref(),
+                *cfg.gateway.buffer_size.get_ref(),
+            ),
+            Pipeline::new(shared.replay.clone()),
+            shared.cell.clone(),
+            c,
+            shared.stop.clone(),
+            opts.clock,
+        );
+        w.punt = Some(shared.punt.clone());
+        w.latency = Some(LatencyRecorder::new(shared.latency.clone()));
+        if let Some(s) = &shared.drop_sink {
+            w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
+            w.drop_sample = *cfg.workers.drop_sample.get_ref();
+        }
+        let h = std::thread::Builder::new()
+            .name(format!("worker {}", plan.label))
+            .spawn(move || {
+                if let Some(core) = core {
+                    core_affinity::set_for_current(core);
+                }
+                let exit = w.run();
+                (exit, w.pool.in_use())
+            })
+            .map_err(|e| format!("spawn worker: {e}"))?;
+        handles.push(h);
+    }
+    Ok((handles, counters))
 }
