@@ -78,7 +78,12 @@ impl Source<'_> {
     /// table (with its array index) that encloses the error, and the key on
     /// the error's line or the one serde quotes (`missing field `x``).
     pub fn from_toml(&self, e: &toml::de::Error) -> ConfigError {
-        let msg = e.message().trim().to_string();
+        let mut msg = e.message().trim().to_string();
+        if msg.is_empty() {
+            // The TOML parser says nothing for some inputs (`key=` at the
+            // very end of the file): say what is wrong in general terms.
+            msg = "not valid TOML here (a key needs a value)".to_string();
+        }
         let at = e.span().map_or(0, |s| s.start);
         let quoted = msg.split('`').nth(1).filter(|_| msg.contains("field"));
         let key = quoted.map(str::to_string).or_else(|| self.key_at(at));
@@ -163,5 +168,18 @@ mod tests {
         let e = toml::from_str::<C>(text).unwrap_err();
         let ce = s.from_toml(&e);
         assert_eq!((ce.line, ce.field.as_str()), (6, "routes[1].zone"), "{ce}");
+    }
+
+    #[test]
+    fn a_key_without_a_value_at_the_end_still_gets_a_message() {
+        let text = "[control]\npoll_ms = 500\na=";
+        let s = Source {
+            path: Path::new("x.toml"),
+            text,
+        };
+        let e = toml::from_str::<toml::Table>(text).unwrap_err();
+        let err = s.from_toml(&e);
+        assert!(!err.message.is_empty(), "{err}");
+        assert_eq!(err.line, 3, "{err}");
     }
 }

@@ -79,8 +79,24 @@ impl Out {
     }
 }
 
+/// The Prometheus text of the gateway: per-worker counters, per-authority
+/// counters, the control thread's state, burst latency, egress ports,
+/// devices, the build and the process.
 pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary) -> String {
     let mut o = Out(String::new());
+    render_workers(&mut o, workers);
+    render_authorities(&mut o, workers, c);
+    render_control(&mut o, c);
+    render_latency(&mut o, latency);
+    render_egress(&mut o, workers, &c.ports);
+    render_devices(&mut o, &c.devices);
+    render_build(&mut o, &c.build);
+    render_process(&mut o);
+    o.0
+}
+
+/// Per (port, queue): packets and bytes, verdicts, drops and audit forwards by reason.
+fn render_workers(o: &mut Out, workers: &[WorkerView]) {
     let wl = |w: &WorkerView| vec![("port", w.port.clone()), ("queue", w.queue.to_string())];
     type Field = fn(&BurstStats) -> u64;
     let per_worker: [(&str, &str, Field); 6] = [
@@ -139,6 +155,10 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
             );
         }
     }
+}
+
+/// Governed packets per configured authority.
+fn render_authorities(o: &mut Out, workers: &[WorkerView], c: &ControlView) {
     o.head(
         "mnp_authority_packets_total",
         "Governed packets per claimed (configured) authority.",
@@ -161,6 +181,11 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
             );
         }
     }
+}
+
+/// Snapshot generation, reloads, revocation lists, announcements, health
+/// reports, peers, the credential registry and the replay windows.
+fn render_control(o: &mut Out, c: &ControlView) {
     let s = &c.stats;
     o.head(
         "mnp_snapshot_generation",
@@ -264,6 +289,9 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
         "gauge",
     );
     o.line("mnp_replay_windows_capacity", &[], c.replay_capacity);
+}
+
+fn render_latency(o: &mut Out, latency: &LatencySummary) {
     o.head(
         "mnp_burst_latency_seconds",
         "Time to process one burst, from rx to tx.",
@@ -278,11 +306,6 @@ pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary)
     }
     o.line("mnp_burst_latency_seconds_sum", &[], latency.sum_seconds);
     o.line("mnp_burst_latency_seconds_count", &[], latency.count);
-    render_egress(&mut o, workers, &c.ports);
-    render_devices(&mut o, &c.devices);
-    render_build(&mut o, &c.build);
-    render_process(&mut o);
-    o.0
 }
 
 /// Packets each egress port's tx queues accepted, summed over workers.
