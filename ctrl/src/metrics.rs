@@ -185,6 +185,7 @@ fn render_authorities(o: &mut Out, workers: &[WorkerView], c: &ControlView) {
 
 /// Snapshot generation, reloads, revocation lists, announcements, health
 /// reports, peers, the credential registry and the replay windows.
+// Long by design: a flat list of series, one head and its lines each.
 fn render_control(o: &mut Out, c: &ControlView) {
     let s = &c.stats;
     o.head(

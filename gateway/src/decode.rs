@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 /// Describe one frame: its outer headers and governance fields, with zone
 /// and authority names from `loaded` when given.
+// Long by design: one printed line per header layer, outermost first.
 pub fn describe(frame: &[u8], snap: &Snapshot, loaded: Option<&Loaded>) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "  length {}", frame.len());
@@ -311,6 +312,7 @@ impl Facts {
     }
 
     /// The values check `r` compares, in words.
+    // Long by design: one arm per drop reason, each the values that check compares.
     fn detail(
         &self,
         r: mnp_dataplane::DropReason,

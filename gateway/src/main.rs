@@ -209,6 +209,7 @@ pub(crate) fn command() -> clap::Command {
     Cli::command().version(long_version())
 }
 
+// Long by design: one arm per verb, only destructuring and dispatch.
 fn main() -> ExitCode {
     use clap::FromArgMatches;
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());

@@ -289,6 +289,7 @@ impl TrafficMix {
         (n, cat)
     }
 
+    // Long by design: one arm per traffic category.
     fn build(&mut self, cat: Category, out: &mut [u8]) -> Option<usize> {
         use Category::*;
         let o = self.spec.outer;

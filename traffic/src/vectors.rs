@@ -126,6 +126,7 @@ fn forward(frame: &[u8]) -> (Verdict, Vec<u8>) {
 }
 
 /// (name, lowercase hex) in document order.
+// Long by design: the vectors of protocol §10 in document order, one after another.
 pub fn compute() -> Vec<(&'static str, String)> {
     let mut v = Vec::new();
     let c = claims();

@@ -3,6 +3,7 @@
 use crate::{fail, http};
 use std::process::ExitCode;
 
+// Long by design: a flat table of printed figures.
 pub(crate) fn stats(endpoint: &str) -> ExitCode {
     let body = match http::get(endpoint, "/metrics") {
         Ok(b) => b,

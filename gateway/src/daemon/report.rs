@@ -45,6 +45,7 @@ pub(crate) fn print_line(at: Duration, now: &BurstStats, last: &BurstStats, dt: 
 }
 
 /// The exit summary: totals, every non-zero drop reason, rates.
+// Long by design: the summary is a flat list of printed lines.
 pub fn print_summary(r: &RunReport) {
     let t = &r.totals;
     let secs = r.elapsed.as_secs_f64().max(1e-9);
