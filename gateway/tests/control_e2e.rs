@@ -17,31 +17,9 @@ fn tempdir(name: &str) -> mnp_testkit::TestDir {
 }
 
 /// The demo config in `dir`, with a metrics port of its own; keys made by `demo`.
+/// The demo config in `dir` with a metrics port of its own (testkit).
 fn demo_config(dir: &std::path::Path, port: u16) -> PathBuf {
-    let demo =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/demo.toml"))
-            .unwrap();
-    let text = demo
-        .replace("../target/demo-drops.pcapng", "drops.pcapng")
-        .replace("127.0.0.1:9464", &format!("127.0.0.1:{port}"));
-    let cfg = dir.join("demo.toml");
-    std::fs::write(&cfg, text).unwrap();
-    let out = Command::new(BIN)
-        .args([
-            "demo",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--duration",
-            "0.1",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    cfg
+    mnp_testkit::demo_config(dir, port, BIN)
 }
 
 fn summary_count(stdout: &str, label: &str) -> u64 {

@@ -7,6 +7,21 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnp-gateway");
 
+/// The demo on `cfg`, running until the returned guard is dropped, and the
+/// address of its endpoint once it listens.
+fn running_demo(cfg: &std::path::Path, port: u16) -> (Reaped, String) {
+    let daemon = Reaped(
+        Command::new(BIN)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    (daemon, addr)
+}
+
 /// A pipe whose reading end is already closed: every write to it fails
 /// with EPIPE, deterministically.
 fn closed_pipe() -> std::io::PipeWriter {
@@ -51,15 +66,7 @@ fn cli_verbs_stop_quietly_when_their_reader_is_gone() {
     let dir = tempdir("epipe-cli");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    let (daemon, addr) = running_demo(&cfg, port);
     let verbs: Vec<Vec<String>> = vec![
         vec!["stats".into(), "--endpoint".into(), addr.clone()],
         vec!["check-config".into(), cfg.display().to_string()],
@@ -359,15 +366,7 @@ fn why_and_decode_read_a_capture_being_written_and_why_sees_live_replay_state() 
         .replace("freshness_ms = 3000", "freshness_ms = 600000");
     std::fs::write(&cfg, text).unwrap();
     let capture = dir.join("drops.pcapng");
-    let daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    let (daemon, addr) = running_demo(&cfg, port);
     std::thread::sleep(Duration::from_millis(700));
 
     // Cut a copy of the live capture mid-record: what is complete is read.
@@ -439,15 +438,7 @@ fn a_scrape_is_answered_while_idle_connections_stay_open() {
     let dir = tempdir("scrape");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(5)));
+    let (daemon, addr) = running_demo(&cfg, port);
     std::thread::sleep(Duration::from_millis(500));
     // Connections that never send a request (a served-in-turn endpoint would
     // wait on each before answering anyone else).

@@ -279,6 +279,28 @@ impl TrafficMix {
         }
     }
 
+    /// The first valid holder's next packet, with `change` applied to its
+    /// header before it is MACed with the holder's own key.
+    fn first_holder_with(
+        &mut self,
+        dst: u16,
+        o: &Outer,
+        out: &mut [u8],
+        change: impl FnOnce(&mut Repr),
+    ) -> Option<usize> {
+        self.holders[0].seq += 1;
+        let mut hdr = self.header(&self.holders[0], dst);
+        change(&mut hdr);
+        governed_into(
+            out,
+            Encap::UdpIpv4,
+            o,
+            &hdr,
+            &self.holders[0].key,
+            &self.payload,
+        )
+    }
+
     /// Build the next packet of the schedule into `out`; returns its length
     /// and category.
     pub fn next_into(&mut self, out: &mut [u8]) -> (usize, Category) {
@@ -336,23 +358,12 @@ impl TrafficMix {
                 }
                 Some(n)
             }
-            SelfEscalated => {
-                // The holder widens its own claims and MACs them with the key
-                // it legitimately holds: the gateway derives a different key.
-                let h = &mut self.holders[0];
-                h.seq += 1;
-                let mut hdr = self.header(&self.holders[0], dst);
-                hdr.claims.trust = hdr.claims.trust.saturating_add(1);
-                hdr.claims.not_after = hdr.claims.not_after.saturating_add(86_400 * 365);
-                governed_into(
-                    out,
-                    Encap::UdpIpv4,
-                    &o,
-                    &hdr,
-                    &self.holders[0].key,
-                    &self.payload,
-                )
-            }
+            // The holder widens its own claims and MACs them with the key
+            // it legitimately holds: the gateway derives a different key.
+            SelfEscalated => self.first_holder_with(dst, &o, out, |h| {
+                h.claims.trust = h.claims.trust.saturating_add(1);
+                h.claims.not_after = h.claims.not_after.saturating_add(86_400 * 365);
+            }),
             Expired => emit(self, Which::Expired, dst, Encap::UdpIpv4, &o, out),
             Revoked => emit(self, Which::Revoked, dst, Encap::UdpIpv4, &o, out),
             OverTrusted => emit(self, Which::OverTrusted, dst, Encap::UdpIpv4, &o, out),
@@ -361,34 +372,11 @@ impl TrafficMix {
                 let z = self.spec.no_route_zone;
                 emit(self, Which::NoRoute, z, Encap::UdpIpv4, &o, out)
             }
-            Stale => {
-                let h = &mut self.holders[0];
-                h.seq += 1;
-                let mut hdr = self.header(&self.holders[0], dst);
-                hdr.timestamp = hdr.timestamp.saturating_sub(60_000);
-                governed_into(
-                    out,
-                    Encap::UdpIpv4,
-                    &o,
-                    &hdr,
-                    &self.holders[0].key,
-                    &self.payload,
-                )
-            }
-            HopExhausted => {
-                let h = &mut self.holders[0];
-                h.seq += 1;
-                let mut hdr = self.header(&self.holders[0], dst);
-                hdr.hop_budget = 0;
-                governed_into(
-                    out,
-                    Encap::UdpIpv4,
-                    &o,
-                    &hdr,
-                    &self.holders[0].key,
-                    &self.payload,
-                )
-            }
+            // Validly MACed, but stamped a minute ago (a captured packet).
+            Stale => self.first_holder_with(dst, &o, out, |h| {
+                h.timestamp = h.timestamp.saturating_sub(60_000);
+            }),
+            HopExhausted => self.first_holder_with(dst, &o, out, |h| h.hop_budget = 0),
             Malformed => {
                 let n = emit(self, Which::Valid(0), dst, Encap::UdpIpv4, &o, out)?;
                 Some(n.min(60))
