@@ -25,6 +25,26 @@ impl DropSink for Captured {
     }
 }
 
+/// One worker on a memory rx of `frames`, with these tx queues and
+/// snapshot, a 64-buffer pool, its own replay table and a fixed clock.
+fn test_worker(
+    frames: Vec<Vec<u8>>,
+    tx: Vec<Box<dyn TxQueue>>,
+    snap: mnp_dataplane::Snapshot,
+    counters: &Arc<WorkerCounters>,
+) -> Worker {
+    Worker::new(
+        Box::new(MemoryRx::new(frames)),
+        tx,
+        BufPool::new(64, 512),
+        Pipeline::new(Arc::new(ReplayTable::new(16))),
+        Arc::new(SnapshotCell::new(snap)),
+        counters.clone(),
+        Arc::new(AtomicBool::new(false)),
+        Clock::Fixed(NOW),
+    )
+}
+
 #[test]
 fn a_full_egress_queue_is_a_counted_tx_full_drop() {
     let secret = [4u8; 32];
@@ -36,15 +56,11 @@ fn a_full_egress_queue_is_a_counted_tx_full_drop() {
         ..MemoryTx::default()
     };
     let counters = Arc::new(WorkerCounters::default());
-    let mut w = Worker::new(
-        Box::new(MemoryRx::new(frames)),
+    let mut w = test_worker(
+        frames,
         vec![Box::new(tx.clone()) as Box<dyn TxQueue>],
-        BufPool::new(64, 512),
-        Pipeline::new(Arc::new(ReplayTable::new(16))),
-        Arc::new(SnapshotCell::new(fixture::snapshot(secret))),
-        counters.clone(),
-        Arc::new(AtomicBool::new(false)),
-        Clock::Fixed(NOW),
+        fixture::snapshot(secret),
+        &counters,
     );
     let captured = Captured::default();
     w.drop_sink = Some(Box::new(captured.clone()));
@@ -76,16 +92,7 @@ fn run_one(
             }) as Box<dyn TxQueue>
         })
         .collect();
-    let mut w = Worker::new(
-        Box::new(MemoryRx::new(frames)),
-        tx,
-        BufPool::new(64, 512),
-        Pipeline::new(Arc::new(ReplayTable::new(16))),
-        Arc::new(SnapshotCell::new(snap)),
-        counters.clone(),
-        Arc::new(AtomicBool::new(false)),
-        Clock::Fixed(NOW),
-    );
+    let mut w = test_worker(frames, tx, snap, &counters);
     assert_eq!(w.run(), Exit::SourceExhausted);
     assert_eq!(w.pool.in_use(), 0);
     let s = counters.read();
@@ -192,15 +199,11 @@ fn control_queue_full_drops_are_counted_and_captured() {
         })
         .collect();
     let counters = Arc::new(WorkerCounters::default());
-    let mut w = Worker::new(
-        Box::new(MemoryRx::new(frames)),
+    let mut w = test_worker(
+        frames,
         vec![Box::new(MemoryTx::default()) as Box<dyn TxQueue>],
-        BufPool::new(64, 512),
-        Pipeline::new(Arc::new(ReplayTable::new(16))),
-        Arc::new(SnapshotCell::new(snap)),
-        counters.clone(),
-        Arc::new(AtomicBool::new(false)),
-        Clock::Fixed(NOW),
+        snap,
+        &counters,
     );
     // A queue with room for one: the first is handed over, three are refused.
     let (tx, rx) = crossbeam::channel::bounded(1);
