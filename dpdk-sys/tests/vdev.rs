@@ -9,20 +9,7 @@ mod with_dpdk {
     use mnp_dpdk_sys::port::EthPort;
     use std::sync::Arc;
 
-    fn write_pcap(path: &std::path::Path, frames: &[Vec<u8>]) {
-        let mut f = Vec::new();
-        f.extend_from_slice(&[
-            0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0,
-            0,
-        ]);
-        for fr in frames {
-            f.extend_from_slice(&[0u8; 8]);
-            f.extend_from_slice(&(fr.len() as u32).to_le_bytes());
-            f.extend_from_slice(&(fr.len() as u32).to_le_bytes());
-            f.extend_from_slice(fr);
-        }
-        std::fs::write(path, f).unwrap();
-    }
+    use mnp_testkit::write_pcap;
 
     #[test]
     fn pcap_rx_tx_null_and_no_mbuf_leak() {

@@ -3,7 +3,7 @@
 //! `promtool check metrics`, `stats` and `why` against the running gateway.
 
 use mnp_dataplane::DropReason;
-use mnp_testkit::free_port;
+use mnp_testkit::{free_port, summary_figure};
 use mnp_traffic::gen::{Category, SCHEDULE};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -20,25 +20,6 @@ fn tempdir(name: &str) -> mnp_testkit::TestDir {
 /// The demo config in `dir` with a metrics port of its own (testkit).
 fn demo_config(dir: &std::path::Path, port: u16) -> PathBuf {
     mnp_testkit::demo_config(dir, port, BIN)
-}
-
-fn summary_count(stdout: &str, label: &str) -> u64 {
-    let summary = stdout
-        .split("=== summary")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no summary:\n{stdout}"));
-    summary
-        .lines()
-        .find(|l| l.trim_start().starts_with(label) || l.split_whitespace().nth(1) == Some(label))
-        .and_then(|l| {
-            let t: Vec<&str> = l.split_whitespace().collect();
-            if t.first() == Some(&label) || l.trim_start().starts_with(label) {
-                t.iter().find_map(|w| w.parse::<u64>().ok())
-            } else {
-                t.get(2).and_then(|w| w.parse().ok())
-            }
-        })
-        .unwrap_or(0)
 }
 
 #[test]
@@ -131,14 +112,14 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     );
     // Exact accounting: every valid packet forwarded, every hostile one dropped under its reason.
     let per = |c: Category| SCHEDULE.iter().filter(|x| **x == c).count() as u64 * cycles;
-    assert_eq!(summary_count(&text, "rx"), limit);
+    assert_eq!(summary_figure(&text, "rx"), limit);
     assert_eq!(
-        summary_count(&text, "forwarded"),
+        summary_figure(&text, "forwarded"),
         per(Category::Valid),
         "{text}"
     );
     assert_eq!(
-        summary_count(&text, "legacy forwarded"),
+        summary_figure(&text, "legacy forwarded"),
         per(Category::LegacyAllowed)
     );
     let mut expected = std::collections::BTreeMap::<DropReason, u64>::new();
@@ -146,10 +127,10 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
         *expected.entry(c.expected_drop().unwrap()).or_default() += per(c);
     }
     for (r, n) in &expected {
-        assert_eq!(summary_count(&text, r.name()), *n, "{r}:\n{text}");
+        assert_eq!(summary_figure(&text, r.name()), *n, "{r}:\n{text}");
     }
     assert_eq!(
-        summary_count(&text, "dropped"),
+        summary_figure(&text, "dropped"),
         expected.values().sum::<u64>()
     );
 }

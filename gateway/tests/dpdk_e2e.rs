@@ -8,9 +8,9 @@
 use mnp_dataplane::crypto::derive_packet_key_for;
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+use mnp_testkit::{read_pcap, write_pcap};
 use mnp_traffic::build::{self, Outer};
 use mnp_traffic::gen::TrafficMix;
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -32,26 +32,6 @@ fn have_dpdk() -> bool {
 
 fn tempdir(name: &str) -> mnp_testkit::TestDir {
     mnp_testkit::tempdir(&format!("dpdk-e2e-{name}"))
-}
-
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for f in frames {
-        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f))
-            .unwrap();
-    }
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let Ok(f) = std::fs::File::open(path) else {
-        return Vec::new();
-    };
-    let mut r = PcapReader::new(f).unwrap();
-    let mut v = Vec::new();
-    while let Some(p) = r.next_packet() {
-        v.push(p.unwrap().data.into_owned());
-    }
-    v
 }
 
 const POLICY: &str = r#"

@@ -10,9 +10,8 @@ use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::checksum;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
 use mnp_dataplane::DropReason;
-use mnp_testkit::free_port;
+use mnp_testkit::{free_port, read_pcap, summary_figure, write_pcap};
 use mnp_traffic::build::{self, Outer};
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::{Block, PcapNgReader};
 use std::path::Path;
@@ -146,23 +145,6 @@ fn hdr(c: Claims, dst_zone: u16, seq: u64) -> Repr {
         lineage: [0; 12],
         mac: [0; 16],
     }
-}
-
-fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut w = PcapWriter::new(std::fs::File::create(path).unwrap()).unwrap();
-    for f in frames {
-        w.write_packet(&PcapPacket::new(Duration::ZERO, f.len() as u32, f))
-            .unwrap();
-    }
-}
-
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let mut r = PcapReader::new(std::fs::File::open(path).unwrap()).unwrap();
-    let mut v = Vec::new();
-    while let Some(p) = r.next_packet() {
-        v.push(p.unwrap().data.into_owned());
-    }
-    v
 }
 
 fn read_drops(path: &Path) -> Vec<(Vec<u8>, String)> {
@@ -778,22 +760,6 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-/// A summary figure: `forwarded` or a drop reason's name.
-fn summary_figure(stdout: &str, label: &str) -> u64 {
-    let summary = stdout.split("=== summary").nth(1).unwrap_or("");
-    summary
-        .lines()
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            match w.as_slice() {
-                [name, n, ..] if *name == label => n.parse().ok(),
-                [_code, name, n, ..] if *name == label => n.parse().ok(),
-                _ => None,
-            }
-        })
-        .unwrap_or(0)
 }
 
 fn unix_ms() -> u64 {

@@ -119,6 +119,55 @@ impl std::ops::DerefMut for Reaped {
     }
 }
 
+/// Write `frames` as a classic Ethernet pcap (timestamps 0).
+pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let mut w = PcapWriter::new(std::fs::File::create(path).expect("create pcap")).expect("pcap");
+    for f in frames {
+        w.write_packet(&PcapPacket::new(
+            std::time::Duration::ZERO,
+            f.len() as u32,
+            f,
+        ))
+        .expect("write pcap");
+    }
+}
+
+/// Every frame of a classic pcap; none if the file does not exist.
+pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let Ok(f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let mut r = pcap_file::pcap::PcapReader::new(f).expect("pcap header");
+    let mut v = Vec::new();
+    while let Some(p) = r.next_packet() {
+        v.push(p.expect("pcap record").data.into_owned());
+    }
+    v
+}
+
+/// A figure from the gateway's exit summary: `rx`, `forwarded`, `legacy
+/// forwarded`, `dropped`, or a drop reason's name (`replay`); 0 if absent.
+pub fn summary_figure(stdout: &str, label: &str) -> u64 {
+    let summary = stdout.split("=== summary").nth(1).unwrap_or("");
+    summary
+        .lines()
+        .find_map(|l| {
+            let t = l.trim();
+            if let Some(rest) = t.strip_prefix(label) {
+                if rest.starts_with(char::is_whitespace) {
+                    return rest.split_whitespace().next()?.parse().ok();
+                }
+            }
+            // A drop line: `code name count help…`.
+            let w: Vec<&str> = t.split_whitespace().collect();
+            (w.len() >= 3 && w[1] == label && w[0].parse::<u8>().is_ok())
+                .then(|| w[2].parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
