@@ -306,6 +306,7 @@ fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut())
     median(v)
 }
 
+// Long by design: one benchmark table, a row per SIMD level beside the blake3 crate.
 fn lanes_bench(batch: usize, runs: usize) {
     use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
     let runs = runs.max(1);
@@ -491,11 +492,6 @@ fn main() {
 }
 
 fn generate(a: GenArgs) {
-    use pcap_file::pcap::{PcapPacket, PcapWriter};
-    let fail = |m: String| -> ! {
-        eprintln!("mnp-bench gen: {m}");
-        std::process::exit(2)
-    };
     let seconds = a.seconds;
     let o = gen::Options {
         secret: a.material.secret,
@@ -526,92 +522,114 @@ fn generate(a: GenArgs) {
     });
     let start = Instant::now();
     match a.mode {
-        Mode::Txonly => {
-            let packets = o.packets;
-            let rate = o.rate;
-            let mut src = gen::Source::new(o);
-            let pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
-            let stamps = Stamps::new(rate);
-            let mut sent = 0u64;
-            if let Some(d) = &dpdk {
-                let mut tx = d.tx(0, 0);
-                let mut pool = mnp_dataplane::port::BufPool::new(BURST, 16384);
-                let mut burst = Vec::with_capacity(BURST);
-                while !over(sent) {
-                    while burst.len() < BURST && sent + (burst.len() as u64) < packets {
-                        let Some(mut b) = pool.get() else { break };
-                        let n = src.next_into(b.spare());
-                        b.set_len(n);
-                        burst.push(b);
-                    }
-                    let k = tx.tx_burst(&burst);
-                    sent += k as u64;
-                    // Unsent frames are retried in the next burst.
-                    for b in burst.drain(..k) {
-                        pool.put(b);
-                    }
-                    pacer.wait(sent);
-                }
-            } else {
-                let path = a.pcap.clone().unwrap_or_default().display().to_string();
-                let f =
-                    std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-                let mut w = PcapWriter::new(std::io::BufWriter::new(f))
-                    .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-                let mut buf = vec![0u8; 16384];
-                while !over(sent) {
-                    let n = src.next_into(&mut buf);
-                    w.write_packet(&PcapPacket::new(stamps.at(sent), n as u32, &buf[..n]))
-                        .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-                    sent += 1;
-                    pacer.wait(sent);
-                }
+        Mode::Txonly => txonly(&a, o, dpdk.as_ref(), &over, start),
+        Mode::Rxonly => rxonly(&a, dpdk.as_ref(), &over, start),
+    }
+}
+
+fn fail(m: String) -> ! {
+    eprintln!("mnp-bench gen: {m}");
+    std::process::exit(2)
+}
+
+/// txonly: frames from the generator to a DPDK port, or into a pcap.
+fn txonly(
+    a: &GenArgs,
+    o: gen::Options,
+    dpdk: Option<&mnp_dpdk_sys::Dpdk>,
+    over: &dyn Fn(u64) -> bool,
+    start: Instant,
+) {
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let packets = o.packets;
+    let rate = o.rate;
+    let mut src = gen::Source::new(o);
+    let pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
+    let stamps = Stamps::new(rate);
+    let mut sent = 0u64;
+    if let Some(d) = &dpdk {
+        let mut tx = d.tx(0, 0);
+        let mut pool = mnp_dataplane::port::BufPool::new(BURST, 16384);
+        let mut burst = Vec::with_capacity(BURST);
+        while !over(sent) {
+            while burst.len() < BURST && sent + (burst.len() as u64) < packets {
+                let Some(mut b) = pool.get() else { break };
+                let n = src.next_into(b.spare());
+                b.set_len(n);
+                burst.push(b);
             }
-            let s = start.elapsed().as_secs_f64();
-            println!(
-                "txonly: {sent} frames in {s:.2} s ({:.3} Mpps)",
-                sent as f64 / s / 1e6
-            );
+            let k = tx.tx_burst(&burst);
+            sent += k as u64;
+            // Unsent frames are retried in the next burst.
+            for b in burst.drain(..k) {
+                pool.put(b);
+            }
+            pacer.wait(sent);
         }
-        Mode::Rxonly => {
-            let mut t = gen::Tally {
-                secret: a.material.secret,
-                ..gen::Tally::default()
-            };
-            if let Some(d) = &dpdk {
-                let mut rx = d.rx(0, 0);
-                let mut pool = mnp_dataplane::port::BufPool::new(4 * BURST, 16384);
-                let mut burst = Vec::with_capacity(BURST);
-                while !over(t.frames) {
-                    rx.rx_burst(&mut pool, &mut burst, BURST);
-                    for b in burst.drain(..) {
-                        t.add(b.as_ref());
-                        pool.put(b);
-                    }
-                }
-            } else {
-                let path = a.pcap.clone().unwrap_or_default();
-                let frames = mnp_dataplane::port::pcap::read_capture(&path)
-                    .unwrap_or_else(|e| fail(e.to_string()));
-                for c in frames {
-                    t.add(&c.data);
-                    if over(t.frames) {
-                        break;
-                    }
-                }
-            }
-            let s = start.elapsed().as_secs_f64();
-            println!(
-                "rxonly: {} frames, {} bytes in {s:.2} s ({:.3} Mpps)",
-                t.frames,
-                t.bytes,
-                t.frames as f64 / s / 1e6
-            );
-            println!("  governed, MAC valid   {}", t.governed_valid_mac);
-            println!("  governed, MAC invalid {}", t.governed_bad_mac);
-            println!("  other authority/epoch {}", t.other_authority);
-            println!("  malformed             {}", t.malformed);
-            println!("  ungoverned            {}", t.ungoverned);
+    } else {
+        let path = a.pcap.clone().unwrap_or_default().display().to_string();
+        let f = std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        let mut w = PcapWriter::new(std::io::BufWriter::new(f))
+            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        let mut buf = vec![0u8; 16384];
+        while !over(sent) {
+            let n = src.next_into(&mut buf);
+            w.write_packet(&PcapPacket::new(stamps.at(sent), n as u32, &buf[..n]))
+                .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+            sent += 1;
+            pacer.wait(sent);
         }
     }
+    let s = start.elapsed().as_secs_f64();
+    println!(
+        "txonly: {sent} frames in {s:.2} s ({:.3} Mpps)",
+        sent as f64 / s / 1e6
+    );
+}
+
+/// rxonly: frames from a DPDK port or a capture, counted and MAC-checked.
+fn rxonly(
+    a: &GenArgs,
+    dpdk: Option<&mnp_dpdk_sys::Dpdk>,
+    over: &dyn Fn(u64) -> bool,
+    start: Instant,
+) {
+    let mut t = gen::Tally {
+        secret: a.material.secret,
+        ..gen::Tally::default()
+    };
+    if let Some(d) = &dpdk {
+        let mut rx = d.rx(0, 0);
+        let mut pool = mnp_dataplane::port::BufPool::new(4 * BURST, 16384);
+        let mut burst = Vec::with_capacity(BURST);
+        while !over(t.frames) {
+            rx.rx_burst(&mut pool, &mut burst, BURST);
+            for b in burst.drain(..) {
+                t.add(b.as_ref());
+                pool.put(b);
+            }
+        }
+    } else {
+        let path = a.pcap.clone().unwrap_or_default();
+        let frames =
+            mnp_dataplane::port::pcap::read_capture(&path).unwrap_or_else(|e| fail(e.to_string()));
+        for c in frames {
+            t.add(&c.data);
+            if over(t.frames) {
+                break;
+            }
+        }
+    }
+    let s = start.elapsed().as_secs_f64();
+    println!(
+        "rxonly: {} frames, {} bytes in {s:.2} s ({:.3} Mpps)",
+        t.frames,
+        t.bytes,
+        t.frames as f64 / s / 1e6
+    );
+    println!("  governed, MAC valid   {}", t.governed_valid_mac);
+    println!("  governed, MAC invalid {}", t.governed_bad_mac);
+    println!("  other authority/epoch {}", t.other_authority);
+    println!("  malformed             {}", t.malformed);
+    println!("  ungoverned            {}", t.ungoverned);
 }

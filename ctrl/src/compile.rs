@@ -767,6 +767,7 @@ impl Compiler<'_> {
         }
     }
 
+    // Long by design: one check per field of a legacy rule, each with its own located error.
     fn legacy(
         &self,
         i: usize,

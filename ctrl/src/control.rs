@@ -405,6 +405,15 @@ impl Control {
     /// Ed25519 batch per kind; a failed batch is retried one by one to find
     /// the bad signatures.
     pub fn handle_punts(&mut self, punts: &[Punt], now_unix: u32, now: Instant) {
+        let (creds, reports) = self.sort_punts(punts);
+        self.admit_credentials(&creds, now_unix);
+        self.apply_health_reports(&reports, now);
+    }
+
+    /// Decode each control packet; keep the announcements whose credential
+    /// states exactly the claims the packet was MACed under and the reports
+    /// of configured peers (counting the rest as rejected).
+    fn sort_punts(&mut self, punts: &[Punt]) -> (Vec<(Credential, u32)>, Vec<HealthReport>) {
         let mut creds = Vec::new();
         let mut reports = Vec::new();
         for p in punts {
@@ -428,6 +437,12 @@ impl Control {
                 PacketType::Data => {}
             }
         }
+        (creds, reports)
+    }
+
+    /// Verify announcements in one Ed25519 batch and admit the good ones to
+    /// the registry.
+    fn admit_credentials(&mut self, creds: &[(Credential, u32)], now_unix: u32) {
         let messages: Vec<Vec<u8>> = creds.iter().map(|(c, _)| c.signed_message()).collect();
         let sigs: Vec<Signature> = creds
             .iter()
@@ -470,7 +485,11 @@ impl Control {
             e.announcements += 1;
             e.replay_key = replay_key;
         }
+    }
 
+    /// Verify health reports in one Ed25519 batch and apply the good, newer
+    /// ones to their peer's routes.
+    fn apply_health_reports(&mut self, reports: &[HealthReport], now: Instant) {
         let messages: Vec<Vec<u8>> = reports.iter().map(HealthReport::message).collect();
         let sigs: Vec<Signature> = reports.iter().map(HealthReport::signature).collect();
         let keys: Vec<VerifyingKey> = reports

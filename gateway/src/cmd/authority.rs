@@ -44,6 +44,46 @@ pub(crate) fn with_suffix(out: &Path, ext: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// The holder's zone and permitted zones, refused (a reason) where every
+/// gateway with this config would drop the credential's packets.
+fn granted_zones(
+    loaded: &mnp_ctrl::Loaded,
+    config: &Path,
+    auth: &mnp_dataplane::snapshot::AuthorityPolicy,
+    grant: &Grant,
+) -> Result<(u16, [u16; 3]), String> {
+    let authority = &auth.name;
+    let zone_id = |z: &str| {
+        loaded
+            .zones
+            .get(z)
+            .copied()
+            .ok_or_else(|| format!("no zone named `{z}` in {}", config.display()))
+    };
+    let zone = zone_id(grant.zone)?;
+    // Refuse what every gateway with this config would drop.
+    if !auth.zones.contains(&zone) {
+        return Err(format!(
+                "authority `{authority}` may not grant zone `{}` (gateways would drop its packets as zone_not_granted)",
+                grant.zone
+            ));
+    }
+    if grant.trust > auth.max_trust {
+        return Err(format!(
+                "trust {} exceeds authority `{authority}`'s max_trust {} (gateways would drop its packets as trust_above_ceiling)",
+                grant.trust, auth.max_trust
+            ));
+    }
+    if grant.permit.len() > 3 {
+        return Err("at most three permitted destination zones fit in a credential".to_string());
+    }
+    let mut permitted = [0u16; 3];
+    for (slot, z) in permitted.iter_mut().zip(grant.permit) {
+        *slot = zone_id(z)?;
+    }
+    Ok((zone, permitted))
+}
+
 pub(crate) fn issue(
     config: &Path,
     authority: &str,
@@ -61,49 +101,10 @@ pub(crate) fn issue(
         Ok(a) => a,
         Err(c) => return c,
     };
-    let zone_id = |z: &str| {
-        loaded
-            .zones
-            .get(z)
-            .copied()
-            .ok_or_else(|| format!("no zone named `{z}` in {}", config.display()))
-    };
-    let zone = match zone_id(grant.zone) {
+    let (zone, permitted) = match granted_zones(&loaded, config, auth, &grant) {
         Ok(z) => z,
         Err(e) => return fail(2, e),
     };
-    // Refuse what every gateway with this config would drop.
-    if !auth.zones.contains(&zone) {
-        return fail(
-            2,
-            format!(
-                "authority `{authority}` may not grant zone `{}` (gateways would drop its packets as zone_not_granted)",
-                grant.zone
-            ),
-        );
-    }
-    if grant.trust > auth.max_trust {
-        return fail(
-            2,
-            format!(
-                "trust {} exceeds authority `{authority}`'s max_trust {} (gateways would drop its packets as trust_above_ceiling)",
-                grant.trust, auth.max_trust
-            ),
-        );
-    }
-    if grant.permit.len() > 3 {
-        return fail(
-            2,
-            "at most three permitted destination zones fit in a credential",
-        );
-    }
-    let mut permitted = [0u16; 3];
-    for (slot, z) in permitted.iter_mut().zip(grant.permit) {
-        match zone_id(z) {
-            Ok(id) => *slot = id,
-            Err(e) => return fail(2, e),
-        }
-    }
     let epoch = epoch.unwrap_or_else(|| auth.secrets.iter().map(|s| s.epoch).max().unwrap_or(0));
     let EpochLookup::Live(secret) = auth.secret(epoch) else {
         return fail(

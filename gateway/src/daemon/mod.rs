@@ -57,6 +57,7 @@ pub struct RunReport {
 
 /// Run the gateway described by `loaded` until stopped. The calling thread
 /// becomes the control thread.
+// Long by design: the run's steps in order, one call each, then the shutdown, whose order matters (workers joined before the clean stop is recorded, queued control packets after).
 pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let cfg = &loaded.config;
     let dpdk = start_dpdk(loaded, worker_count(loaded))?;
