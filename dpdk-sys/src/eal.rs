@@ -1,7 +1,7 @@
 //! The DPDK environment: EAL initialised once per process, and mbuf pools.
 
+use crate::error::DpdkError;
 use crate::ffi;
-use crate::setup::DpdkError;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr::NonNull;
 use std::sync::OnceLock;

@@ -24,6 +24,7 @@ pub mod ffi {
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
 
+pub mod error;
 pub mod setup;
 pub use setup::{DeviceStats, Dpdk, DpdkError, PortSpec};
 

@@ -8,8 +8,8 @@
 //! next step; the copy is measured in docs/performance.md.)
 
 use crate::eal::{last_error, Mempool};
+use crate::error::{device_err, DpdkError};
 use crate::ffi;
-use crate::setup::{device_err, DpdkError};
 use mnp_dataplane::port::{BufPool, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
 use mnp_dataplane::stats::DeviceStats;
 use std::ffi::CString;

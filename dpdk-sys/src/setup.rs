@@ -16,34 +16,7 @@ pub struct PortSpec {
 
 pub use mnp_dataplane::stats::DeviceStats;
 
-/// What can go wrong starting DPDK and its devices.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DpdkError {
-    #[error("this build has no DPDK: install libdpdk-dev (found with `pkg-config libdpdk`) and libclang-dev, then rebuild")]
-    NotBuilt,
-    #[error("{what} contains a NUL byte: {value:?}")]
-    Nul { what: &'static str, value: String },
-    #[error("rte_eal_init({args}): {reason}")]
-    Eal { args: String, reason: String },
-    #[error("EAL already initialised with {first:?}; it cannot be re-initialised with {wanted:?}")]
-    Reinitialised {
-        first: Vec<String>,
-        wanted: Vec<String>,
-    },
-    #[error("mempool {name}: {reason}")]
-    Mempool { name: String, reason: String },
-    #[error("{device}: {reason}")]
-    Device { device: String, reason: String },
-}
-
-/// A device error with its reason.
-#[cfg(dpdk)]
-pub(crate) fn device_err(device: &str, reason: impl Into<String>) -> DpdkError {
-    DpdkError::Device {
-        device: device.to_string(),
-        reason: reason.into(),
-    }
-}
+pub use crate::error::DpdkError;
 
 #[cfg(dpdk)]
 pub struct Dpdk {
