@@ -14,6 +14,20 @@ use std::sync::Arc;
 
 /// Describe one frame: its outer headers and governance fields, with zone
 /// and authority names from `loaded` when given.
+/// The UDP header's line, if `l4` holds one.
+fn udp_line(s: &mut String, l4: &[u8]) {
+    if let Ok(u) = udp::Datagram::new_checked(l4) {
+        let _ = writeln!(
+            s,
+            "  udp {} -> {} len {} checksum 0x{:04x}",
+            u.src_port(),
+            u.dst_port(),
+            u.len(),
+            u.checksum()
+        );
+    }
+}
+
 // Long by design: one printed line per header layer, outermost first.
 pub fn describe(frame: &[u8], snap: &Snapshot, loaded: Option<&Loaded>) -> String {
     let mut s = String::new();
@@ -47,17 +61,7 @@ pub fn describe(frame: &[u8], snap: &Snapshot, loaded: Option<&Loaded>) -> Strin
                         ip.header_checksum(),
                         if ip.checksum_ok() { "ok" } else { "BAD" }
                     );
-                    if let Ok(u) = udp::Datagram::new_checked(&l3[ip.header_len()..ip.total_len()])
-                    {
-                        let _ = writeln!(
-                            s,
-                            "  udp {} -> {} len {} checksum 0x{:04x}",
-                            u.src_port(),
-                            u.dst_port(),
-                            u.len(),
-                            u.checksum()
-                        );
-                    }
+                    udp_line(&mut s, &l3[ip.header_len()..ip.total_len()]);
                 }
             }
             ethernet::ETHERTYPE_IPV6 => {
@@ -70,18 +74,10 @@ pub fn describe(frame: &[u8], snap: &Snapshot, loaded: Option<&Loaded>) -> Strin
                         ip.next_header(),
                         ip.hop_limit()
                     );
-                    if let Ok(u) = udp::Datagram::new_checked(
+                    udp_line(
+                        &mut s,
                         &l3[ipv6::HEADER_LEN..ipv6::HEADER_LEN + ip.payload_len()],
-                    ) {
-                        let _ = writeln!(
-                            s,
-                            "  udp {} -> {} len {} checksum 0x{:04x}",
-                            u.src_port(),
-                            u.dst_port(),
-                            u.len(),
-                            u.checksum()
-                        );
-                    }
+                    );
                 }
             }
             _ => {}
