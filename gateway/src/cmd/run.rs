@@ -96,7 +96,7 @@ pub(crate) fn demo(config: Option<PathBuf>, secs: f64) -> ExitCode {
         return fail(2, e);
     }
     outln!(
-        "demo: governed traffic from {} (valid, tampered, self-escalated, replayed, expired,",
+        "demo: governed traffic from {} (valid, tampered, self-escalated, replayed, stale, expired,",
         path.display()
     );
     outln!("      revoked, unknown-authority, over-trusted, no-route, hop-exhausted, malformed, legacy)");
