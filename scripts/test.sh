@@ -48,5 +48,8 @@ echo "== fuzzing: every parser and the whole pipeline, 30 s per target"
 echo "== Docker build context and runtime image (no engine needed)"
 python3 scripts/check-docker-context.py
 
+echo "== Wireshark dissector (tools/wireshark/mnp.lua) through tshark"
+python3 scripts/check-dissector.py
+
 echo "== protocol vectors, independent implementation (Python)"
 python3 scripts/verify_vectors.py
