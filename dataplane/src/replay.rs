@@ -337,21 +337,11 @@ impl ReplayTable {
             None => ReplayVerdict::TableFull,
             Some(e) if self.reclaimable(e, now_ms) && now_ms > 0 => ReplayVerdict::Fresh,
             Some(e) => {
-                let block = seq / BITS;
                 let highest = e.highest.load(Ordering::Acquire).max(seq);
-                if block + (SLOTS as u64) <= highest / BITS {
-                    return ReplayVerdict::Replay;
-                }
-                let w = e.slots[(block % SLOTS as u64) as usize].load(Ordering::Acquire);
-                let (wtag, bits) = ((w >> 32) as u32, w as u32);
-                let tag = block as u32;
-                // Seen in its block, or its block was overwritten by a newer one.
-                let seen = wtag == tag && bits & (1u32 << (seq % BITS)) != 0;
-                let overtaken = wtag != tag && (tag.wrapping_sub(wtag) as i32) < 0;
-                if bits != 0 && (seen || overtaken) {
-                    ReplayVerdict::Replay
-                } else {
-                    ReplayVerdict::Fresh
+                let w = e.slots[slot_index(seq)].load(Ordering::Acquire);
+                match window_next(w, seq, highest) {
+                    Some(_) => ReplayVerdict::Fresh,
+                    None => ReplayVerdict::Replay,
                 }
             }
         }
@@ -454,10 +444,7 @@ impl ReplayTable {
     }
 
     fn check_entry(e: &Entry, seq: u64) -> ReplayVerdict {
-        let block = seq / BITS;
-        let tag = block as u32;
-        let bit = 1u32 << (seq % BITS);
-        let slot = &e.slots[(block % SLOTS as u64) as usize];
+        let slot = &e.slots[slot_index(seq)];
         // Raise `highest` first: a later reader that sees this packet's slot
         // word also sees the raised `highest`, so it can never mistake a
         // recycled slot for an older one.
@@ -465,23 +452,7 @@ impl ReplayTable {
         let mut w = slot.load(Ordering::Acquire);
         loop {
             let highest = e.highest.load(Ordering::Acquire);
-            // Outside the window: block + 32 <= highest block (no subtraction,
-            // so it is defined for every highest, protocol §6).
-            if block + (SLOTS as u64) <= highest / BITS {
-                return ReplayVerdict::Replay;
-            }
-            let wtag = (w >> 32) as u32;
-            let bits = w as u32;
-            let new = if bits != 0 && wtag == tag {
-                if bits & bit != 0 {
-                    return ReplayVerdict::Replay;
-                }
-                w | bit as u64
-            } else if bits == 0 || (tag.wrapping_sub(wtag) as i32) > 0 {
-                // Unused, or holds an older block that fell out of the window.
-                ((tag as u64) << 32) | bit as u64
-            } else {
-                // Holds a newer block: this sequence is older than the window.
+            let Some(new) = window_next(w, seq, highest) else {
                 return ReplayVerdict::Replay;
             };
             match slot.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
@@ -489,6 +460,36 @@ impl ReplayTable {
                 Err(cur) => w = cur,
             }
         }
+    }
+}
+
+/// The bitmap word of the window that holds `seq`.
+fn slot_index(seq: u64) -> usize {
+    ((seq / BITS) % SLOTS as u64) as usize
+}
+
+/// The window rule of protocol §6, one place for the check and for `peek`:
+/// given the slot's word `w` and the highest sequence accepted (at least
+/// `seq`), the word to store if `seq` is fresh, or `None` for a replay.
+fn window_next(w: u64, seq: u64, highest: u64) -> Option<u64> {
+    let block = seq / BITS;
+    // Outside the window: block + 32 <= highest block (no subtraction, so it
+    // is defined for every highest).
+    if block + (SLOTS as u64) <= highest / BITS {
+        return None;
+    }
+    let tag = block as u32;
+    let bit = 1u32 << (seq % BITS);
+    let (wtag, bits) = ((w >> 32) as u32, w as u32);
+    if bits != 0 && wtag == tag {
+        // Its block: fresh unless already seen.
+        (bits & bit == 0).then_some(w | bit as u64)
+    } else if bits == 0 || (tag.wrapping_sub(wtag) as i32) > 0 {
+        // Unused, or holds an older block that fell out of the window.
+        Some(((tag as u64) << 32) | bit as u64)
+    } else {
+        // Holds a newer block: this sequence is older than the window.
+        None
     }
 }
 

@@ -249,9 +249,7 @@ impl Worker {
             for (i, (pkt, how)) in q.drain(..).zip(as_.drain(..)).enumerate() {
                 if i >= sent {
                     stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
-                    if let Some(sink) = self.drop_sink.as_mut() {
-                        sink.capture(pkt.as_ref(), DropReason::TxFull);
-                    }
+                    self.sample_drop(pkt.as_ref(), DropReason::TxFull);
                 }
                 self.pool.put(pkt);
             }
