@@ -272,6 +272,8 @@ fn bindgen_builder(cflags: &[String]) -> bindgen::Builder {
         .allowlist_function("mnp_.*")
         .allowlist_function("rte_ring_create|rte_ring_free|rte_eth_from_rings")
         .allowlist_type("rte_mbuf|rte_eth_conf|rte_eth_stats|rte_eth_link|rte_ether_addr|rte_eth_dev_info")
+        .allowlist_type("mnp_rx_view")
+        .allowlist_var("MNP_VIEW_.*")
         .allowlist_var("RING_F_SP_ENQ|RING_F_SC_DEQ|RTE_ETH_MQ_RX_RSS|RTE_ETH_RSS_IP|RTE_ETH_RSS_UDP|RTE_ETH_RSS_TCP|RTE_PKTMBUF_HEADROOM|RTE_MBUF_DEFAULT_BUF_SIZE|SOCKET_ID_ANY")
         .generate_comments(false)
         .derive_default(true)

@@ -25,6 +25,24 @@ uint16_t mnp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uin
 	return rte_eth_rx_burst(port, queue, pkts, n);
 }
 
+uint16_t mnp_rx_burst_views(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
+			    struct mnp_rx_view *views, uint16_t n)
+{
+	uint16_t got = rte_eth_rx_burst(port, queue, pkts, n);
+	for (uint16_t i = 0; i < got; i++) {
+		struct rte_mbuf *m = pkts[i];
+		views[i].data = rte_pktmbuf_mtod(m, uint8_t *);
+		views[i].len = rte_pktmbuf_pkt_len(m);
+		if (m->nb_segs != 1)
+			views[i].kind = MNP_VIEW_CHAINED;
+		else if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) != 1)
+			views[i].kind = MNP_VIEW_COPY;
+		else
+			views[i].kind = MNP_VIEW_LEND;
+	}
+	return got;
+}
+
 uint16_t mnp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {
 	return rte_eth_tx_burst(port, queue, pkts, n);

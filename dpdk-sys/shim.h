@@ -4,6 +4,21 @@
 struct rte_mbuf;
 struct rte_mempool;
 uint16_t mnp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+/* What rx hands the pipeline for one mbuf: its data, and whether the
+ * pipeline may use it in place (single segment, direct, not shared). */
+struct mnp_rx_view {
+	uint8_t *data;
+	uint32_t len;
+	/* MNP_VIEW_LEND: use in place; MNP_VIEW_COPY: shared or indirect, copy
+	 * it; MNP_VIEW_CHAINED: more than one segment (refused as oversize). */
+	uint32_t kind;
+};
+#define MNP_VIEW_LEND 0
+#define MNP_VIEW_COPY 1
+#define MNP_VIEW_CHAINED 2
+/* rte_eth_rx_burst, and a view of each mbuf received (one call per burst). */
+uint16_t mnp_rx_burst_views(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
+			    struct mnp_rx_view *views, uint16_t n);
 uint16_t mnp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 int mnp_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **pkts, unsigned int n);
 void mnp_pktmbuf_free_bulk(struct rte_mbuf **pkts, unsigned int n);

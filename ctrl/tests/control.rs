@@ -267,7 +267,7 @@ impl RxQueue for Holders {
 
 struct Count(Arc<AtomicU64>);
 impl TxQueue for Count {
-    fn tx_burst(&mut self, pkts: &[PktBuf]) -> usize {
+    fn tx_burst(&mut self, pkts: &mut [PktBuf]) -> usize {
         self.0.fetch_add(pkts.len() as u64, Ordering::SeqCst);
         pkts.len()
     }

@@ -8,7 +8,12 @@
 //!   5. queue each packet to its egress port, or capture and free it;
 //!   6. transmit every port's queue at once (no drain timer: each burst is
 //!      sent before the next is read, so nothing waits in a partial buffer);
-//!   7. publish the burst's counters (and the burst's latency).
+//!   7. give lent buffers (mbufs) not sent back to their port in bulk;
+//!   8. publish the burst's counters (and the burst's latency).
+//!
+//! Packets are judged where the port put them: a DPDK port lends its mbufs
+//! ([`crate::port::lent`]), the pipeline rewrites them in place, and the tx
+//! queue sends the same mbufs (zero copy).
 //!
 //! A worker switches snapshots only at a burst boundary, so no packet is
 //! judged by half of one policy and half of another.
@@ -160,6 +165,8 @@ impl Worker {
                 &mut stats,
             );
             self.transmit(&mut queued, &mut queued_as, &mut stats);
+            // Lent buffers (mbufs) dropped or not sent go back in one bulk call.
+            self.pool.release_lent();
             self.counters.publish(&stats);
             if let (Some(rec), Some(t)) = (self.latency.as_mut(), started) {
                 rec.record(t.elapsed().as_nanos() as u64);
@@ -168,6 +175,7 @@ impl Worker {
         if let Some(rec) = self.latency.as_mut() {
             rec.flush(true);
         }
+        self.pool.release_lent();
         for q in self.tx.iter_mut() {
             q.flush();
         }

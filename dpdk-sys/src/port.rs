@@ -1,18 +1,19 @@
 //! Ethernet devices (a PCI NIC or a vdev such as net_pcap, net_null,
 //! net_ring, net_af_packet) as the gateway's ports.
 //!
-//! The worker's pipeline runs on its own packet buffers: rx copies each
-//! received mbuf's bytes into a buffer and frees the burst's mbufs in bulk;
-//! tx allocates mbufs in bulk, copies, sends, and frees only what was not
-//! sent. (Zero-copy — the pipeline running on the mbufs themselves — is the
-//! next step; the copy is measured in docs/performance.md.)
+//! Zero copy: rx lends each received mbuf to the pipeline, which judges and
+//! rewrites the frame in place; tx hands the same mbuf to the device, and the
+//! worker gives back what it dropped in one bulk free per burst. Frames from
+//! a software port (pcap, demo) sent out of a device are copied into mbufs
+//! allocated in bulk; a shared or indirect mbuf is copied on rx.
 
 use crate::eal::{last_error, Mempool};
 use crate::error::{device_err, DpdkError};
 use crate::ffi;
-use mnp_dataplane::port::{BufPool, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
+use mnp_dataplane::port::{BufPool, Lent, PktBuf, Refused, Releaser, RxQueue, RxStatus, TxQueue};
 use mnp_dataplane::stats::DeviceStats;
 use std::ffi::CString;
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 const BURST: usize = mnp_dataplane::BURST;
@@ -148,6 +149,7 @@ impl EthPort {
             port: self.clone(),
             queue,
             mbufs: [std::ptr::null_mut(); BURST],
+            views: [ffi::mnp_rx_view::default(); BURST],
             refused: Refused::default(),
         }
     }
@@ -157,6 +159,7 @@ impl EthPort {
             port: self.clone(),
             queue,
             mbufs: [std::ptr::null_mut(); BURST],
+            spare: [std::ptr::null_mut(); BURST],
         }
     }
 }
@@ -172,11 +175,14 @@ impl Drop for EthPort {
     }
 }
 
-/// One receive queue of a device as a worker's rx.
+/// One receive queue of a device as a worker's rx. Zero copy: each mbuf is
+/// lent to the pipeline in place; only a shared or indirect mbuf (which the
+/// pipeline must not write) is copied into the worker's own buffer.
 pub struct DpdkRx {
     port: Arc<EthPort>,
     queue: u16,
     mbufs: [*mut ffi::rte_mbuf; BURST],
+    views: [ffi::mnp_rx_view; BURST],
     refused: Refused,
 }
 
@@ -184,40 +190,82 @@ pub struct DpdkRx {
 // rx_burst call; the queue is polled by exactly one worker.
 unsafe impl Send for DpdkRx {}
 
+/// Gives lent mbufs back to their mempools.
+fn release_mbufs(lent: &[Lent]) {
+    let mut bulk = [std::ptr::null_mut::<ffi::rte_mbuf>(); BURST];
+    for chunk in lent.chunks(BURST) {
+        for (slot, l) in bulk.iter_mut().zip(chunk) {
+            *slot = l.handle().as_ptr().cast();
+        }
+        // SAFETY: each handle is an mbuf this process received and lent
+        // (DpdkRx), given back exactly once (Releaser's contract).
+        unsafe { ffi::mnp_pktmbuf_free_bulk(bulk.as_mut_ptr(), chunk.len() as u32) };
+    }
+}
+
+/// The releaser of every mbuf lent by a DPDK port.
+pub static MBUFS: Releaser = Releaser {
+    name: "dpdk mbuf",
+    release: release_mbufs,
+};
+
 impl RxQueue for DpdkRx {
     fn rx_burst(&mut self, pool: &mut BufPool, out: &mut Vec<PktBuf>, max: usize) -> RxStatus {
-        let want = max.min(BURST).min(pool.available()) as u16;
+        let want = max.min(BURST) as u16;
         if want == 0 {
             return RxStatus::Open;
         }
-        // SAFETY: `mbufs` has room for `want` pointers; one thread polls this queue.
-        let n =
-            unsafe { ffi::mnp_rx_burst(self.port.id, self.queue, self.mbufs.as_mut_ptr(), want) }
-                as usize;
-        for &m in &self.mbufs[..n] {
-            // SAFETY: rx_burst returned `n` valid mbufs we now own; read only.
-            let data = unsafe {
-                let m = &*m;
-                std::slice::from_raw_parts(
-                    (m.buf_addr as *const u8).add(m.data_off as usize),
-                    m.data_len as usize,
-                )
+        // SAFETY: `mbufs` and `views` have room for `want` entries; one thread polls this queue.
+        let n = unsafe {
+            ffi::mnp_rx_burst_views(
+                self.port.id,
+                self.queue,
+                self.mbufs.as_mut_ptr(),
+                self.views.as_mut_ptr(),
+                want,
+            )
+        } as usize;
+        let mut done = [std::ptr::null_mut::<ffi::rte_mbuf>(); BURST];
+        let mut n_done = 0;
+        for (&m, v) in self.mbufs[..n].iter().zip(&self.views[..n]) {
+            let (Some(data), Some(handle)) = (NonNull::new(v.data), NonNull::new(m)) else {
+                self.refused.errors += 1;
+                continue;
             };
-            match pool.get() {
-                Some(mut b) => {
-                    if b.fill(data) {
-                        out.push(b);
-                    } else {
-                        self.refused.oversize += 1;
-                        pool.put(b);
+            match v.kind {
+                ffi::MNP_VIEW_LEND => {
+                    // SAFETY: a single-segment direct mbuf with refcount 1 that
+                    // rx_burst just gave us: its `len` data bytes are ours
+                    // alone until MBUFS releases it or DpdkTx sends it.
+                    out.push(PktBuf::lent(unsafe {
+                        Lent::new(data, v.len, handle.cast(), &MBUFS)
+                    }));
+                    continue;
+                }
+                ffi::MNP_VIEW_COPY => {
+                    // SAFETY: a single-segment mbuf we own; read only.
+                    let bytes =
+                        unsafe { std::slice::from_raw_parts(data.as_ptr(), v.len as usize) };
+                    match pool.get() {
+                        Some(mut b) => {
+                            if b.fill(bytes) {
+                                out.push(b);
+                            } else {
+                                self.refused.oversize += 1;
+                                pool.put(b);
+                            }
+                        }
+                        None => self.refused.errors += 1,
                     }
                 }
-                None => self.refused.errors += 1,
+                _ => self.refused.oversize += 1, // chained: larger than one buffer
             }
+            done[n_done] = m;
+            n_done += 1;
         }
-        if n > 0 {
-            // SAFETY: the `n` mbufs are ours and no longer referenced.
-            unsafe { ffi::mnp_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), n as u32) };
+        if n_done > 0 {
+            // SAFETY: mbufs we own that were copied or refused, no longer referenced.
+            unsafe { ffi::mnp_pktmbuf_free_bulk(done.as_mut_ptr(), n_done as u32) };
         }
         RxStatus::Open
     }
@@ -226,34 +274,52 @@ impl RxQueue for DpdkRx {
     }
 }
 
-/// One transmit queue of a device as a worker's tx.
+/// One transmit queue of a device as a worker's tx. A packet in a lent mbuf
+/// is sent as that mbuf (zero copy); any other (a software port's buffer)
+/// is copied into a fresh mbuf.
 pub struct DpdkTx {
     port: Arc<EthPort>,
     queue: u16,
     mbufs: [*mut ffi::rte_mbuf; BURST],
+    spare: [*mut ffi::rte_mbuf; BURST],
 }
 
 // SAFETY: as for DpdkRx: scratch pointers within one call, one worker per queue.
 unsafe impl Send for DpdkTx {}
 
 impl TxQueue for DpdkTx {
-    fn tx_burst(&mut self, pkts: &[PktBuf]) -> usize {
+    fn tx_burst(&mut self, pkts: &mut [PktBuf]) -> usize {
         let n = pkts.len().min(BURST);
         if n == 0 {
             return 0;
         }
-        // SAFETY: room for `n` pointers; the pool is valid.
-        if unsafe {
-            ffi::mnp_pktmbuf_alloc_bulk(self.port.pool.as_ptr(), self.mbufs.as_mut_ptr(), n as u32)
-        } != 0
+        let copies = pkts[..n]
+            .iter()
+            .filter(|p| !p.as_lent().is_some_and(|l| l.is_from(&MBUFS)))
+            .count();
+        // SAFETY: room for `copies` ≤ BURST pointers; the pool is valid.
+        if copies > 0
+            && unsafe {
+                ffi::mnp_pktmbuf_alloc_bulk(
+                    self.port.pool.as_ptr(),
+                    self.spare.as_mut_ptr(),
+                    copies as u32,
+                )
+            } != 0
         {
             return 0; // no mbufs: the worker counts these as tx_full
         }
+        let mut copied = [false; BURST];
+        let mut used = 0;
         let mut ready = n;
         for (i, p) in pkts[..n].iter().enumerate() {
+            if let Some(l) = p.as_lent().filter(|l| l.is_from(&MBUFS)) {
+                self.mbufs[i] = l.handle().as_ptr().cast();
+                continue;
+            }
             let d = p.as_ref();
             // SAFETY: a freshly allocated single-segment mbuf we own.
-            let m = unsafe { &mut *self.mbufs[i] };
+            let m = unsafe { &mut *self.spare[used] };
             if d.len() > (m.buf_len - m.data_off) as usize {
                 ready = i;
                 break;
@@ -268,8 +334,11 @@ impl TxQueue for DpdkTx {
             };
             m.data_len = d.len() as u16;
             m.pkt_len = d.len() as u32;
+            self.mbufs[i] = m;
+            copied[i] = true;
+            used += 1;
         }
-        // SAFETY: the first `ready` mbufs are filled packets; the queue is ours.
+        // SAFETY: the first `ready` mbufs are whole packets; the queue is ours.
         let sent = unsafe {
             ffi::mnp_tx_burst(
                 self.port.id,
@@ -278,11 +347,31 @@ impl TxQueue for DpdkTx {
                 ready as u16,
             )
         } as usize;
-        if sent < n {
-            // SAFETY: mbufs [sent, n) were not taken by the driver: free them.
-            unsafe {
-                ffi::mnp_pktmbuf_free_bulk(self.mbufs.as_mut_ptr().add(sent), (n - sent) as u32)
-            };
+        // The device owns what it took: lent mbufs leave their packets.
+        for p in pkts[..sent].iter_mut() {
+            if p.as_lent().is_some_and(|l| l.is_from(&MBUFS)) {
+                let _sent = p.take_lent();
+            }
+        }
+        // Copies not sent, and spares never filled, are ours to free; lent
+        // mbufs not sent stay in their packets for the worker to give back.
+        let mut free = [std::ptr::null_mut::<ffi::rte_mbuf>(); BURST];
+        let mut n_free = 0;
+        for (&m, _) in self.mbufs[sent..ready]
+            .iter()
+            .zip(&copied[sent..ready])
+            .filter(|(_, &c)| c)
+        {
+            free[n_free] = m;
+            n_free += 1;
+        }
+        for &m in &self.spare[used..copies] {
+            free[n_free] = m;
+            n_free += 1;
+        }
+        if n_free > 0 {
+            // SAFETY: mbufs we allocated that the driver did not take.
+            unsafe { ffi::mnp_pktmbuf_free_bulk(free.as_mut_ptr(), n_free as u32) };
         }
         sent
     }

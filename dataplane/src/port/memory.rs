@@ -57,7 +57,7 @@ pub struct MemoryTx {
 }
 
 impl TxQueue for MemoryTx {
-    fn tx_burst(&mut self, pkts: &[PktBuf]) -> usize {
+    fn tx_burst(&mut self, pkts: &mut [PktBuf]) -> usize {
         let mut out = self.frames.lock().unwrap_or_else(|e| e.into_inner());
         let room = self
             .limit

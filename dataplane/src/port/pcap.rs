@@ -224,7 +224,7 @@ impl PcapTx {
 }
 
 impl TxQueue for PcapTx {
-    fn tx_burst(&mut self, pkts: &[PktBuf]) -> usize {
+    fn tx_burst(&mut self, pkts: &mut [PktBuf]) -> usize {
         let ts = now();
         let mut w = self.w.lock().unwrap_or_else(|e| e.into_inner());
         for (i, p) in pkts.iter().enumerate() {
