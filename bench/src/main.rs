@@ -23,7 +23,8 @@ use mnp_dataplane::parse::Encap;
 use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::BurstStats;
-use mnp_dataplane::wire::governance::{PacketType, Repr};
+use mnp_dataplane::port::PktBuf;
+use mnp_dataplane::wire::governance::{PacketType, Repr, HEADER_LEN};
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use mnp_traffic::build::{self, Outer};
 use mnp_traffic::gen::{Category, MixSpec, TrafficMix};
@@ -65,7 +66,8 @@ fn parse_count(s: &str) -> Result<u64, String> {
 
 /// Frame sizes the generator can build: Ethernet + IPv4 + UDP + the
 /// governance header (42 + 88 = 130 bytes) up to the 16 KiB buffers it fills.
-const FRAME_MIN: u16 = 42 + mnp_dataplane::wire::governance::HEADER_LEN as u16;
+/// The smallest governed frame (raw Ethernet; UDP/IPv4 needs 130).
+const FRAME_MIN: u16 = 14 + mnp_dataplane::wire::governance::HEADER_LEN as u16;
 const FRAME_MAX: u16 = 16_384;
 
 #[derive(Parser)]
@@ -174,8 +176,25 @@ struct GenArgs {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 0.0)]
     seconds: f64,
+    /// Stamp each burst with the system clock (for a gateway on the system
+    /// clock) instead of the fixed `--now`.
+    #[arg(long)]
+    system_clock: bool,
+    /// Encapsulation of valid frames: udp4 (UDP/IPv4, at least 130 B) or
+    /// ether (raw EtherType 0x88B5, at least 102 B). The hostile mix is UDP/IPv4.
+    #[arg(long, value_enum, default_value = "udp4")]
+    encap: EncapArg,
+    /// Wait this many seconds for the DPDK port's link (memif: until the peer connects).
+    #[arg(long, default_value_t = 10.0)]
+    link_wait: f64,
     #[command(flatten)]
     material: Material,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EncapArg {
+    Udp4,
+    Ether,
 }
 
 /// Wall-clock time, for pcap timestamps.
@@ -532,7 +551,9 @@ fn fail(m: String) -> ! {
     std::process::exit(2)
 }
 
-/// txonly: frames from the generator to a DPDK port, or into a pcap.
+/// txonly: frames from the generator to a DPDK port, or into a pcap. Valid
+/// traffic (`--hostile 0`) comes from [`gen::Fresh`]: every frame a new
+/// sequence number, MACed in SIMD lanes, fast enough to saturate a gateway.
 fn txonly(
     a: &GenArgs,
     o: gen::Options,
@@ -543,48 +564,131 @@ fn txonly(
     use pcap_file::pcap::{PcapPacket, PcapWriter};
     let packets = o.packets;
     let rate = o.rate;
+    let fixed_ms = o.now as u64 * 1000;
+    let system_clock = a.system_clock;
+    let stamp = move || {
+        if system_clock {
+            gen::unix_ms()
+        } else {
+            fixed_ms
+        }
+    };
+    let encap = match a.encap {
+        EncapArg::Udp4 => Encap::UdpIpv4,
+        EncapArg::Ether => Encap::Ethernet,
+    };
+    let min = build::outer_len(encap, false) + HEADER_LEN;
+    if (a.frame as usize) < min {
+        fail(format!(
+            "--frame {} is below the {min} bytes of {} governed frames",
+            a.frame,
+            encap.name()
+        ));
+    }
+    let mut fresh = (o.hostile_pct == 0)
+        .then(|| gen::Fresh::new(&o.secret, o.credentials, a.frame as usize, encap, o.flows));
+    if fresh.is_none() && encap != Encap::UdpIpv4 {
+        fail("the hostile mix is UDP/IPv4 only: drop --encap or --hostile".into());
+    }
     let mut src = gen::Source::new(o);
     let pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
     let stamps = Stamps::new(rate);
     let mut sent = 0u64;
+    let mut offered = 0u64;
     if let Some(d) = &dpdk {
+        wait_for_link(d, a.link_wait);
+        let start = Instant::now();
         let mut tx = d.tx(0, 0);
-        let mut pool = mnp_dataplane::port::BufPool::new(BURST, 16384);
-        let mut burst = Vec::with_capacity(BURST);
+        let mut pool = mnp_dataplane::port::BufPool::new(2 * BURST, 16384);
+        let mut burst: Vec<PktBuf> = Vec::with_capacity(BURST);
+        let mut fresh_bufs: Vec<PktBuf> = Vec::with_capacity(BURST);
         while !over(sent) {
-            while burst.len() < BURST && sent + (burst.len() as u64) < packets {
-                let Some(mut b) = pool.get() else { break };
-                let n = src.next_into(b.spare());
-                b.set_len(n);
-                burst.push(b);
+            // Refill the burst behind frames not yet sent (they keep their stamp).
+            let want = (BURST - burst.len()).min(packets.saturating_sub(sent + burst.len() as u64) as usize);
+            match fresh.as_mut() {
+                Some(f) => {
+                    let len = f.frame_len();
+                    fresh_bufs.extend((0..want).map_while(|_| pool.get()));
+                    {
+                        let n = fresh_bufs.len();
+                        let mut views: [&mut [u8]; BURST] = Default::default();
+                        for (v, b) in views.iter_mut().zip(fresh_bufs.iter_mut()) {
+                            *v = b.spare();
+                        }
+                        f.fill(&mut views[..n], stamp());
+                    }
+                    for mut b in fresh_bufs.drain(..) {
+                        b.set_len(len);
+                        burst.push(b);
+                    }
+                }
+                None => {
+                    for _ in 0..want {
+                        let Some(mut b) = pool.get() else { break };
+                        let n = src.next_into(b.spare());
+                        b.set_len(n);
+                        burst.push(b);
+                    }
+                }
             }
-            let k = tx.tx_burst(&burst);
+            let k = tx.tx_burst(&mut burst);
             sent += k as u64;
-            // Unsent frames are retried in the next burst.
+            offered += burst.len() as u64;
             for b in burst.drain(..k) {
                 pool.put(b);
             }
             pacer.wait(sent);
         }
-    } else {
-        let path = a.pcap.clone().unwrap_or_default().display().to_string();
-        let f = std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        let mut w = PcapWriter::new(std::io::BufWriter::new(f))
-            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-        let mut buf = vec![0u8; 16384];
-        while !over(sent) {
-            let n = src.next_into(&mut buf);
-            w.write_packet(&PcapPacket::new(stamps.at(sent), n as u32, &buf[..n]))
-                .unwrap_or_else(|e| fail(format!("{path}: {e}")));
-            sent += 1;
-            pacer.wait(sent);
+        for b in burst.drain(..) {
+            pool.put(b);
         }
+        report_tx(sent, offered, start);
+        // Let the peer drain the shared rings before this process (which
+        // holds a memif client's regions) goes away.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        return;
     }
+    let path = a.pcap.clone().unwrap_or_default().display().to_string();
+    let f = std::fs::File::create(&path).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+    let mut w =
+        PcapWriter::new(std::io::BufWriter::new(f)).unwrap_or_else(|e| fail(format!("{path}: {e}")));
+    let mut buf = vec![0u8; 16384];
+    while !over(sent) {
+        let n = match fresh.as_mut() {
+            Some(f) => {
+                f.fill(&mut [&mut buf[..]], stamp());
+                f.frame_len()
+            }
+            None => src.next_into(&mut buf),
+        };
+        w.write_packet(&PcapPacket::new(stamps.at(sent), n as u32, &buf[..n]))
+            .unwrap_or_else(|e| fail(format!("{path}: {e}")));
+        sent += 1;
+        offered += 1;
+        pacer.wait(sent);
+    }
+    report_tx(sent, offered, start);
+}
+
+fn report_tx(sent: u64, offered: u64, start: Instant) {
     let s = start.elapsed().as_secs_f64();
     println!(
-        "txonly: {sent} frames in {s:.2} s ({:.3} Mpps)",
-        sent as f64 / s / 1e6
+        "txonly: {sent} frames in {s:.2} s ({:.3} Mpps; {:.1} % of tx attempts accepted)",
+        sent as f64 / s / 1e6,
+        100.0 * sent as f64 / offered.max(1) as f64
     );
+}
+
+/// Wait for the generator's port to come up (a memif client connects to
+/// its server asynchronously); sending before that would be lost.
+fn wait_for_link(d: &mnp_dpdk_sys::Dpdk, seconds: f64) {
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    while !d.stats().first().is_some_and(|(_, s)| s.link_up) {
+        if Instant::now() >= deadline {
+            fail(format!("the port's link is still down after {seconds} s"));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
 
 /// rxonly: frames from a DPDK port or a capture, counted and MAC-checked.
