@@ -216,7 +216,13 @@ pub struct Fresh {
 impl Fresh {
     /// `credentials` holders of authority 1 (see [`holders`]), frames of
     /// `frame` bytes in `encap` (UDP/IPv4 or raw Ethernet).
-    pub fn new(secret: &[u8; 32], credentials: u64, frame: usize, encap: Encap, flows: u16) -> Self {
+    pub fn new(
+        secret: &[u8; 32],
+        credentials: u64,
+        frame: usize,
+        encap: Encap,
+        flows: u16,
+    ) -> Self {
         let outer_len = build::outer_len(encap, false);
         let payload = vec![0x5a; frame.saturating_sub(outer_len + HEADER_LEN)];
         let holders = holders(credentials, secret);

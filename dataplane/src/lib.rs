@@ -3,6 +3,7 @@
 //! - [`wire`]: zero-copy header views with named offsets;
 //! - [`parse`], [`pipeline`]: the per-burst stages and verdicts;
 //! - [`crypto`]: key derivation, MAC and lineage (scalar reference);
+//! - [`keycache`]: each worker's derived-key cache (protocol §4);
 //! - [`replay`], [`route`]: sequence windows and trust-weighted routing;
 //! - [`snapshot`], [`rcu`]: the immutable policy and its publication;
 //! - [`port`], [`gen`], [`worker`]: ports, the governed traffic mix, the poll loop;
@@ -12,6 +13,7 @@
 
 pub mod crypto;
 pub mod drop;
+pub mod keycache;
 pub mod lanes;
 pub mod parse;
 pub mod pipeline;

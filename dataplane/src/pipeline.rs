@@ -15,6 +15,7 @@
 
 use crate::crypto::{self, LineageDecision, PacketKey, ZoneSecret};
 use crate::drop::DropReason;
+use crate::keycache::KeyCache;
 use crate::lanes::{self, Level};
 use crate::parse::{parse_frame, Encap, GovOffsets, Parsed};
 use crate::replay::{ReplayTable, ReplayVerdict};
@@ -139,6 +140,11 @@ pub struct Pipeline {
     claims: [Claims; BURST],
     secrets: [ZoneSecret; BURST],
     keys: [PacketKey; BURST],
+    /// Derived keys by (secret, claims), this worker's own (lanes verifier
+    /// only: the scalar reference derives every key).
+    key_cache: KeyCache,
+    /// The snapshot the cache was filled under (address, generation).
+    cache_snapshot: (usize, u64),
 }
 
 impl Pipeline {
@@ -159,7 +165,20 @@ impl Pipeline {
             claims: [Claims::default(); BURST],
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
+            key_cache: KeyCache::new(crate::keycache::DEFAULT_ENTRIES),
+            cache_snapshot: (0, 0),
         }
+    }
+
+    /// Size the derived-key cache (0 turns it off), emptying it.
+    pub fn with_key_cache(mut self, entries: usize) -> Self {
+        self.key_cache = KeyCache::new(entries);
+        self
+    }
+
+    /// Derived-key cache (hits, misses) since this pipeline started.
+    pub fn key_cache_stats(&self) -> (u64, u64) {
+        (self.key_cache.hits, self.key_cache.misses)
     }
 
     pub fn verifier(&self) -> Verifier {
@@ -207,6 +226,12 @@ impl Pipeline {
     ) {
         let n = pkts.len().min(BURST).min(verdicts.len());
         let pkts = &mut pkts[..n];
+        let seen = (snap as *const Snapshot as usize, snap.generation);
+        if seen != self.cache_snapshot {
+            // A new policy: keys derived under the old one's secrets go.
+            self.key_cache.clear();
+            self.cache_snapshot = seen;
+        }
         self.parse(snap, pkts);
         self.legacy(snap, pkts);
         self.authenticate(snap, now_ms, pkts);
@@ -376,10 +401,24 @@ impl Pipeline {
         if n == 0 {
             return;
         }
+        // Keys of credentials this worker has seen under the same secret
+        // come from its cache; the rest are derived in one batch.
+        let mut derive = [0usize; BURST];
+        let mut d = 0;
+        for &i in &idx[..n] {
+            let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
+            match self.key_cache.get(&self.secrets[i], h.claims_bytes()) {
+                Some(k) => self.keys[i] = k,
+                None => {
+                    derive[d] = i;
+                    d += 1;
+                }
+            }
+        }
         let mut out = [[0u8; 32]; BURST];
-        {
+        if d > 0 {
             let mut material = [[0u8; 64]; BURST];
-            for (k, &i) in idx[..n].iter().enumerate() {
+            for (k, &i) in derive[..d].iter().enumerate() {
                 let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
                 material[k][..32].copy_from_slice(&self.secrets[i]);
                 material[k][32..].copy_from_slice(h.claims_bytes());
@@ -390,12 +429,17 @@ impl Pipeline {
                 head: &material[k],
                 tail: &[],
             });
-            lanes::hash_many(level, &inputs[..n], &mut out[..n]);
+            lanes::hash_many(level, &inputs[..d], &mut out[..d]);
+            for (k, &i) in derive[..d].iter().enumerate() {
+                self.keys[i] = PacketKey(out[k]);
+                let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
+                self.key_cache
+                    .insert(&self.secrets[i], h.claims_bytes(), &self.keys[i]);
+            }
         }
         let mut key_words = [[0u32; 8]; BURST];
         for (k, &i) in idx[..n].iter().enumerate() {
-            self.keys[i] = PacketKey(out[k]);
-            key_words[k] = lanes::words(&out[k]);
+            key_words[k] = lanes::words(&self.keys[i].0);
         }
         let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
             if k < n {

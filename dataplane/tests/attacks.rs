@@ -375,6 +375,90 @@ fn p2_wrong_epoch_secret_and_unknown_epochs() {
     );
 }
 
+// §4 — the derived-key cache. A worker that has just derived (and cached)
+// the holder's key must still refuse every widening MACed with that key, a
+// retired epoch, and a key derived under a secret a reload replaced.
+#[test]
+fn p2_a_warm_key_cache_never_serves_a_widened_claim() {
+    let own = key(&claims());
+    let mut gw = Gw::new();
+    for seq in 1..=3 {
+        assert_forwarded(&gw.judge(frame(claims(), seq)), 0);
+    }
+    assert!(gw.pipe.key_cache_stats().0 >= 2, "the cache is warm (hits)");
+    type Widen = fn(&mut Claims);
+    let widen: [(&str, Widen); 6] = [
+        ("raise trust", |c| c.trust = 4),
+        ("change zone", |c| c.zone = DMZ),
+        ("extend expiry", |c| c.not_after += 1),
+        ("add destination", |c| c.permitted[2] = DMZ),
+        ("new credential id", |c| c.credential ^= 1 << 40),
+        ("other live epoch", |c| c.epoch = 2),
+    ];
+    for (i, (what, f)) in widen.into_iter().enumerate() {
+        let mut c = claims();
+        f(&mut c);
+        let frame = build::governed(
+            Encap::UdpIpv4,
+            &Outer::default(),
+            &header(c, 10 + i as u64),
+            &own,
+            b"attack at dawn",
+        );
+        assert_dropped(gw.judge(frame), DropReason::BadMac);
+    }
+    // And the holder's own packets still pass (the cache was not poisoned).
+    assert_forwarded(&gw.judge(frame(claims(), 100)), 0);
+}
+
+#[test]
+fn p2_a_warm_key_cache_never_outlives_a_retired_epoch_or_a_replaced_secret() {
+    let mut gw = Gw::new();
+    let e2 = Claims {
+        epoch: 2,
+        ..claims()
+    };
+    assert_forwarded(&gw.judge(frame(e2, 1)), 0);
+    assert_forwarded(&gw.judge(frame(e2, 2)), 0);
+    // Rotation: epoch 2 retired, 3 and 4 live. Same worker, warm cache.
+    let mut rotated = snapshot();
+    rotated.generation = 1;
+    let a = rotated.authorities.get_mut(&1).expect("authority");
+    a.secrets = vec![
+        EpochSecret {
+            epoch: 3,
+            secret: SECRET,
+        },
+        EpochSecret {
+            epoch: 4,
+            secret: [0x44; 32],
+        },
+    ];
+    assert_dropped(
+        judge_with(&mut gw.pipe, &rotated, frame(e2, 3)),
+        DropReason::EpochRetired,
+    );
+    // A reload that replaces epoch 3's secret (a leak): packets MACed under
+    // the old secret's key fail although that key was cached a moment ago.
+    assert_forwarded(&judge_with(&mut gw.pipe, &rotated, frame(claims(), 1)), 0);
+    let mut replaced = rotated.clone();
+    replaced.generation = 2;
+    replaced.authorities.get_mut(&1).expect("authority").secrets[0].secret = [0x55; 32];
+    assert_dropped(
+        judge_with(&mut gw.pipe, &replaced, frame(claims(), 2)),
+        DropReason::BadMac,
+    );
+    // Even a snapshot that reuses the old one's generation and address
+    // cannot make the cache serve the old key: the secret is part of the
+    // cache key.
+    let mut same_gen = replaced.clone();
+    same_gen.generation = 1;
+    assert_dropped(
+        judge_with(&mut gw.pipe, &same_gen, frame(claims(), 3)),
+        DropReason::BadMac,
+    );
+}
+
 // §3.3 — the authority must be trusted for the zone and within its ceiling.
 #[test]
 fn p3_authority_scope_and_ceiling() {
