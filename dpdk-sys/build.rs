@@ -264,7 +264,7 @@ fn bindgen_builder(cflags: &[String]) -> bindgen::Builder {
     bindgen::Builder::default()
         .header("wrapper.h")
         .clang_args(cflags)
-        .allowlist_function("rte_eal_init|rte_eal_cleanup|rte_strerror|rte_socket_id|rte_lcore_id")
+        .allowlist_function("rte_eal_init|rte_eal_cleanup|rte_strerror|rte_socket_id|rte_lcore_id|rte_thread_register|rte_thread_unregister")
         .allowlist_function("rte_eth_dev_count_avail|rte_eth_dev_configure|rte_eth_rx_queue_setup|rte_eth_tx_queue_setup")
         .allowlist_function("rte_eth_dev_start|rte_eth_dev_stop|rte_eth_dev_close|rte_eth_dev_socket_id|rte_eth_dev_info_get")
         .allowlist_function("rte_eth_stats_get|rte_eth_link_get_nowait|rte_eth_macaddr_get|rte_eth_dev_get_port_by_name")

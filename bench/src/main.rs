@@ -131,6 +131,19 @@ enum Cmd {
     },
     /// testpmd-style generator: txonly to a pcap or DPDK port, rxonly from one (checks MACs).
     Gen(GenArgs),
+    /// The cryptographic part of issue #11's limit for one frame size: t_c (the blake3
+    /// crate's hash_many ns per compression) and n (compressions a forwarded packet needs).
+    Limit {
+        /// Frame size in bytes.
+        #[arg(long)]
+        frame: usize,
+        /// Encapsulation: udp4 or ether.
+        #[arg(long, value_enum, default_value = "udp4")]
+        encap: EncapArg,
+        /// Runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -509,6 +522,7 @@ fn main() {
             material,
         } => pcap(&out, packets, payload, valid_only, rate, material),
         Cmd::Gen(a) => generate(a),
+        Cmd::Limit { frame, encap, runs } => limit(frame, encap, runs),
     }
 }
 
@@ -546,6 +560,58 @@ fn generate(a: GenArgs) {
         Mode::Txonly => txonly(&a, o, dpdk.as_ref(), &over, start),
         Mode::Rxonly => rxonly(&a, dpdk.as_ref(), &over, start),
     }
+}
+
+/// BLAKE3 compressions to hash `len` bytes: every block of every chunk
+/// (an empty or partial block counts as one) and one per parent node.
+fn compressions(len: usize) -> usize {
+    let chunks = len.div_ceil(1024).max(1);
+    let blocks: usize = (0..chunks)
+        .map(|c| (len - c * 1024).min(1024).div_ceil(64).max(1))
+        .sum();
+    blocks + chunks - 1
+}
+
+/// `mnp-bench limit`: t_c and n(s) for scripts/bench-testpmd.sh.
+fn limit(frame: usize, encap: EncapArg, runs: usize) {
+    let encap = match encap {
+        EncapArg::Udp4 => Encap::UdpIpv4,
+        EncapArg::Ether => Encap::Ethernet,
+    };
+    let payload = frame.saturating_sub(build::outer_len(encap, false) + HEADER_LEN);
+    let mac = compressions(mnp_dataplane::wire::governance::IMMUTABLE_LEN + payload);
+    // Key derivation counts 0 (a derived-key cache serves it, protocol §4);
+    // the lineage fold hashes 17 bytes: one compression.
+    let n = mac + 1;
+    const BATCH: usize = 32;
+    let key = [7u8; 32];
+    let kw = lanes_key_words(&key);
+    let msgs: Vec<[u8; 1024]> = (0..BATCH).map(|i| [i as u8; 1024]).collect();
+    let arrs: Vec<&[u8; 1024]> = msgs.iter().collect();
+    let plat = blake3::platform::Platform::detect();
+    let mut out = vec![0u8; 32 * BATCH];
+    let per_msg = time_per_msg(runs.max(1), 2000, BATCH, || {
+        plat.hash_many(
+            &arrs,
+            &kw,
+            0,
+            blake3::IncrementCounter::No,
+            mnp_dataplane::lanes::KEYED_HASH as u8,
+            1,
+            2 | 8,
+            &mut out,
+        );
+        std::hint::black_box(&out);
+    });
+    let t_c = per_msg / 16.0;
+    println!(
+        "frame={frame} encap={} payload={payload} n={n} mac_compressions={mac} t_c_ns={t_c:.3}",
+        encap.name()
+    );
+}
+
+fn lanes_key_words(key: &[u8; 32]) -> [u32; 8] {
+    mnp_dataplane::lanes::words(key)
 }
 
 fn fail(m: String) -> ! {

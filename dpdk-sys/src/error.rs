@@ -14,6 +14,8 @@ pub enum DpdkError {
         first: Vec<String>,
         wanted: Vec<String>,
     },
+    #[error("register a worker thread with EAL: {reason}")]
+    Thread { reason: String },
     #[error("mempool {name}: {reason}")]
     Mempool { name: String, reason: String },
     #[error("{device}: {reason}")]

@@ -49,6 +49,24 @@ pub fn eal_args(user: &[String], vdevs: &[String], allow: &[String], cpus: usize
     a
 }
 
+/// Held by a worker thread for its life: EAL knows the thread, so its mbuf
+/// allocations and frees go through a per-lcore mempool cache.
+pub struct WorkerThread {
+    #[cfg(dpdk)]
+    _registration: crate::eal::ThreadRegistration,
+}
+
+/// Register the calling (worker) thread with EAL, once DPDK is started;
+/// see [`WorkerThread`].
+pub fn register_worker_thread() -> Result<WorkerThread, DpdkError> {
+    #[cfg(dpdk)]
+    return Ok(WorkerThread {
+        _registration: crate::eal::register_thread()?,
+    });
+    #[cfg(not(dpdk))]
+    Err(DpdkError::NotBuilt)
+}
+
 #[cfg(not(dpdk))]
 impl Dpdk {
     pub fn start(

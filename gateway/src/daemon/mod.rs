@@ -85,6 +85,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         latency: latency.clone(),
         punt: punt_tx,
         drop_sink,
+        eal: dpdk.is_some(),
     };
     let (handles, counters) = spawn_workers(loaded, opts, plans, &tx, shared)?;
 

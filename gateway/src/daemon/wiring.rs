@@ -314,6 +314,8 @@ pub(crate) struct Shared {
     pub(crate) latency: Arc<Mutex<hdrhistogram::Histogram<u64>>>,
     pub(crate) punt: crossbeam::channel::Sender<Punt>,
     pub(crate) drop_sink: Option<PcapDropSink>,
+    /// DPDK is running: workers register with EAL (per-lcore mempool caches).
+    pub(crate) eal: bool,
 }
 
 /// A worker's thread: (how it exited, its buffers still in use).
@@ -364,12 +366,21 @@ pub(crate) fn spawn_workers(
             w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
             w.drop_sample = *cfg.workers.drop_sample.get_ref();
         }
+        let (eal, label) = (shared.eal, plan.label.clone());
         let h = std::thread::Builder::new()
             .name(format!("worker {}", plan.label))
             .spawn(move || {
                 if let Some(core) = core {
                     core_affinity::set_for_current(core);
                 }
+                // Without an lcore id every mbuf alloc and free would go to
+                // the pool's shared ring; a failure only costs that speed.
+                let _eal = eal
+                    .then(mnp_dpdk_sys::setup::register_worker_thread)
+                    .and_then(|r| {
+                        r.map_err(|e| errln!("mnp-gateway: worker {label}: {e}"))
+                            .ok()
+                    });
                 let exit = w.run();
                 (exit, w.pool.in_use())
             })
