@@ -108,13 +108,18 @@ impl Source {
 /// `n` valid holders of authority 1 (epoch 1, zone 10 → 20, trust 2),
 /// credentials 1..=n, with their packet keys.
 pub fn holders(n: u64, secret: &[u8; 32]) -> Vec<(Claims, PacketKey)> {
+    holders_from(1, n, secret)
+}
+
+/// `n` holders as [`holders`], credentials `first..first + n`.
+pub fn holders_from(first: u64, n: u64, secret: &[u8; 32]) -> Vec<(Claims, PacketKey)> {
     (0..n.max(1))
         .map(|i| {
             let c = Claims {
                 authority: 1,
                 epoch: 1,
                 zone: 10,
-                credential: i + 1,
+                credential: first + i,
                 not_before: 0,
                 not_after: u32::MAX,
                 trust: 2,
@@ -223,9 +228,21 @@ impl Fresh {
         encap: Encap,
         flows: u16,
     ) -> Self {
+        Self::from_credential(1, secret, credentials, frame, encap, flows)
+    }
+
+    /// As [`new`](Self::new), with credentials `first..first + credentials`.
+    pub fn from_credential(
+        first: u64,
+        secret: &[u8; 32],
+        credentials: u64,
+        frame: usize,
+        encap: Encap,
+        flows: u16,
+    ) -> Self {
         let outer_len = build::outer_len(encap, false);
         let payload = vec![0x5a; frame.saturating_sub(outer_len + HEADER_LEN)];
-        let holders = holders(credentials, secret);
+        let holders = holders_from(first, credentials, secret);
         let mut templates = Vec::with_capacity(holders.len());
         let mut keys = Vec::with_capacity(holders.len());
         for (c, k) in &holders {

@@ -109,6 +109,25 @@ enum Cmd {
         #[command(flatten)]
         material: Material,
     },
+    /// Workers scaling: 1 and N pipelines on their own cores over pre-built in-memory
+    /// fresh traffic (disjoint credentials, as RSS gives each worker its own
+    /// flows), sharing one replay table; aggregate Mpps and the ratio.
+    Scaling {
+        /// Workers for the second figure.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// Payload bytes per packet.
+        #[arg(long, default_value_t = 22)]
+        payload: usize,
+        /// Packets per worker per run.
+        #[arg(long, default_value = "500k", value_parser = parse_count)]
+        packets: u64,
+        /// Runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[command(flatten)]
+        material: Material,
+    },
     /// Write the governed demo mix (or only valid frames) to a pcap.
     Pcap {
         /// The pcap file to write.
@@ -523,6 +542,19 @@ fn main() {
         } => pcap(&out, packets, payload, valid_only, rate, material),
         Cmd::Gen(a) => generate(a),
         Cmd::Limit { frame, encap, runs } => limit(frame, encap, runs),
+        Cmd::Scaling {
+            workers,
+            payload,
+            packets,
+            runs,
+            material,
+        } => scaling(
+            workers.max(1),
+            payload,
+            packets as usize,
+            runs.max(1),
+            material,
+        ),
     }
 }
 
@@ -560,6 +592,72 @@ fn generate(a: GenArgs) {
         Mode::Txonly => txonly(&a, o, dpdk.as_ref(), &over, start),
         Mode::Rxonly => rxonly(&a, dpdk.as_ref(), &over, start),
     }
+}
+
+/// `mnp-bench scaling`: aggregate Mpps of 1 and `workers` pipelines.
+fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Material) {
+    let frame_len = 42 + HEADER_LEN + payload;
+    let now_ms = m.now as u64 * 1000;
+    let snap = Arc::new(mnp_traffic::fixture::snapshot(m.secret));
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let run = |w: usize| -> f64 {
+        let replay = Arc::new(ReplayTable::new(4096 * w));
+        // Pre-built (untimed): each worker's own credentials and frames.
+        let traffic: Vec<Vec<Vec<u8>>> = (0..w)
+            .map(|t| {
+                let mut g = gen::Fresh::from_credential(
+                    1 + t as u64 * 1_000_000,
+                    &m.secret,
+                    1024,
+                    frame_len,
+                    Encap::UdpIpv4,
+                    64,
+                );
+                let mut frames = vec![vec![0u8; frame_len]; packets];
+                let mut views: Vec<&mut [u8]> = frames.iter_mut().map(|f| &mut f[..]).collect();
+                g.fill(&mut views, now_ms);
+                frames
+            })
+            .collect();
+        let barrier = Arc::new(std::sync::Barrier::new(w));
+        let threads: Vec<_> = traffic
+            .into_iter()
+            .enumerate()
+            .map(|(t, mut frames)| {
+                let (replay, snap, barrier) = (replay.clone(), snap.clone(), barrier.clone());
+                let core = cores.get(t % cores.len().max(1)).copied();
+                std::thread::spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
+                    let mut pipe = Pipeline::new(replay);
+                    let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
+                    let mut stats = BurstStats::default();
+                    barrier.wait();
+                    let t0 = Instant::now();
+                    for chunk in frames.chunks_mut(BURST) {
+                        pipe.process(&snap, now_ms, chunk, &mut verdicts, &mut stats);
+                    }
+                    let dt = t0.elapsed().as_secs_f64();
+                    assert_eq!(stats.forwarded, frames.len() as u64, "{stats:?}");
+                    dt
+                })
+            })
+            .collect();
+        let slowest = threads
+            .into_iter()
+            .map(|h| h.join().unwrap_or(f64::NAN))
+            .fold(0.0, f64::max);
+        (w * packets) as f64 / slowest / 1e6
+    };
+    let one = median((0..runs).map(|_| run(1)).collect());
+    let many = median((0..runs).map(|_| run(workers)).collect());
+    println!("frame {frame_len} B, {packets} pre-built fresh packets per worker, 1024 credentials each, median of {runs}");
+    println!("  1 worker:    {one:8.3} Mpps");
+    println!(
+        "  {workers} workers:   {many:8.3} Mpps   ({:.2} × one)",
+        many / one
+    );
 }
 
 /// BLAKE3 compressions to hash `len` bytes: every block of every chunk
