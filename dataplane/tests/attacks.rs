@@ -405,7 +405,9 @@ fn p2_a_warm_key_cache_never_serves_a_widened_claim() {
             &own,
             b"attack at dawn",
         );
-        assert_dropped(gw.judge(frame), DropReason::BadMac);
+        let got = gw.judge(frame);
+        assert_eq!(got.0, Verdict::Drop(DropReason::BadMac), "{what}");
+        assert_dropped(got, DropReason::BadMac);
     }
     // And the holder's own packets still pass (the cache was not poisoned).
     assert_forwarded(&gw.judge(frame(claims(), 100)), 0);
