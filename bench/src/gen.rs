@@ -85,23 +85,32 @@ impl Source {
         }
         let i = self.n % self.keys.len() as u64;
         let (c, k) = &self.keys[i as usize];
-        let h = Repr {
-            packet_type: PacketType::Data,
-            dst_zone: 20,
-            sequence: self.n / self.keys.len() as u64 + 1,
-            // The gateway under test runs on the fixed clock `--now`.
-            timestamp: self.o.now as u64 * 1000,
-            claims: *c,
-            hop_budget: 8,
-            hop_count: 0,
-            lineage: [0; 12],
-            mac: [0; 16],
-        };
+        // The gateway under test runs on the fixed clock `--now`.
+        let h = data_header(
+            *c,
+            self.n / self.keys.len() as u64 + 1,
+            self.o.now as u64 * 1000,
+        );
         let o = Outer {
             src_port: 40000 + (self.n % self.o.flows.max(1) as u64) as u16,
             ..Outer::default()
         };
         build::governed_into(buf, Encap::UdpIpv4, &o, &h, k, &self.payload).unwrap_or(0)
+    }
+}
+
+/// A valid holder's data packet to zone 20 (MAC filled in when built).
+pub fn data_header(claims: Claims, sequence: u64, timestamp: u64) -> Repr {
+    Repr {
+        packet_type: PacketType::Data,
+        dst_zone: 20,
+        sequence,
+        timestamp,
+        claims,
+        hop_budget: 8,
+        hop_count: 0,
+        lineage: [0; 12],
+        mac: [0; 16],
     }
 }
 
@@ -219,19 +228,9 @@ pub struct Fresh {
 }
 
 impl Fresh {
-    /// `credentials` holders of authority 1 (see [`holders`]), frames of
-    /// `frame` bytes in `encap` (UDP/IPv4 or raw Ethernet).
-    pub fn new(
-        secret: &[u8; 32],
-        credentials: u64,
-        frame: usize,
-        encap: Encap,
-        flows: u16,
-    ) -> Self {
-        Self::from_credential(1, secret, credentials, frame, encap, flows)
-    }
-
-    /// As [`new`](Self::new), with credentials `first..first + credentials`.
+    /// `credentials` holders of authority 1 (see [`holders`]), credentials
+    /// `first..first + credentials`, frames of `frame` bytes in `encap`
+    /// (UDP/IPv4 or raw Ethernet).
     pub fn from_credential(
         first: u64,
         secret: &[u8; 32],
@@ -246,17 +245,7 @@ impl Fresh {
         let mut templates = Vec::with_capacity(holders.len());
         let mut keys = Vec::with_capacity(holders.len());
         for (c, k) in &holders {
-            let h = Repr {
-                packet_type: PacketType::Data,
-                dst_zone: 20,
-                sequence: 0,
-                timestamp: 0,
-                claims: *c,
-                hop_budget: 8,
-                hop_count: 0,
-                lineage: [0; 12],
-                mac: [0; 16],
-            };
+            let h = data_header(*c, 0, 0);
             templates.push(build::governed(encap, &Outer::default(), &h, k, &payload));
             keys.push(mnp_dataplane::lanes::words(&k.0));
         }

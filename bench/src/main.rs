@@ -24,7 +24,7 @@ use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::port::PktBuf;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::stats::BurstStats;
-use mnp_dataplane::wire::governance::{PacketType, Repr, HEADER_LEN};
+use mnp_dataplane::wire::governance::HEADER_LEN;
 use mnp_dataplane::{DropReason, Pipeline, Verdict, BURST};
 use mnp_traffic::build::{self, Outer};
 use mnp_traffic::gen::{Category, MixSpec, TrafficMix};
@@ -275,7 +275,8 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
     // do, and every packet is forwarded.
     const PASS: usize = 4096;
     let frame_len = 42 + mnp_dataplane::wire::governance::HEADER_LEN + payload_len;
-    let mut gen = gen::Fresh::new(&m.secret, credentials, frame_len, Encap::UdpIpv4, 64);
+    let mut gen =
+        gen::Fresh::from_credential(1, &m.secret, credentials, frame_len, Encap::UdpIpv4, 64);
     let snap = mnp_traffic::fixture::snapshot(m.secret);
     let verifier = match verifier {
         Some("scalar") => Verifier::Scalar,
@@ -487,17 +488,7 @@ fn pcap(
     while written < packets {
         let (n, cat) = if valid_only {
             let (c, k) = &keys[(written % 1024) as usize];
-            let h = Repr {
-                packet_type: PacketType::Data,
-                dst_zone: 20,
-                sequence: written / 1024 + 1,
-                timestamp: m.now as u64 * 1000,
-                claims: *c,
-                hop_budget: 8,
-                hop_count: 0,
-                lineage: [0; 12],
-                mac: [0; 16],
-            };
+            let h = gen::data_header(*c, written / 1024 + 1, m.now as u64 * 1000);
             (
                 build::governed_into(&mut buf, Encap::UdpIpv4, &Outer::default(), &h, k, &payload)
                     .unwrap_or(0),
@@ -683,7 +674,7 @@ fn limit(frame: usize, encap: EncapArg, runs: usize) {
     let n = mac + 1;
     const BATCH: usize = 32;
     let key = [7u8; 32];
-    let kw = lanes_key_words(&key);
+    let kw = mnp_dataplane::lanes::words(&key);
     let msgs: Vec<[u8; 1024]> = (0..BATCH).map(|i| [i as u8; 1024]).collect();
     let arrs: Vec<&[u8; 1024]> = msgs.iter().collect();
     let plat = blake3::platform::Platform::detect();
@@ -706,10 +697,6 @@ fn limit(frame: usize, encap: EncapArg, runs: usize) {
         "frame={frame} encap={} payload={payload} n={n} mac_compressions={mac} t_c_ns={t_c:.3}",
         encap.name()
     );
-}
-
-fn lanes_key_words(key: &[u8; 32]) -> [u32; 8] {
-    mnp_dataplane::lanes::words(key)
 }
 
 fn fail(m: String) -> ! {
@@ -751,8 +738,16 @@ fn txonly(
             encap.name()
         ));
     }
-    let mut fresh = (o.hostile_pct == 0)
-        .then(|| gen::Fresh::new(&o.secret, o.credentials, a.frame as usize, encap, o.flows));
+    let mut fresh = (o.hostile_pct == 0).then(|| {
+        gen::Fresh::from_credential(
+            1,
+            &o.secret,
+            o.credentials,
+            a.frame as usize,
+            encap,
+            o.flows,
+        )
+    });
     if fresh.is_none() && encap != Encap::UdpIpv4 {
         fail("the hostile mix is UDP/IPv4 only: drop --encap or --hostile".into());
     }

@@ -403,7 +403,10 @@ impl Pipeline {
         }
         // Keys of credentials this worker has seen under the same secret
         // come from its cache; the rest are derived in one batch.
+        // Key material (secret, claims) of the misses, staged in the same
+        // pass that looks them up.
         let mut derive = [0usize; BURST];
+        let mut material = [[[0u8; 32]; 2]; BURST];
         let mut d = 0;
         for &i in &idx[..n] {
             let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
@@ -411,30 +414,24 @@ impl Pipeline {
                 Some(k) => self.keys[i] = k,
                 None => {
                     derive[d] = i;
+                    material[d] = [self.secrets[i], *h.claims_bytes()];
                     d += 1;
                 }
             }
         }
         let mut out = [[0u8; 32]; BURST];
         if d > 0 {
-            let mut material = [[0u8; 64]; BURST];
-            for (k, &i) in derive[..d].iter().enumerate() {
-                let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
-                material[k][..32].copy_from_slice(&self.secrets[i]);
-                material[k][32..].copy_from_slice(h.claims_bytes());
-            }
             let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| lanes::Input {
                 key: &self.key_context,
                 mode: lanes::DERIVE_KEY_MATERIAL,
-                head: &material[k],
+                head: material[k].as_flattened(),
                 tail: &[],
             });
             lanes::hash_many(level, &inputs[..d], &mut out[..d]);
             for (k, &i) in derive[..d].iter().enumerate() {
                 self.keys[i] = PacketKey(out[k]);
-                let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
-                self.key_cache
-                    .insert(&self.secrets[i], h.claims_bytes(), &self.keys[i]);
+                let [secret, claims] = &material[k];
+                self.key_cache.insert(secret, claims, &self.keys[i]);
             }
         }
         let mut key_words = [[0u32; 8]; BURST];
