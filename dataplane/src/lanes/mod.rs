@@ -26,15 +26,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 pub const IV: [u32; 8] = [
     0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19,
 ];
-pub(crate) const MSG_SCHEDULE: [[usize; 16]; 7] = [
-    [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15],
-    [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8],
-    [3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1],
-    [10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6],
-    [12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4],
-    [9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7],
-    [11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13],
-];
+/// BLAKE3's message permutation, applied between rounds.
+pub(crate) const MSG_PERMUTATION: [usize; 16] =
+    [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 const CHUNK_START: u32 = 1;
 const CHUNK_END: u32 = 2;
 const PARENT: u32 = 4;
@@ -267,7 +261,12 @@ impl<const L: usize> Step<L> {
 /// word-major message, and compress every lane once.
 struct Kernel<const L: usize> {
     gather: fn(&[&[u8; BLOCK_LEN]; L], &mut [[u32; L]; 16]),
+    /// Each lane's key into the word-major CV (a transpose, like `gather`).
+    keys: fn(&[&[u32; 8]; L], &mut [[u32; L]; 8]),
     compress: fn(&mut Step<L>),
+    /// `gather` then `compress`, fused where a backend can keep the message
+    /// in registers.
+    compress_rows: fn(&[&[u8; BLOCK_LEN]; L], &mut Step<L>),
 }
 
 /// Scalar gather: 16 little-endian words from each lane's block.
@@ -276,6 +275,15 @@ fn gather_scalar<const L: usize>(rows: &[&[u8; BLOCK_LEN]; L], msg: &mut [[u32; 
         for w in 0..16 {
             let b = &rows[l][4 * w..4 * w + 4];
             msg[w][l] = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+}
+
+/// Scalar key load: each lane's 8 key words into the word-major CV.
+fn keys_scalar<const L: usize>(keys: &[&[u32; 8]; L], cv: &mut [[u32; L]; 8]) {
+    for l in 0..L {
+        for w in 0..8 {
+            cv[w][l] = keys[l][w];
         }
     }
 }
@@ -292,84 +300,74 @@ const DEEP_CHUNKS: usize = 127;
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     if inputs.iter().any(|i| i.len() > DEEP_CHUNKS * CHUNK_LEN) {
         // Rare: keep the lanes' state small for the common case.
-        let k = Kernel::<{ portable::LANES }> {
-            gather: gather_scalar,
-            compress: portable::compress,
-        };
-        return drive::<{ portable::LANES }, DEEP_DEPTH>(inputs, out, &k);
+        return drive::<{ portable::LANES }, DEEP_DEPTH>(inputs, out, &kernel_portable());
     }
-    // Single-block batches (every packet key and lineage fold) take one
-    // compression per lane and no bookkeeping.
-    if inputs.iter().all(|i| i.len() <= BLOCK_LEN) {
-        match level.or_supported() {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 => {
-                let k = Kernel {
-                    gather: x86::gather16,
-                    compress: x86::compress16,
-                };
-                return single_blocks::<16>(inputs, out, &k, scatter_avx512);
-            }
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => {
-                let k = Kernel {
-                    gather: x86::gather8,
-                    compress: x86::compress8,
-                };
-                return single_blocks::<8>(inputs, out, &k, scatter_scalar);
-            }
-            _ => {
-                let k = Kernel {
-                    gather: gather_scalar,
-                    compress: portable::compress,
-                };
-                return single_blocks::<{ portable::LANES }>(inputs, out, &k, scatter_scalar);
-            }
-        }
-    }
-    // Single-chunk batches (small-frame MACs) need no CV stack: don't
-    // initialise one.
+    // Messages of one chunk (every packet key, every lineage fold, the MAC
+    // of every frame up to ~1 KiB) go chunk-synchronously: no CV stack, no
+    // per-lane state machine.
     if inputs.iter().all(|i| i.len() <= CHUNK_LEN) {
-        dispatch::<1>(level, inputs, out)
-    } else {
-        dispatch::<LANE_DEPTH>(level, inputs, out)
+        return match level.or_supported() {
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx512 => chunk_sync::<16>(inputs, out, &kernel16(), scatter_avx512),
+            #[cfg(target_arch = "x86_64")]
+            Level::Avx2 => chunk_sync::<8>(inputs, out, &kernel8(), scatter_avx2),
+            _ => chunk_sync::<{ portable::LANES }>(inputs, out, &kernel_portable(), scatter_scalar),
+        };
+    }
+    dispatch::<LANE_DEPTH>(level, inputs, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn kernel16() -> Kernel<16> {
+    Kernel {
+        gather: x86::gather16,
+        keys: x86::keys16,
+        compress: x86::compress16,
+        compress_rows: x86::compress16_rows,
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn kernel8() -> Kernel<8> {
+    Kernel {
+        gather: x86::gather8,
+        keys: x86::keys8,
+        compress: x86::compress8,
+        compress_rows: |rows, s| {
+            x86::gather8(rows, &mut s.msg);
+            x86::compress8(s);
+        },
+    }
+}
+
+fn kernel_portable() -> Kernel<{ portable::LANES }> {
+    Kernel {
+        gather: gather_scalar,
+        keys: keys_scalar,
+        compress: portable::compress,
+        compress_rows: |rows, s| {
+            gather_scalar(rows, &mut s.msg);
+            portable::compress(s);
+        },
     }
 }
 
 fn dispatch<const D: usize>(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     match level.or_supported() {
         #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => drive::<16, D>(
-            inputs,
-            out,
-            &Kernel {
-                gather: x86::gather16,
-                compress: x86::compress16,
-            },
-        ),
+        Level::Avx512 => drive::<16, D>(inputs, out, &kernel16()),
         #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => drive::<8, D>(
-            inputs,
-            out,
-            &Kernel {
-                gather: x86::gather8,
-                compress: x86::compress8,
-            },
-        ),
-        _ => drive::<{ portable::LANES }, D>(
-            inputs,
-            out,
-            &Kernel {
-                gather: gather_scalar,
-                compress: portable::compress,
-            },
-        ),
+        Level::Avx2 => drive::<8, D>(inputs, out, &kernel8()),
+        _ => drive::<{ portable::LANES }, D>(inputs, out, &kernel_portable()),
     }
 }
 
-/// Inputs of at most one block each, `L` at a time: gather, one
-/// compression, read the CVs back. No per-step bookkeeping.
-fn single_blocks<const L: usize>(
+/// Messages of at most one chunk, `L` at a time, in lock step: block `b`
+/// of every lane in one compression, each lane's CV kept when its own last
+/// block is done (shorter lanes then idle on a zero block until the longest
+/// ends). No CV stack and no per-lane scheduling: per step only the block
+/// pointers, lengths and flags change.
+fn chunk_sync<const L: usize>(
     inputs: &[Input],
     out: &mut [[u8; 32]],
     k: &Kernel<L>,
@@ -377,32 +375,68 @@ fn single_blocks<const L: usize>(
 ) {
     let mut pads = [[0u8; BLOCK_LEN]; L];
     let mut step = Step::<L>::new();
+    let mut done = [[0u32; L]; 8];
     for (batch, outs) in inputs.chunks(L).zip(out.chunks_mut(L)) {
-        let shared_key = batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key));
-        let mut direct: [Option<&[u8; BLOCK_LEN]>; L] = [None; L];
+        let mut blocks = [0usize; L];
         for (l, inp) in batch.iter().enumerate() {
-            let n = inp.len();
-            direct[l] = inp.direct(0);
-            if direct[l].is_none() {
-                inp.block(0, &mut pads[l]);
-            }
-            step.block_len[l] = n as u32;
-            step.flags[l] = inp.mode | CHUNK_START | CHUNK_END | ROOT;
-            if !shared_key {
-                for w in 0..8 {
-                    step.cv[w][l] = inp.key[w];
-                }
-            }
+            blocks[l] = inp.len().div_ceil(BLOCK_LEN).max(1);
         }
-        if shared_key {
+        let most = blocks.iter().copied().max().unwrap_or(0);
+        if batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key)) {
             for w in 0..8 {
                 step.cv[w] = [batch[0].key[w]; L];
             }
+        } else {
+            let mut keys: [&[u32; 8]; L] = [&IV; L];
+            for (k, inp) in keys.iter_mut().zip(batch) {
+                *k = inp.key;
+            }
+            (k.keys)(&keys, &mut step.cv);
         }
-        let rows: [&[u8; BLOCK_LEN]; L] = std::array::from_fn(|l| direct[l].unwrap_or(&pads[l]));
-        (k.gather)(&rows, &mut step.msg);
-        (k.compress)(&mut step);
-        scatter(&step.cv, outs);
+        // Counters stay 0: a one-chunk message is chunk 0.
+        for b in 0..most {
+            let start = b * BLOCK_LEN;
+            // Each lane's block, read in place or staged in its own pad.
+            let mut rows: [&[u8; BLOCK_LEN]; L] = [&ZERO_BLOCK; L];
+            for ((l, inp), pad) in batch.iter().enumerate().zip(pads.iter_mut()) {
+                if b >= blocks[l] {
+                    step.flags[l] = 0;
+                    step.block_len[l] = 0;
+                    continue;
+                }
+                let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
+                rows[l] = match inp.direct(start).filter(|_| n == BLOCK_LEN) {
+                    Some(row) => row,
+                    None => {
+                        inp.block(start, pad);
+                        pad
+                    }
+                };
+                let mut f = inp.mode;
+                if b == 0 {
+                    f |= CHUNK_START;
+                }
+                if b + 1 == blocks[l] {
+                    f |= CHUNK_END | ROOT;
+                }
+                step.block_len[l] = n as u32;
+                step.flags[l] = f;
+            }
+            (k.compress_rows)(&rows, &mut step);
+            // Keep the CV of every lane whose message ended with this block.
+            if blocks[..batch.len()].iter().all(|&n| n == b + 1) {
+                done = step.cv;
+            } else {
+                for l in 0..batch.len() {
+                    if blocks[l] == b + 1 {
+                        for w in 0..8 {
+                            done[w][l] = step.cv[w][l];
+                        }
+                    }
+                }
+            }
+        }
+        scatter(&done, outs);
     }
 }
 
@@ -415,16 +449,17 @@ fn scatter_scalar<const L: usize>(cv: &[[u32; L]; 8], outs: &mut [[u8; 32]]) {
     }
 }
 
-/// CVs back to bytes for 16 lanes with an in-register transpose.
+/// CVs back to bytes for 16 lanes: two in-register 8×8 transposes
+/// stored straight into the outputs.
 #[cfg(target_arch = "x86_64")]
 fn scatter_avx512(cv: &[[u32; 16]; 8], outs: &mut [[u8; 32]]) {
-    let mut lanes_out = [[0u32; 16]; 16];
-    x86::scatter16(cv, &mut lanes_out);
-    for (o, words) in outs.iter_mut().zip(&lanes_out) {
-        for w in 0..8 {
-            o[4 * w..4 * w + 4].copy_from_slice(&words[w].to_le_bytes());
-        }
-    }
+    x86::scatter16(cv, outs)
+}
+
+/// CVs back to bytes for 8 lanes: one in-register 8×8 transpose.
+#[cfg(target_arch = "x86_64")]
+fn scatter_avx2(cv: &[[u32; 8]; 8], outs: &mut [[u8; 32]]) {
+    x86::scatter8(cv, outs)
 }
 
 impl<'a> Input<'a> {

@@ -3,7 +3,7 @@
 
 #![allow(clippy::needless_range_loop)]
 
-use super::{Step, IV, MSG_SCHEDULE};
+use super::{Step, IV, MSG_PERMUTATION};
 
 pub const LANES: usize = 4;
 
@@ -39,16 +39,19 @@ pub fn compress(s: &mut Step<LANES>) {
     v[13] = s.counter_hi;
     v[14] = s.block_len;
     v[15] = s.flags;
-    let m = &s.msg;
-    for sch in &MSG_SCHEDULE {
-        g(&mut v, 0, 4, 8, 12, &m[sch[0]], &m[sch[1]]);
-        g(&mut v, 1, 5, 9, 13, &m[sch[2]], &m[sch[3]]);
-        g(&mut v, 2, 6, 10, 14, &m[sch[4]], &m[sch[5]]);
-        g(&mut v, 3, 7, 11, 15, &m[sch[6]], &m[sch[7]]);
-        g(&mut v, 0, 5, 10, 15, &m[sch[8]], &m[sch[9]]);
-        g(&mut v, 1, 6, 11, 12, &m[sch[10]], &m[sch[11]]);
-        g(&mut v, 2, 7, 8, 13, &m[sch[12]], &m[sch[13]]);
-        g(&mut v, 3, 4, 9, 14, &m[sch[14]], &m[sch[15]]);
+    let mut m = s.msg;
+    for round in 0..7 {
+        g(&mut v, 0, 4, 8, 12, &m[0], &m[1]);
+        g(&mut v, 1, 5, 9, 13, &m[2], &m[3]);
+        g(&mut v, 2, 6, 10, 14, &m[4], &m[5]);
+        g(&mut v, 3, 7, 11, 15, &m[6], &m[7]);
+        g(&mut v, 0, 5, 10, 15, &m[8], &m[9]);
+        g(&mut v, 1, 6, 11, 12, &m[10], &m[11]);
+        g(&mut v, 2, 7, 8, 13, &m[12], &m[13]);
+        g(&mut v, 3, 4, 9, 14, &m[14], &m[15]);
+        if round < 6 {
+            m = MSG_PERMUTATION.map(|i| m[i]);
+        }
     }
     for w in 0..8 {
         for l in 0..LANES {

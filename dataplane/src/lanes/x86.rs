@@ -6,7 +6,7 @@
 //! functions are reached only through `hash_many`, which dispatches to a level
 //! after checking at run time that the CPU supports it (`Level::or_supported`).
 
-use super::{Step, IV, MSG_SCHEDULE};
+use super::{Step, IV};
 use std::arch::x86_64::*;
 
 macro_rules! rounds {
@@ -23,16 +23,43 @@ macro_rules! rounds {
                 $v[$b] = $r7($xor($v[$b], $v[$c]));
             };
         }
-        for s in &MSG_SCHEDULE {
-            g!(0, 4, 8, 12, $m[s[0]], $m[s[1]]);
-            g!(1, 5, 9, 13, $m[s[2]], $m[s[3]]);
-            g!(2, 6, 10, 14, $m[s[4]], $m[s[5]]);
-            g!(3, 7, 11, 15, $m[s[6]], $m[s[7]]);
-            g!(0, 5, 10, 15, $m[s[8]], $m[s[9]]);
-            g!(1, 6, 11, 12, $m[s[10]], $m[s[11]]);
-            g!(2, 7, 8, 13, $m[s[12]], $m[s[13]]);
-            g!(3, 4, 9, 14, $m[s[14]], $m[s[15]]);
+        // Seven rounds, each followed by BLAKE3's message permutation applied
+        // to the array itself: every index is a constant, so the message
+        // words stay in registers (indexing through `MSG_SCHEDULE` at run
+        // time kept them on the stack and bounds-checked every load).
+        macro_rules! round {
+            () => {
+                g!(0, 4, 8, 12, $m[0], $m[1]);
+                g!(1, 5, 9, 13, $m[2], $m[3]);
+                g!(2, 6, 10, 14, $m[4], $m[5]);
+                g!(3, 7, 11, 15, $m[6], $m[7]);
+                g!(0, 5, 10, 15, $m[8], $m[9]);
+                g!(1, 6, 11, 12, $m[10], $m[11]);
+                g!(2, 7, 8, 13, $m[12], $m[13]);
+                g!(3, 4, 9, 14, $m[14], $m[15]);
+            };
         }
+        macro_rules! permute {
+            () => {
+                $m = [
+                    $m[2], $m[6], $m[3], $m[10], $m[7], $m[0], $m[4], $m[13], $m[1], $m[11],
+                    $m[12], $m[5], $m[9], $m[14], $m[15], $m[8],
+                ];
+            };
+        }
+        round!();
+        permute!();
+        round!();
+        permute!();
+        round!();
+        permute!();
+        round!();
+        permute!();
+        round!();
+        permute!();
+        round!();
+        permute!();
+        round!();
     };
 }
 
@@ -46,8 +73,34 @@ pub fn compress8(s: &mut Step<8>) {
     unsafe { compress8_avx2(s) }
 }
 
+/// Gather 16 lanes' blocks and compress them, the transposed message
+/// words going straight from the transpose into the rounds.
+pub fn compress16_rows(rows: &[&[u8; 64]; 16], s: &mut Step<16>) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX-512F.
+    unsafe { compress16_rows_avx512(rows, s) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn compress16_rows_avx512(rows: &[&[u8; 64]; 16], s: &mut Step<16>) {
+    // SAFETY: each row is 64 readable bytes; unaligned loads.
+    let r: [__m512i; 16] =
+        std::array::from_fn(|i| unsafe { _mm512_loadu_si512(rows[i].as_ptr() as *const _) });
+    // SAFETY: same target feature as this function.
+    unsafe { compress16_msg(transpose16(r), s) }
+}
+
 #[target_feature(enable = "avx512f")]
 unsafe fn compress16_avx512(s: &mut Step<16>) {
+    // SAFETY: `s.msg[w]` is 64 readable bytes; unaligned loads.
+    let m: [__m512i; 16] =
+        std::array::from_fn(|w| unsafe { _mm512_loadu_si512(s.msg[w].as_ptr() as *const _) });
+    // SAFETY: same target feature as this function.
+    unsafe { compress16_msg(m, s) }
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn compress16_msg(mut m: [__m512i; 16], s: &mut Step<16>) {
     #[inline(always)]
     fn ld(a: &[u32; 16]) -> __m512i {
         // SAFETY: `a` is 64 readable bytes; the load has no alignment requirement.
@@ -59,7 +112,6 @@ unsafe fn compress16_avx512(s: &mut Step<16>) {
     let r12 = |a| _mm512_ror_epi32::<12>(a);
     let r8 = |a| _mm512_ror_epi32::<8>(a);
     let r7 = |a| _mm512_ror_epi32::<7>(a);
-    let m: [__m512i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
     let mut v: [__m512i; 16] = [
         ld(&s.cv[0]),
         ld(&s.cv[1]),
@@ -106,7 +158,7 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
     let r12 = |a| _mm256_or_si256(_mm256_srli_epi32::<12>(a), _mm256_slli_epi32::<20>(a));
     let r8 = |a| _mm256_shuffle_epi8(a, rot8_mask);
     let r7 = |a| _mm256_or_si256(_mm256_srli_epi32::<7>(a), _mm256_slli_epi32::<25>(a));
-    let m: [__m256i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
+    let mut m: [__m256i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
     let mut v: [__m256i; 16] = [
         ld(&s.cv[0]),
         ld(&s.cv[1]),
@@ -152,25 +204,66 @@ unsafe fn gather16_avx512(rows: &[&[u8; 64]; 16], msg: &mut [[u32; 16]; 16]) {
     }
 }
 
-/// The CVs of 16 lanes, lane-major: `out[l][..8]` is lane `l`'s CV.
-pub fn scatter16(cv: &[[u32; 16]; 8], out: &mut [[u32; 16]; 16]) {
-    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX-512F.
-    unsafe { scatter16_avx512(cv, out) }
+/// 16 lanes' keys into the word-major CV: an 8×8 transpose in AVX2
+/// registers for each 8 lanes (a key is 8 words, so a 16×16 transpose
+/// would move half zeros).
+pub fn keys16(keys: &[&[u32; 8]; 16], cv: &mut [[u32; 16]; 8]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports
+    // AVX-512F, which implies AVX2.
+    unsafe { keys16_avx2(keys, cv) }
 }
 
-#[target_feature(enable = "avx512f")]
-unsafe fn scatter16_avx512(cv: &[[u32; 16]; 8], out: &mut [[u32; 16]; 16]) {
-    let r: [__m512i; 16] = std::array::from_fn(|w| {
-        if w < 8 {
-            // SAFETY: `cv[w]` is 64 readable bytes; unaligned load.
-            unsafe { _mm512_loadu_si512(cv[w].as_ptr() as *const _) }
-        } else {
-            _mm512_setzero_si512()
+#[target_feature(enable = "avx2")]
+unsafe fn keys16_avx2(keys: &[&[u32; 8]; 16], cv: &mut [[u32; 16]; 8]) {
+    for half in 0..2 {
+        // SAFETY: each key is 32 readable bytes; unaligned loads.
+        let r: [__m256i; 8] = std::array::from_fn(|i| unsafe {
+            _mm256_loadu_si256(keys[8 * half + i].as_ptr() as *const __m256i)
+        });
+        for (w, v) in transpose8(r).into_iter().enumerate() {
+            // SAFETY: `cv[w]` is 64 writable bytes; this half's 32 start 8 words in.
+            unsafe { _mm256_storeu_si256(cv[w].as_mut_ptr().add(8 * half) as *mut __m256i, v) };
         }
-    });
-    for (l, v) in transpose16(r).into_iter().enumerate() {
-        // SAFETY: `out[l]` is 64 writable bytes; unaligned store.
-        unsafe { _mm512_storeu_si512(out[l].as_mut_ptr() as *mut _, v) };
+    }
+}
+
+/// The CVs of up to 16 lanes (word-major) into `out[l]` as bytes (a CV's
+/// little-endian words are its bytes): each 8-lane half transposed in AVX2
+/// registers and stored whole. `out` may be shorter than 16.
+pub fn scatter16(cv: &[[u32; 16]; 8], out: &mut [[u8; 32]]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports
+    // AVX-512F, which implies AVX2.
+    unsafe { scatter16_avx2(cv, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn scatter16_avx2(cv: &[[u32; 16]; 8], out: &mut [[u8; 32]]) {
+    for half in 0..2 {
+        // SAFETY: `cv[w]` is 64 readable bytes; this half's 32 start at 8 words in.
+        let r: [__m256i; 8] = std::array::from_fn(|w| unsafe {
+            _mm256_loadu_si256(cv[w].as_ptr().add(8 * half) as *const __m256i)
+        });
+        for (o, v) in out.iter_mut().skip(8 * half).zip(transpose8(r)) {
+            // SAFETY: `o` is 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, v) };
+        }
+    }
+}
+
+/// The CVs of up to 8 lanes (word-major) into `out[l]` as bytes.
+pub fn scatter8(cv: &[[u32; 8]; 8], out: &mut [[u8; 32]]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX2.
+    unsafe { scatter8_avx2(cv, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn scatter8_avx2(cv: &[[u32; 8]; 8], out: &mut [[u8; 32]]) {
+    // SAFETY: `cv[w]` is 32 readable bytes; unaligned loads.
+    let r: [__m256i; 8] =
+        std::array::from_fn(|w| unsafe { _mm256_loadu_si256(cv[w].as_ptr() as *const __m256i) });
+    for (o, v) in out.iter_mut().zip(transpose8(r)) {
+        // SAFETY: `o` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, v) };
     }
 }
 
@@ -208,6 +301,55 @@ fn transpose16(r: [__m512i; 16]) -> [__m512i; 16] {
     out
 }
 
+/// 8 lanes' keys into the word-major CV: one 8×8 transpose.
+pub fn keys8(keys: &[&[u32; 8]; 8], cv: &mut [[u32; 8]; 8]) {
+    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX2.
+    unsafe { keys8_avx2(keys, cv) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn keys8_avx2(keys: &[&[u32; 8]; 8], cv: &mut [[u32; 8]; 8]) {
+    // SAFETY: each key is 32 readable bytes; unaligned loads.
+    let r: [__m256i; 8] =
+        std::array::from_fn(|i| unsafe { _mm256_loadu_si256(keys[i].as_ptr() as *const __m256i) });
+    for (w, v) in transpose8(r).into_iter().enumerate() {
+        // SAFETY: `cv[w]` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(cv[w].as_mut_ptr() as *mut __m256i, v) };
+    }
+}
+
+/// Transpose an 8×8 matrix of 32-bit words held in 8 AVX2 registers:
+/// interleave 32-bit then 64-bit words within 128-bit lanes, then swap
+/// 128-bit lanes across registers.
+#[target_feature(enable = "avx2")]
+fn transpose8(r: [__m256i; 8]) -> [__m256i; 8] {
+    let t: [__m256i; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_epi32(a, b)
+        } else {
+            _mm256_unpackhi_epi32(a, b)
+        }
+    });
+    // u[4g + j], 128-bit lane k: rows 4g..4g+4 of word 4k + j.
+    let u = [
+        _mm256_unpacklo_epi64(t[0], t[2]),
+        _mm256_unpackhi_epi64(t[0], t[2]),
+        _mm256_unpacklo_epi64(t[1], t[3]),
+        _mm256_unpackhi_epi64(t[1], t[3]),
+        _mm256_unpacklo_epi64(t[4], t[6]),
+        _mm256_unpackhi_epi64(t[4], t[6]),
+        _mm256_unpacklo_epi64(t[5], t[7]),
+        _mm256_unpackhi_epi64(t[5], t[7]),
+    ];
+    let mut out = [_mm256_setzero_si256(); 8];
+    for j in 0..4 {
+        out[j] = _mm256_permute2x128_si256::<0x20>(u[j], u[4 + j]);
+        out[4 + j] = _mm256_permute2x128_si256::<0x31>(u[j], u[4 + j]);
+    }
+    out
+}
+
 /// Gather 8 lanes' blocks into word-major order: two 8×8 transposes of
 /// 32-bit words in AVX2 registers (words 0..8, then 8..16).
 pub fn gather8(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
@@ -222,33 +364,9 @@ unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
         let r: [__m256i; 8] = std::array::from_fn(|i| unsafe {
             _mm256_loadu_si256(rows[i].as_ptr().add(32 * half) as *const __m256i)
         });
-        let t: [__m256i; 8] = std::array::from_fn(|i| {
-            let (a, b) = (r[i & !1], r[i | 1]);
-            if i % 2 == 0 {
-                _mm256_unpacklo_epi32(a, b)
-            } else {
-                _mm256_unpackhi_epi32(a, b)
-            }
-        });
-        // u[4g + j], 128-bit lane k: rows 4g..4g+4 of word 4k + j.
-        let u = [
-            _mm256_unpacklo_epi64(t[0], t[2]),
-            _mm256_unpackhi_epi64(t[0], t[2]),
-            _mm256_unpacklo_epi64(t[1], t[3]),
-            _mm256_unpackhi_epi64(t[1], t[3]),
-            _mm256_unpacklo_epi64(t[4], t[6]),
-            _mm256_unpackhi_epi64(t[4], t[6]),
-            _mm256_unpacklo_epi64(t[5], t[7]),
-            _mm256_unpackhi_epi64(t[5], t[7]),
-        ];
-        for j in 0..4 {
-            let lo = _mm256_permute2x128_si256::<0x20>(u[j], u[4 + j]);
-            let hi = _mm256_permute2x128_si256::<0x31>(u[j], u[4 + j]);
-            // SAFETY: `msg[w]` is 32 writable bytes; unaligned stores.
-            unsafe {
-                _mm256_storeu_si256(msg[8 * half + j].as_mut_ptr() as *mut __m256i, lo);
-                _mm256_storeu_si256(msg[8 * half + 4 + j].as_mut_ptr() as *mut __m256i, hi);
-            }
+        for (w, v) in transpose8(r).into_iter().enumerate() {
+            // SAFETY: `msg[w]` is 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_si256(msg[8 * half + w].as_mut_ptr() as *mut __m256i, v) };
         }
     }
 }
