@@ -79,9 +79,6 @@ struct Meta {
     has_secret: bool,
     off: GovOffsets,
     l3: u16,
-    route_floor: u8,
-    /// The zone rule's per-credential rate limit, if any.
-    rate: Option<crate::snapshot::RateLimit>,
     port: u16,
     next_hop: MacAddr,
 }
@@ -114,6 +111,70 @@ impl Meta {
     }
 }
 
+/// A governed packet's header fields, read from its frame once, in the
+/// parse stage, and used by every stage after it.
+#[derive(Debug, Clone, Copy)]
+struct Decoded {
+    claims: Claims,
+    dst_zone: u16,
+    packet_type: PacketType,
+    timestamp: u64,
+    sequence: u64,
+    hop_budget: u8,
+    payload_len: u16,
+    mac: [u8; MAC_LEN],
+    lineage: [u8; LINEAGE_LEN],
+}
+
+impl Decoded {
+    const EMPTY: Decoded = Decoded {
+        claims: Claims {
+            authority: 0,
+            epoch: 0,
+            zone: 0,
+            credential: 0,
+            not_before: 0,
+            not_after: 0,
+            trust: 0,
+            permitted: [0; 3],
+        },
+        dst_zone: 0,
+        packet_type: PacketType::Data,
+        timestamp: 0,
+        sequence: 0,
+        hop_budget: 0,
+        payload_len: 0,
+        mac: [0; MAC_LEN],
+        lineage: [0; LINEAGE_LEN],
+    };
+
+    fn read(h: &Header<&[u8]>) -> Self {
+        Self {
+            claims: h.claims(),
+            dst_zone: h.dst_zone(),
+            packet_type: h.packet_type(),
+            timestamp: h.timestamp(),
+            sequence: h.sequence(),
+            hop_budget: h.hop_budget(),
+            payload_len: h.payload_len() as u16,
+            mac: h.mac(),
+            lineage: h.lineage(),
+        }
+    }
+}
+
+/// What the snapshot says about a governed packet's authority and zone
+/// pair, looked up once (in `authenticate`) for every later check.
+#[derive(Debug, Clone, Copy, Default)]
+struct Resolved {
+    /// The authority's ceiling.
+    max_trust: u8,
+    /// The authority may grant the claimed zone.
+    grants_zone: bool,
+    /// The rule for (claimed zone, destination zone), if any.
+    rule: Option<crate::snapshot::ZoneRule>,
+}
+
 /// How the pipeline computes its BLAKE3 hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verifier {
@@ -136,8 +197,11 @@ pub struct Pipeline {
     lineage_context: [u32; 8],
     meta: [Meta; BURST],
     tuples: [FiveTuple; BURST],
-    /// Claims of each governed packet, decoded once in `authenticate`.
-    claims: [Claims; BURST],
+    /// Header fields of each governed packet, decoded once in `parse`.
+    hdr: [Decoded; BURST],
+    /// Authority and zone rule of each governed packet, resolved once in
+    /// `authenticate`.
+    resolved: [Resolved; BURST],
     secrets: [ZoneSecret; BURST],
     keys: [PacketKey; BURST],
     /// Derived keys by (secret, claims), this worker's own (lanes verifier
@@ -162,7 +226,8 @@ impl Pipeline {
             lineage_context: lanes::context_key(crypto::LINEAGE_CONTEXT),
             meta: [Meta::default(); BURST],
             tuples: [FiveTuple::default(); BURST],
-            claims: [Claims::default(); BURST],
+            hdr: [Decoded::EMPTY; BURST],
+            resolved: [Resolved::default(); BURST],
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
             key_cache: KeyCache::new(crate::keycache::DEFAULT_ENTRIES),
@@ -205,6 +270,16 @@ impl Pipeline {
         }
     }
 
+    /// Where packet `i` of the last burst keeps its governance header, if it
+    /// is governed: a control packet goes to the control thread at these
+    /// offsets, without a second parse.
+    pub fn gov_offsets(&self, i: usize) -> Option<GovOffsets> {
+        self.meta
+            .get(i)
+            .filter(|m| m.kind == Kind::Governed)
+            .map(|m| m.off)
+    }
+
     /// For packet `i` of the last burst: (checks that ran, checks that
     /// failed), one bit per check, the bit number being the drop reason's
     /// code. `why` prints them in pipeline order.
@@ -235,7 +310,7 @@ impl Pipeline {
         self.parse(snap, pkts);
         self.legacy(snap, pkts);
         self.authenticate(snap, now_ms, pkts);
-        self.policy(snap, (now_ms / 1000) as u32, pkts);
+        self.policy(snap, (now_ms / 1000) as u32, n);
         self.route(snap, pkts);
         self.replay_check(now_ms, pkts);
         self.rewrite(snap, pkts);
@@ -284,6 +359,7 @@ impl Pipeline {
                     m.kind = Kind::Governed;
                     m.off = off;
                     m.l3 = off.l3;
+                    self.hdr[i] = Decoded::read(&gov_header(p.as_ref(), &off));
                 }
                 Parsed::Legacy { tuple, l3 } => {
                     m.kind = Kind::Legacy;
@@ -322,26 +398,27 @@ impl Pipeline {
     /// independent BLAKE3 calls.
     fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
         let freshness = *self.replay.freshness();
-        for (i, p) in pkts.iter().enumerate() {
+        for i in 0..pkts.len() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() {
                 continue;
             }
-            let h = gov_header(p.as_ref(), &m.off);
-            let auth = snap.authorities.get(&h.authority());
+            let d = &self.hdr[i];
+            let c = &d.claims;
+            let auth = snap.authorities.get(&c.authority);
             m.check(auth.is_some(), DropReason::UnknownAuthority);
             let Some(auth) = auth else {
                 continue;
             };
+            let rule = snap.zone_rules.get(&(c.zone, d.dst_zone)).copied();
+            self.resolved[i] = Resolved {
+                max_trust: auth.max_trust,
+                grants_zone: auth.grants_zone(c.zone),
+                rule,
+            };
             m.auth_slot = Some(auth.slot);
-            let claims = h.claims();
-            self.claims[i] = claims;
-            m.auditing = auth.audit
-                || snap
-                    .zone_rules
-                    .get(&(claims.zone, h.dst_zone()))
-                    .is_some_and(|r| r.audit);
-            match auth.secret(claims.epoch) {
+            m.auditing = auth.audit || rule.is_some_and(|r| r.audit);
+            match auth.secret(c.epoch) {
                 EpochLookup::Live(s) => {
                     m.check(true, DropReason::UnknownEpoch);
                     self.secrets[i] = *s;
@@ -352,7 +429,7 @@ impl Pipeline {
             }
             if m.live() {
                 use crate::replay::Staleness;
-                let judged = freshness.judge(h.timestamp(), now_ms);
+                let judged = freshness.judge(d.timestamp, now_ms);
                 m.check(judged != Staleness::Stale, DropReason::Stale);
                 m.check(judged != Staleness::Future, DropReason::FutureTimestamp);
                 m.check(
@@ -382,7 +459,7 @@ impl Pipeline {
             }
             let h = gov_header(p.as_ref(), &m.off);
             let mac = crypto::packet_mac(&self.keys[i], h.immutable(), h.payload());
-            m.authenticated = crypto::mac_eq(&mac, &h.mac());
+            m.authenticated = crypto::mac_eq(&mac, &self.hdr[i].mac);
             m.check(m.authenticated, DropReason::BadMac);
         }
     }
@@ -461,56 +538,48 @@ impl Pipeline {
         lanes::hash_many(level, &inputs[..n], &mut out[..n]);
         for (k, &i) in idx[..n].iter().enumerate() {
             let m = &mut self.meta[i];
-            let h = gov_header(pkts[i].as_ref(), &m.off);
             let mut mac = [0u8; MAC_LEN];
             mac.copy_from_slice(&out[k][..MAC_LEN]);
-            m.authenticated = crypto::mac_eq(&mac, &h.mac());
+            m.authenticated = crypto::mac_eq(&mac, &self.hdr[i].mac);
             m.check(m.authenticated, DropReason::BadMac);
         }
     }
 
-    fn policy<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now: u32, pkts: &[P]) {
-        for (i, p) in pkts.iter().enumerate() {
+    fn policy(&mut self, snap: &Snapshot, now: u32, n: usize) {
+        for i in 0..n {
             let m = &mut self.meta[i];
-            if m.kind != Kind::Governed || !m.live() {
+            if m.kind != Kind::Governed || !m.live() || m.auth_slot.is_none() {
                 continue;
             }
-            let h = gov_header(p.as_ref(), &m.off);
-            let c = self.claims[i];
-            let Some(auth) = snap.authorities.get(&c.authority) else {
-                continue;
-            };
+            let (d, r) = (&self.hdr[i], &self.resolved[i]);
+            let c = &d.claims;
             m.check(now >= c.not_before, DropReason::NotYetValid);
             m.check(now <= c.not_after, DropReason::Expired);
             m.check(
                 !snap.revoked.contains(&(c.authority, c.credential)),
                 DropReason::Revoked,
             );
-            m.check(auth.grants_zone(c.zone), DropReason::ZoneNotGranted);
-            m.check(c.trust <= auth.max_trust, DropReason::TrustAboveCeiling);
-            let dst = h.dst_zone();
-            m.check(c.permits(dst), DropReason::DestinationNotPermitted);
-            let rule = snap.zone_rules.get(&(c.zone, dst));
-            m.check(rule.is_some(), DropReason::ZonePolicyDenied);
-            if let Some(rule) = rule {
+            m.check(r.grants_zone, DropReason::ZoneNotGranted);
+            m.check(c.trust <= r.max_trust, DropReason::TrustAboveCeiling);
+            m.check(c.permits(d.dst_zone), DropReason::DestinationNotPermitted);
+            m.check(r.rule.is_some(), DropReason::ZonePolicyDenied);
+            if let Some(rule) = r.rule {
                 m.check(c.trust >= rule.min_trust, DropReason::TrustBelowPolicy);
                 m.check(
-                    rule.types & h.packet_type().bit() != 0,
+                    rule.types & d.packet_type.bit() != 0,
                     DropReason::TypeNotAllowed,
                 );
-                m.route_floor = rule.route_floor;
-                m.rate = rule.rate;
             }
-            match h.packet_type() {
+            match d.packet_type {
                 // Control packets end here; hops and routes do not apply.
                 PacketType::CredentialAnnouncement | PacketType::HealthReport => {
                     m.check(
-                        h.payload_len() <= crate::punt::PUNT_PAYLOAD_MAX,
+                        d.payload_len as usize <= crate::punt::PUNT_PAYLOAD_MAX,
                         DropReason::BadLength,
                     );
-                    m.local = Some(h.packet_type());
+                    m.local = Some(d.packet_type);
                 }
-                PacketType::Data => m.check(h.hop_budget() > 0, DropReason::HopBudgetExhausted),
+                PacketType::Data => m.check(d.hop_budget > 0, DropReason::HopBudgetExhausted),
             }
         }
     }
@@ -521,13 +590,13 @@ impl Pipeline {
             if m.kind != Kind::Governed || !m.live() || m.local.is_some() {
                 continue;
             }
-            let h = gov_header(p.as_ref(), &m.off);
-            let c = self.claims[i];
-            let chosen = snap.routes.get(&h.dst_zone()).and_then(|routes| {
+            let c = &self.hdr[i].claims;
+            let floor = self.resolved[i].rule.map_or(0, |r| r.route_floor);
+            let chosen = snap.routes.get(&self.hdr[i].dst_zone).and_then(|routes| {
                 route::select(
                     routes,
                     c.trust,
-                    m.route_floor,
+                    floor,
                     route::flow_of(c.authority, c.credential),
                 )
             });
@@ -553,7 +622,7 @@ impl Pipeline {
             if m.kind != Kind::Governed || !m.live() || !m.authenticated {
                 continue;
             }
-            let seq = gov_header(p.as_ref(), &m.off).sequence();
+            let seq = self.hdr[i].sequence;
             let bytes = p.as_ref().len() as u64;
             let key = replay_key(&self.keys[i]);
             let verdict = if self.dry_run {
@@ -564,7 +633,7 @@ impl Pipeline {
             match verdict {
                 ReplayVerdict::Fresh => {
                     m.check(true, DropReason::Replay);
-                    if let Some(r) = m.rate {
+                    if let Some(r) = self.resolved[i].rule.and_then(|r| r.rate) {
                         let ok = if self.dry_run {
                             self.replay.peek_token(key, now, r.per_second, r.burst)
                         } else {
@@ -580,7 +649,7 @@ impl Pipeline {
     }
 
     fn rewrite<P: AsRef<[u8]> + AsMut<[u8]>>(&mut self, snap: &Snapshot, pkts: &mut [P]) {
-        let lineage = self.fold_lineages(snap, pkts);
+        let lineage = self.fold_lineages(snap, pkts.len());
         for (i, p) in pkts.iter_mut().enumerate() {
             let m = &self.meta[i];
             if !m.live() || m.local.is_some() {
@@ -604,17 +673,13 @@ impl Pipeline {
 
     /// The new lineage of every governed packet being forwarded, folded for
     /// the whole burst at once.
-    fn fold_lineages<P: AsRef<[u8]>>(
-        &self,
-        snap: &Snapshot,
-        pkts: &[P],
-    ) -> [[u8; LINEAGE_LEN]; BURST] {
+    fn fold_lineages(&self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
         let mut out = [[0u8; LINEAGE_LEN]; BURST];
         let mut idx = [0usize; BURST];
         let mut material = [[0u8; LINEAGE_LEN + 5]; BURST];
         let mut n = 0;
-        for (i, p) in pkts.iter().enumerate() {
-            let m = &self.meta[i];
+        let each = self.meta.iter().zip(&self.hdr).zip(out.iter_mut());
+        for (i, ((m, hdr), out)) in each.enumerate().take(count) {
             if !m.live() || m.local.is_some() || m.kind != Kind::Governed {
                 continue;
             }
@@ -623,9 +688,9 @@ impl Pipeline {
             } else {
                 LineageDecision::Forwarded
             };
-            let prev = gov_header(p.as_ref(), &m.off).lineage();
+            let prev = hdr.lineage;
             match self.verifier {
-                Verifier::Scalar => out[i] = crypto::fold_lineage(&prev, snap.gateway_id, d),
+                Verifier::Scalar => *out = crypto::fold_lineage(&prev, snap.gateway_id, d),
                 Verifier::Lanes(_) => {
                     material[n][..LINEAGE_LEN].copy_from_slice(&prev);
                     material[n][LINEAGE_LEN..LINEAGE_LEN + 4]

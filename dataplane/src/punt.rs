@@ -5,7 +5,7 @@
 //! never allocates, and a full channel is a counted drop
 //! (`control_queue_full`).
 
-use crate::parse::{parse_frame, Parsed};
+use crate::parse::{parse_frame, GovOffsets, Parsed};
 use crate::wire::governance::{Claims, Header, PacketType};
 
 /// Largest control-packet payload a gateway accepts (docs/protocol.md §3.1).
@@ -23,12 +23,12 @@ pub struct Punt {
 }
 
 impl Punt {
-    /// Copy a control packet the pipeline judged `Local` out of its frame.
-    pub fn from_frame(frame: &[u8], udp_port: u16, ethertype: u16) -> Option<Self> {
-        let Parsed::Governed(off) = parse_frame(frame, udp_port, ethertype) else {
-            return None;
-        };
-        let h = Header::new_unchecked(&frame[off.gov as usize..off.end as usize]);
+    /// Copy a control packet the pipeline judged `Local` out of its frame,
+    /// at the offsets the pipeline parsed (a worker never parses a frame
+    /// twice). `None` if the offsets do not fit the frame or the payload is
+    /// over [`PUNT_PAYLOAD_MAX`] (the pipeline drops those first).
+    pub fn from_governed(frame: &[u8], off: &GovOffsets) -> Option<Self> {
+        let h = Header::new_unchecked(frame.get(off.gov as usize..off.end as usize)?);
         let p = h.payload();
         if p.len() > PUNT_PAYLOAD_MAX {
             return None;
@@ -43,6 +43,15 @@ impl Punt {
             payload,
             frame_len: frame.len() as u32,
         })
+    }
+
+    /// Parse a frame and copy its control packet: for tests and tools that
+    /// hold a frame without the pipeline's offsets.
+    pub fn from_frame(frame: &[u8], udp_port: u16, ethertype: u16) -> Option<Self> {
+        match parse_frame(frame, udp_port, ethertype) {
+            Parsed::Governed(off) => Self::from_governed(frame, &off),
+            _ => None,
+        }
     }
 
     pub fn payload(&self) -> &[u8] {

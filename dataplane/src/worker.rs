@@ -206,13 +206,9 @@ impl Worker {
         for (i, (pkt, v)) in burst.drain(..).zip(verdicts).enumerate() {
             match *v {
                 Verdict::Local(_) => {
-                    let (port, ethertype) = {
-                        let g = epoch::pin();
-                        let s = self.snapshots.load(&g);
-                        (s.udp_port, s.ethertype)
-                    };
+                    let off = self.pipeline.gov_offsets(i);
                     let sent = self.punt.as_ref().is_some_and(|tx| {
-                        Punt::from_frame(pkt.as_ref(), port, ethertype)
+                        off.and_then(|off| Punt::from_governed(pkt.as_ref(), &off))
                             .is_some_and(|p| tx.try_send(p).is_ok())
                     });
                     if !sent {
