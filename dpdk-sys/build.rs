@@ -267,7 +267,7 @@ fn bindgen_builder(cflags: &[String]) -> bindgen::Builder {
         .allowlist_function("rte_eal_init|rte_eal_cleanup|rte_strerror|rte_socket_id|rte_lcore_id|rte_thread_register|rte_thread_unregister")
         .allowlist_function("rte_eth_dev_count_avail|rte_eth_dev_configure|rte_eth_rx_queue_setup|rte_eth_tx_queue_setup")
         .allowlist_function("rte_eth_dev_start|rte_eth_dev_stop|rte_eth_dev_close|rte_eth_dev_socket_id|rte_eth_dev_info_get")
-        .allowlist_function("rte_eth_stats_get|rte_eth_link_get_nowait|rte_eth_macaddr_get|rte_eth_dev_get_port_by_name")
+        .allowlist_function("rte_eth_stats_get|rte_eth_link_get_nowait|rte_eth_macaddr_get|rte_eth_dev_get_port_by_name|rte_eth_tx_done_cleanup")
         .allowlist_function("rte_eth_promiscuous_enable|rte_pktmbuf_pool_create|rte_mempool_free|rte_mempool_avail_count")
         .allowlist_function("mnp_.*")
         .allowlist_function("rte_ring_create|rte_ring_free|rte_eth_from_rings")

@@ -38,6 +38,10 @@ pub struct Options {
     /// Packets per second (0: as fast as possible).
     pub rate: u64,
     pub packets: u64,
+    /// Every frame straight from the traffic mix: valid holders in every
+    /// encapsulation, every hostile category and legacy traffic, in the
+    /// mix's schedule (`hostile_pct` is ignored).
+    pub whole_mix: bool,
 }
 
 pub struct Source {
@@ -46,6 +50,8 @@ pub struct Source {
     mix: TrafficMix,
     payload: Vec<u8>,
     n: u64,
+    /// Frames sent per category (whole-mix mode).
+    sent: Vec<(Category, u64)>,
 }
 
 impl Source {
@@ -65,12 +71,26 @@ impl Source {
             keys,
             mix,
             n: 0,
+            sent: Vec::new(),
         }
+    }
+
+    /// Frames generated per category in whole-mix mode, in first-seen order.
+    pub fn sent_by_category(&self) -> &[(Category, u64)] {
+        &self.sent
     }
 
     /// The next frame into `buf`; its length.
     pub fn next_into(&mut self, buf: &mut [u8]) -> usize {
         self.n += 1;
+        if self.o.whole_mix {
+            let (len, cat) = self.mix.next_into(buf);
+            match self.sent.iter_mut().find(|(c, _)| *c == cat) {
+                Some((_, n)) => *n += 1,
+                None => self.sent.push((cat, 1)),
+            }
+            return len;
+        }
         // Spread hostile packets evenly: packet n is hostile when the running
         // share falls behind the requested percentage.
         let hostile = (self.n * self.o.hostile_pct as u64) / 100
@@ -176,6 +196,8 @@ pub struct Tally {
     pub other_authority: u64,
     pub malformed: u64,
     pub ungoverned: u64,
+    /// MAC-valid packets per (hop count, lineage), in first-seen order.
+    pub paths: Vec<(u8, [u8; 12], u64)>,
 }
 
 impl Tally {
@@ -188,23 +210,57 @@ impl Tally {
             mnp_dataplane::wire::DEFAULT_UDP_PORT,
             mnp_dataplane::wire::ethernet::ETHERTYPE_GOVERNANCE,
         ) {
-            Parsed::Governed(off) => {
-                let h = Header::new_unchecked(&f[off.gov as usize..off.end as usize]);
-                let c = h.claims();
-                if c.authority != 1 || c.epoch != 1 {
-                    self.other_authority += 1;
-                    return;
-                }
-                let k = derive_packet_key_for(&self.secret, &c);
-                let mac: [u8; MAC_LEN] = packet_mac(&k, h.immutable(), h.payload());
-                if mac_eq(&mac, &h.mac()) {
-                    self.governed_valid_mac += 1;
-                } else {
-                    self.governed_bad_mac += 1;
-                }
-            }
+            Parsed::Governed(off) => self.governed(&f[off.gov as usize..off.end as usize]),
             Parsed::Legacy { .. } => self.ungoverned += 1,
             Parsed::Drop(_) => self.malformed += 1,
+        }
+    }
+
+    /// Count one UDP datagram (a governance header and its payload, as a
+    /// socket hands it over).
+    pub fn add_datagram(&mut self, d: &[u8]) {
+        self.frames += 1;
+        self.bytes += d.len() as u64;
+        match Header::new_checked(d) {
+            Ok(_) => self.governed(d),
+            Err(_) => self.malformed += 1,
+        }
+    }
+
+    fn governed(&mut self, gov: &[u8]) {
+        let h = Header::new_unchecked(gov);
+        let c = h.claims();
+        if c.authority != 1 || c.epoch != 1 {
+            self.other_authority += 1;
+            return;
+        }
+        let k = derive_packet_key_for(&self.secret, &c);
+        let mac: [u8; MAC_LEN] = packet_mac(&k, h.immutable(), h.payload());
+        if !mac_eq(&mac, &h.mac()) {
+            self.governed_bad_mac += 1;
+            return;
+        }
+        self.governed_valid_mac += 1;
+        let path = (h.hop_count(), h.lineage());
+        match self
+            .paths
+            .iter_mut()
+            .find(|(hops, lin, _)| (*hops, *lin) == path)
+        {
+            Some((_, _, n)) => *n += 1,
+            None => self.paths.push((path.0, path.1, 1)),
+        }
+    }
+
+    /// The counts, one per line, as `rxonly` and `sink` print them.
+    pub fn print(&self) {
+        println!("  governed, MAC valid   {}", self.governed_valid_mac);
+        println!("  governed, MAC invalid {}", self.governed_bad_mac);
+        println!("  other authority/epoch {}", self.other_authority);
+        println!("  malformed             {}", self.malformed);
+        println!("  ungoverned            {}", self.ungoverned);
+        for (hops, lineage, n) in &self.paths {
+            println!("  path hops {hops} lineage {} {n}", hex::encode(lineage));
         }
     }
 }

@@ -150,6 +150,22 @@ enum Cmd {
     },
     /// testpmd-style generator: txonly to a pcap or DPDK port, rxonly from one (checks MACs).
     Gen(GenArgs),
+    /// Receive governed datagrams on ordinary UDP sockets (the kernel checks
+    /// their IPv4/IPv6 and UDP headers and checksums) and tally them: MAC
+    /// valid or not (with --secret), and per hop count and lineage.
+    Sink {
+        /// Address to bind, e.g. 198.51.100.20:6160 or [2001:db8:0:1::20]:6160 (repeat for more).
+        #[arg(long, required = true)]
+        udp: Vec<std::net::SocketAddr>,
+        /// Stop after this many seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Stop once this many datagrams have arrived (over all sockets).
+        #[arg(long)]
+        packets: Option<u64>,
+        #[command(flatten)]
+        material: Material,
+    },
     /// The cryptographic part of issue #11's limit for one frame size: t_c (the blake3
     /// crate's hash_many ns per compression) and n (compressions a forwarded packet needs).
     Limit {
@@ -199,6 +215,13 @@ struct GenArgs {
     /// Percent of frames drawn from the hostile mix.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
     hostile: u32,
+    /// Every frame from the whole traffic mix, in its schedule: valid holders
+    /// in UDP/IPv4, UDP/IPv6 and raw EtherType (each also under 802.1Q),
+    /// every hostile category and legacy traffic, on the fixed clock. Ends
+    /// with one `sent CATEGORY N` line per category (`--frame` sets the
+    /// payload as for UDP/IPv4).
+    #[arg(long, conflicts_with_all = ["hostile", "system_clock", "encap"])]
+    mix: bool,
     /// Frames per second (txonly; 0: as fast as possible). For a pcap, the timestamps' spacing.
     #[arg(long, default_value = "0", value_parser = parse_count)]
     rate: u64,
@@ -532,6 +555,12 @@ fn main() {
             material,
         } => pcap(&out, packets, payload, valid_only, rate, material),
         Cmd::Gen(a) => generate(a),
+        Cmd::Sink {
+            udp,
+            seconds,
+            packets,
+            material,
+        } => sink(&udp, seconds, packets, material),
         Cmd::Limit { frame, encap, runs } => limit(frame, encap, runs),
         Cmd::Scaling {
             workers,
@@ -562,6 +591,7 @@ fn generate(a: GenArgs) {
         packets: a
             .packets
             .unwrap_or(if seconds > 0.0 { u64::MAX } else { 100_000 }),
+        whole_mix: a.mix,
     };
     let deadline =
         (seconds > 0.0).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
@@ -738,7 +768,7 @@ fn txonly(
             encap.name()
         ));
     }
-    let mut fresh = (o.hostile_pct == 0).then(|| {
+    let mut fresh = (o.hostile_pct == 0 && !o.whole_mix).then(|| {
         gen::Fresh::from_credential(
             1,
             &o.secret,
@@ -748,7 +778,7 @@ fn txonly(
             o.flows,
         )
     });
-    if fresh.is_none() && encap != Encap::UdpIpv4 {
+    if fresh.is_none() && !o.whole_mix && encap != Encap::UdpIpv4 {
         fail("the hostile mix is UDP/IPv4 only: drop --encap or --hostile".into());
     }
     let mut src = gen::Source::new(o);
@@ -804,7 +834,7 @@ fn txonly(
         for b in burst.drain(..) {
             pool.put(b);
         }
-        report_tx(sent, offered, start);
+        report_tx(sent, offered, start, &src);
         // Let the peer drain the shared rings before this process (which
         // holds a memif client's regions) goes away.
         std::thread::sleep(std::time::Duration::from_millis(300));
@@ -829,16 +859,19 @@ fn txonly(
         offered += 1;
         pacer.wait(sent);
     }
-    report_tx(sent, offered, start);
+    report_tx(sent, offered, start, &src);
 }
 
-fn report_tx(sent: u64, offered: u64, start: Instant) {
+fn report_tx(sent: u64, offered: u64, start: Instant, src: &gen::Source) {
     let s = start.elapsed().as_secs_f64();
     println!(
         "txonly: {sent} frames in {s:.2} s ({:.3} Mpps; {:.1} % of tx attempts accepted)",
         sent as f64 / s / 1e6,
         100.0 * sent as f64 / offered.max(1) as f64
     );
+    for (cat, n) in src.sent_by_category() {
+        println!("sent {cat:?} {n}");
+    }
 }
 
 /// Wait for the generator's port to come up (a memif client connects to
@@ -893,9 +926,45 @@ fn rxonly(
         t.bytes,
         t.frames as f64 / s / 1e6
     );
-    println!("  governed, MAC valid   {}", t.governed_valid_mac);
-    println!("  governed, MAC invalid {}", t.governed_bad_mac);
-    println!("  other authority/epoch {}", t.other_authority);
-    println!("  malformed             {}", t.malformed);
-    println!("  ungoverned            {}", t.ungoverned);
+    t.print();
+}
+
+/// `mnp-bench sink`: governed datagrams through ordinary kernel UDP
+/// sockets, so the kernel has checked their IP and UDP headers and
+/// checksums; each MAC-checked and tallied by hop count and lineage.
+fn sink(addrs: &[std::net::SocketAddr], seconds: f64, packets: Option<u64>, m: Material) {
+    use std::io::Write;
+    let socks: Vec<std::net::UdpSocket> = addrs
+        .iter()
+        .map(|a| {
+            let s = std::net::UdpSocket::bind(a).unwrap_or_else(|e| fail(format!("{a}: {e}")));
+            s.set_read_timeout(Some(std::time::Duration::from_millis(20)))
+                .unwrap_or_else(|e| fail(format!("{a}: {e}")));
+            s
+        })
+        .collect();
+    let mut tallies: Vec<gen::Tally> = addrs
+        .iter()
+        .map(|_| gen::Tally {
+            secret: m.secret,
+            ..gen::Tally::default()
+        })
+        .collect();
+    println!("sink: listening");
+    let _ = std::io::stdout().flush();
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+    let mut buf = vec![0u8; 65536];
+    let total = |t: &[gen::Tally]| t.iter().map(|t| t.frames).sum::<u64>();
+    while Instant::now() < deadline && packets.is_none_or(|p| total(&tallies) < p) {
+        for (s, t) in socks.iter().zip(tallies.iter_mut()) {
+            // Drain what is queued, then move on (a timeout is an empty queue).
+            while let Ok(n) = s.recv(&mut buf) {
+                t.add_datagram(&buf[..n]);
+            }
+        }
+    }
+    for (a, t) in addrs.iter().zip(&tallies) {
+        println!("udp {a} datagrams {} bytes {}", t.frames, t.bytes);
+        t.print();
+    }
 }

@@ -279,11 +279,11 @@ impl Compiler<'_> {
                 ));
             }
             let mac = self.mac(&p.mac, f("mac"))?;
-            if *p.queues.get_ref() == 0 && *p.driver.get_ref() != Driver::Dpdk {
+            if *p.queues.get_ref() == 0 && !p.driver.get_ref().is_dpdk() {
                 return Err(self.err(
                     &p.queues,
                     f("queues"),
-                    "must be at least 1 (0 = transmit only, for dpdk ports)",
+                    "must be at least 1 (0 = transmit only, for dpdk, af_packet, af_xdp and tap ports)",
                 ));
             }
             self.port_driver(c, i, p)?;
@@ -314,7 +314,46 @@ impl Compiler<'_> {
         p: &crate::config::PortSection,
     ) -> Result<(), ConfigError> {
         let f = |x: &str| format!("ports[{i}].{x}");
-        match p.driver.get_ref() {
+        let driver = *p.driver.get_ref();
+        if let (false, Some(iface)) = (driver.is_kernel(), &p.iface) {
+            return Err(self.err(
+                iface,
+                f("iface"),
+                format!(
+                    "`iface` is for af_packet, af_xdp and tap ports, not {}",
+                    driver.name()
+                ),
+            ));
+        }
+        if let (true, Some(sq)) = (driver != Driver::AfXdp, &p.start_queue) {
+            return Err(self.err(sq, f("start_queue"), "`start_queue` is for af_xdp ports"));
+        }
+        match driver {
+            Driver::AfPacket | Driver::AfXdp | Driver::Tap => {
+                let Some(iface) = &p.iface else {
+                    return Err(self.err(
+                        &p.driver,
+                        f("iface"),
+                        format!(
+                            "an {} port needs `iface` (a kernel interface, e.g. \"eth1\")",
+                            driver.name()
+                        ),
+                    ));
+                };
+                if let Err(why) = check_iface_name(iface.get_ref()) {
+                    return Err(self.err(iface, f("iface"), why));
+                }
+                if let Some(d) = &p.device {
+                    return Err(self.err(
+                        d,
+                        f("device"),
+                        format!(
+                            "an {} port is named by `iface`; `device` is for dpdk ports",
+                            driver.name()
+                        ),
+                    ));
+                }
+            }
             Driver::Pcap => {
                 if p.rx.is_none() && p.tx.is_none() {
                     return Err(self.err(
@@ -858,10 +897,28 @@ impl Compiler<'_> {
     }
 }
 
+/// A Linux interface name as the kernel accepts it (1 to 15 bytes, no '/',
+/// ':' or whitespace), and without ',' or '=' (it goes into a DPDK devargs
+/// string).
+pub fn check_iface_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err(format!("`{name}` is not an interface name (1 to 15 bytes)"));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| matches!(c, '/' | ':' | ',' | '=') || c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "`{name}` is not an interface name (it contains {c:?})"
+        ));
+    }
+    Ok(())
+}
+
 /// Whether a port of this driver has an rx side (and so gets workers).
 pub fn has_rx(d: &Driver, pcap_rx: bool) -> bool {
     match d {
-        Driver::Demo | Driver::Dpdk => true,
+        Driver::Demo | Driver::Dpdk | Driver::AfPacket | Driver::AfXdp | Driver::Tap => true,
         Driver::Pcap => pcap_rx,
         Driver::Null => false,
     }

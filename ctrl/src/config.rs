@@ -187,6 +187,47 @@ pub enum Driver {
     Null,
     /// A DPDK ethdev: a PCI NIC or a vdev (net_pcap, net_null, net_ring, …).
     Dpdk,
+    /// A kernel interface through DPDK's `net_af_packet` PMD (`iface`): any
+    /// Linux interface, no binding, needs CAP_NET_RAW.
+    #[serde(rename = "af_packet")]
+    AfPacket,
+    /// A kernel interface through DPDK's `net_af_xdp` PMD (`iface`,
+    /// `start_queue`): XDP sockets on the interface's queues, zero-copy where
+    /// the kernel driver offers it, copy mode otherwise. Needs CAP_NET_ADMIN,
+    /// CAP_BPF (or CAP_SYS_ADMIN) and CAP_NET_RAW.
+    #[serde(rename = "af_xdp")]
+    AfXdp,
+    /// A TAP interface DPDK creates (`net_tap`, named `iface`): for tests and
+    /// for feeding the host stack.
+    Tap,
+}
+
+impl Driver {
+    /// The config spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Driver::Demo => "demo",
+            Driver::Pcap => "pcap",
+            Driver::Null => "null",
+            Driver::Dpdk => "dpdk",
+            Driver::AfPacket => "af_packet",
+            Driver::AfXdp => "af_xdp",
+            Driver::Tap => "tap",
+        }
+    }
+
+    /// Ports of this driver are DPDK ethdevs (and need a DPDK build).
+    pub fn is_dpdk(self) -> bool {
+        matches!(
+            self,
+            Driver::Dpdk | Driver::AfPacket | Driver::AfXdp | Driver::Tap
+        )
+    }
+
+    /// Ports of this driver sit on a kernel interface named by `iface`.
+    pub fn is_kernel(self) -> bool {
+        matches!(self, Driver::AfPacket | Driver::AfXdp | Driver::Tap)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -209,6 +250,11 @@ pub struct PortSection {
     /// dpdk: the device, a vdev name given in `[dpdk] vdevs` (e.g. "net_pcap0")
     /// or a PCI address given in `[dpdk] allow`.
     pub device: Option<Spanned<String>>,
+    /// af_packet, af_xdp, tap: the kernel interface (e.g. "eth1").
+    pub iface: Option<Spanned<String>>,
+    /// af_xdp: the interface's first queue to bind (`queues` of them from
+    /// here, or one per worker if there are more workers).
+    pub start_queue: Option<Spanned<u16>>,
 }
 
 /// EAL and pool settings for `driver = "dpdk"` ports.

@@ -154,6 +154,23 @@ impl EthPort {
         }
     }
 
+    /// Take back the mbufs of completed transmissions that a driver keeps
+    /// until its next transmit (af_xdp's completion ring): a cleanup call,
+    /// or an empty transmit where the driver has no cleanup. Only once no
+    /// worker uses the queues.
+    pub fn reclaim_tx(&self) {
+        for q in 0..self.tx_queues {
+            // SAFETY: the port is started and `q` is one of its tx queues; the
+            // caller guarantees no other thread transmits on it now. An empty
+            // burst passes no mbufs.
+            unsafe {
+                if ffi::rte_eth_tx_done_cleanup(self.id, q, 0) < 0 {
+                    ffi::mnp_tx_burst(self.id, q, std::ptr::null_mut(), 0);
+                }
+            }
+        }
+    }
+
     pub fn tx(self: &Arc<Self>, queue: u16) -> DpdkTx {
         DpdkTx {
             port: self.clone(),

@@ -16,6 +16,10 @@ pub struct PortSpec {
 
 pub use mnp_dataplane::stats::DeviceStats;
 
+/// Bytes of frame one mbuf holds (after its 128-byte headroom): frames are
+/// never chained, so this is the largest frame a port receives.
+pub const MBUF_DATA_ROOM: u32 = 2048;
+
 pub use crate::error::DpdkError;
 
 #[cfg(dpdk)]
@@ -114,7 +118,7 @@ impl Dpdk {
                     let p = Arc::new(Mempool::new(
                         &format!("mnp_pool_{socket}"),
                         mbufs,
-                        2048 + 128,
+                        (MBUF_DATA_ROOM + 128) as u16,
                         socket,
                     )?);
                     pools.push((socket, p.clone()));
@@ -148,8 +152,13 @@ impl Dpdk {
             .map(|p| (p.name.clone(), p.stats()))
             .collect()
     }
-    /// Mbufs in use beyond those the drivers hold for their rx rings (0 at a clean exit).
+    /// Mbufs in use beyond those the drivers hold for their rx rings (0 at a
+    /// clean exit). Call only after the workers have stopped: it first takes
+    /// back what drivers keep of completed transmissions.
     pub fn mbufs_in_use(&self) -> u64 {
+        for p in &self.ports {
+            p.reclaim_tx();
+        }
         self.pools
             .iter()
             .map(|p| p.in_use() as u64)

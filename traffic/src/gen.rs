@@ -327,11 +327,12 @@ impl TrafficMix {
         match cat {
             Valid => {
                 let i = (self.valid_count % self.holders.len() as u64) as usize;
-                let (encap, vlan) = match self.valid_count % 4 {
+                let (encap, vlan) = match self.valid_count % 5 {
                     0 => (Encap::UdpIpv4, None),
                     1 => (Encap::UdpIpv6, None),
                     2 => (Encap::Ethernet, None),
-                    _ => (Encap::UdpIpv4, Some(100)),
+                    3 => (Encap::UdpIpv4, Some(100)),
+                    _ => (Encap::Ethernet, Some(100)),
                 };
                 self.valid_count += 1;
                 let n = emit(self, Which::Valid(i), dst, encap, &Outer { vlan, ..o }, out)?;

@@ -149,6 +149,7 @@ pub(crate) fn check_host(l: &mnp_ctrl::Loaded) -> Result<(), ExitCode> {
             .map(|c| c.id)
             .collect(),
         dpdk: mnp_dpdk_sys::AVAILABLE,
+        net: mnp_ctrl::host::NetHost::this_process(mnp_dpdk_sys::setup::MBUF_DATA_ROOM),
     };
     let errs = mnp_ctrl::host::check(l, &host);
     for e in &errs {

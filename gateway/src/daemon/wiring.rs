@@ -29,22 +29,44 @@ pub(crate) struct WorkerPlan {
 }
 
 /// Start DPDK if any port uses it: EAL, pools, devices with their queues.
+/// Ports on kernel interfaces (af_packet, af_xdp, tap) become vdevs of
+/// DPDK's own PMDs, one per port, named after the port's index.
 pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>, String> {
-    let specs: Vec<PortSpec> = loaded
+    let mut vdevs = loaded
         .config
-        .ports
-        .iter()
-        .filter(|p| *p.driver.get_ref() == Driver::Dpdk)
-        .map(|p| PortSpec {
-            name: p.name.get_ref().clone(),
-            device: p
+        .dpdk
+        .as_ref()
+        .map_or_else(Vec::new, |d| d.vdevs.clone());
+    let mut specs = Vec::new();
+    for (i, p) in loaded.config.ports.iter().enumerate() {
+        let driver = *p.driver.get_ref();
+        if !driver.is_dpdk() {
+            continue;
+        }
+        let mut rx_queues = *p.queues.get_ref();
+        let device = match kernel_vdev(i, p, workers) {
+            Some((name, vdev)) => {
+                vdevs.push(vdev);
+                if driver == Driver::AfXdp {
+                    // An XDP socket transmits through the queue pair its
+                    // receive queue set up: configure every pair, poll only
+                    // `queues` of them (the rest stay idle).
+                    rx_queues = xdp_pairs(p, workers);
+                }
+                name
+            }
+            None => p
                 .device
                 .as_ref()
                 .map(|d| d.get_ref().clone())
                 .unwrap_or_default(),
-            rx_queues: *p.queues.get_ref(),
-        })
-        .collect();
+        };
+        specs.push(PortSpec {
+            name: p.name.get_ref().clone(),
+            device,
+            rx_queues,
+        });
+    }
     if specs.is_empty() {
         return Ok(None);
     }
@@ -52,14 +74,71 @@ pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = mnp_dpdk_sys::setup::eal_args(
         d.map_or(&[][..], |d| &d.eal_args),
-        d.map_or(&[][..], |d| &d.vdevs),
+        &vdevs,
         d.map_or(&[][..], |d| &d.allow),
         cpus,
     );
     let mbufs = d.map_or(8191, |d| d.mbufs);
+    // An af_xdp queue hands its whole fill ring (2048 descriptors) of mbufs
+    // to the kernel when it is set up; without room the PMD reports only
+    // "Failed to get enough buffers for fq".
+    let xdp_held: u32 = loaded
+        .config
+        .ports
+        .iter()
+        .filter(|p| *p.driver.get_ref() == Driver::AfXdp)
+        .map(|p| xdp_pairs(p, workers) as u32 * XDP_FILL_RING)
+        .sum();
+    if xdp_held > 0 && mbufs < xdp_held + 1024 {
+        return Err(format!(
+            "dpdk: [dpdk] mbufs = {mbufs} is too few: the af_xdp ports' queues hold {xdp_held} mbufs in their fill rings ({XDP_FILL_RING} each), and workers need more besides; set mbufs to at least {}",
+            xdp_held + 4096
+        ));
+    }
     Dpdk::start(&args, &specs, workers as u16, mbufs)
         .map(Some)
         .map_err(|e| format!("dpdk: {e}"))
+}
+
+/// Descriptors of an af_xdp fill ring, each holding an mbuf (DPDK 22.11's
+/// `XSK_RING_PROD__DEFAULT_NUM_DESCS`).
+const XDP_FILL_RING: u32 = 2048;
+
+/// Queue pairs of a kernel port: one per rx queue or per worker (each
+/// transmits on its own), whichever is more.
+fn xdp_pairs(p: &mnp_ctrl::config::PortSection, workers: usize) -> u16 {
+    (*p.queues.get_ref()).max(workers as u16).max(1)
+}
+
+/// The DPDK vdev of port `i` if it sits on a kernel interface: (device
+/// name, `--vdev` argument). Every worker transmits on its own queue, so
+/// the PMD gets as many queue pairs as the larger of rx queues and workers.
+pub(crate) fn kernel_vdev(
+    i: usize,
+    p: &mnp_ctrl::config::PortSection,
+    workers: usize,
+) -> Option<(String, String)> {
+    let iface = p.iface.as_ref()?.get_ref();
+    let pairs = xdp_pairs(p, workers);
+    match p.driver.get_ref() {
+        Driver::AfPacket => {
+            let name = format!("net_af_packet{i}");
+            let vdev = format!("{name},iface={iface},qpairs={pairs}");
+            Some((name, vdev))
+        }
+        Driver::AfXdp => {
+            let name = format!("net_af_xdp{i}");
+            let start = p.start_queue.as_ref().map_or(0, |s| *s.get_ref());
+            let vdev = format!("{name},iface={iface},start_queue={start},queue_count={pairs}");
+            Some((name, vdev))
+        }
+        Driver::Tap => {
+            let name = format!("net_tap{i}");
+            let vdev = format!("{name},iface={iface}");
+            Some((name, vdev))
+        }
+        _ => None,
+    }
 }
 
 /// Workers the config asks for: one per rx queue of every rx-capable port.
@@ -115,13 +194,13 @@ pub(crate) fn rx_queues(
                 }
             }
             Driver::Null => {}
-            Driver::Dpdk => {
+            Driver::Dpdk | Driver::AfPacket | Driver::AfXdp | Driver::Tap => {
                 let Some(d) = dpdk else { continue };
                 let index = cfg
                     .ports
                     .iter()
                     .take_while(|q| q.name.get_ref() != name)
-                    .filter(|q| *q.driver.get_ref() == Driver::Dpdk)
+                    .filter(|q| q.driver.get_ref().is_dpdk())
                     .count();
                 for q in 0..*p.queues.get_ref() {
                     plans.push(WorkerPlan {
@@ -153,7 +232,7 @@ pub(crate) fn tx_queues<'d>(
     let mut dpdk_index = 0;
     for p in &loaded.config.ports {
         match (p.driver.get_ref(), &p.tx) {
-            (Driver::Dpdk, _) => {
+            (d, _) if d.is_dpdk() => {
                 let Some(d) = dpdk else {
                     return Err(format!("port {}: DPDK is not running", p.name.get_ref()));
                 };
