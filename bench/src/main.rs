@@ -163,6 +163,9 @@ enum Cmd {
         /// Stop once this many datagrams have arrived (over all sockets).
         #[arg(long)]
         packets: Option<u64>,
+        /// Stop once nothing has arrived for this many seconds, after the first datagram.
+        #[arg(long)]
+        idle: Option<f64>,
         #[command(flatten)]
         material: Material,
     },
@@ -559,8 +562,9 @@ fn main() {
             udp,
             seconds,
             packets,
+            idle,
             material,
-        } => sink(&udp, seconds, packets, material),
+        } => sink(&udp, seconds, packets, idle, material),
         Cmd::Limit { frame, encap, runs } => limit(frame, encap, runs),
         Cmd::Scaling {
             workers,
@@ -932,7 +936,13 @@ fn rxonly(
 /// `mnp-bench sink`: governed datagrams through ordinary kernel UDP
 /// sockets, so the kernel has checked their IP and UDP headers and
 /// checksums; each MAC-checked and tallied by hop count and lineage.
-fn sink(addrs: &[std::net::SocketAddr], seconds: f64, packets: Option<u64>, m: Material) {
+fn sink(
+    addrs: &[std::net::SocketAddr],
+    seconds: f64,
+    packets: Option<u64>,
+    idle: Option<f64>,
+    m: Material,
+) {
     use std::io::Write;
     let socks: Vec<std::net::UdpSocket> = addrs
         .iter()
@@ -955,11 +965,19 @@ fn sink(addrs: &[std::net::SocketAddr], seconds: f64, packets: Option<u64>, m: M
     let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
     let mut buf = vec![0u8; 65536];
     let total = |t: &[gen::Tally]| t.iter().map(|t| t.frames).sum::<u64>();
+    let idle = idle.map(std::time::Duration::from_secs_f64);
+    let mut last: Option<Instant> = None;
     while Instant::now() < deadline && packets.is_none_or(|p| total(&tallies) < p) {
         for (s, t) in socks.iter().zip(tallies.iter_mut()) {
             // Drain what is queued, then move on (a timeout is an empty queue).
             while let Ok(n) = s.recv(&mut buf) {
                 t.add_datagram(&buf[..n]);
+                last = Some(Instant::now());
+            }
+        }
+        if let (Some(idle), Some(last)) = (idle, last) {
+            if last.elapsed() >= idle {
+                break;
             }
         }
     }

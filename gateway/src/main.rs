@@ -8,6 +8,7 @@ mod cmd;
 mod daemon;
 mod decode;
 mod http;
+mod notify;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};

@@ -34,50 +34,8 @@ fn tempdir(name: &str) -> mnp_testkit::TestDir {
     mnp_testkit::tempdir(&format!("dpdk-e2e-{name}"))
 }
 
-const POLICY: &str = r#"
-[zones]
-edge = 10
-core = 20
-vault = 30
-
-[[authorities]]
-name = "acme"
-id = 1
-public_key = "keys/acme.pub"
-zones = ["edge"]
-max_trust = 4
-epochs = [{ epoch = 1, secret = "keys/acme.epoch1.secret" }]
-
-[[zone_rules]]
-from = "edge"
-to = "core"
-min_trust = 1
-route_floor = 2
-
-[[zone_rules]]
-from = "edge"
-to = "vault"
-min_trust = 1
-route_floor = 3
-
-[[routes]]
-zone = "core"
-port = "out0"
-next_hop = "02:00:00:00:20:01"
-trust = 3
-
-[[legacy]]
-src = "192.0.2.0/24"
-dst = "198.51.100.20"
-proto = "udp"
-dst_ports = 53
-port = "out0"
-next_hop = "02:00:00:00:20:09"
-
-[[revoked]]
-authority = "acme"
-credential = 9001
-"#;
+/// The policy of `mnp_traffic::fixture` as gateway TOML.
+const POLICY: &str = mnp_traffic::fixture::POLICY_TOML;
 
 fn secret(dir: &Path) -> [u8; 32] {
     let k = mnp_ctrl::keys::keygen(&dir.join("keys"), "acme", &[1], false).unwrap();

@@ -24,6 +24,55 @@ pub const DST_ZONE: u16 = 20;
 pub const NO_ROUTE_ZONE: u16 = 30;
 pub const REVOKED: u64 = 9001;
 
+/// The policy of [`snapshot`] as the TOML a gateway loads (zones, the
+/// authority `acme` with its key files under `keys/`, zone rules, the route
+/// to zone 20 through port `out0` to next hop 02:00:00:00:20:01, the legacy
+/// rule for UDP port 53, the revocation): for tests that run the binary.
+pub const POLICY_TOML: &str = r#"
+[zones]
+edge = 10
+core = 20
+vault = 30
+
+[[authorities]]
+name = "acme"
+id = 1
+public_key = "keys/acme.pub"
+zones = ["edge"]
+max_trust = 4
+epochs = [{ epoch = 1, secret = "keys/acme.epoch1.secret" }]
+
+[[zone_rules]]
+from = "edge"
+to = "core"
+min_trust = 1
+route_floor = 2
+
+[[zone_rules]]
+from = "edge"
+to = "vault"
+min_trust = 1
+route_floor = 3
+
+[[routes]]
+zone = "core"
+port = "out0"
+next_hop = "02:00:00:00:20:01"
+trust = 3
+
+[[legacy]]
+src = "192.0.2.0/24"
+dst = "198.51.100.20"
+proto = "udp"
+dst_ports = 53
+port = "out0"
+next_hop = "02:00:00:00:20:09"
+
+[[revoked]]
+authority = "acme"
+credential = 9001
+"#;
+
 pub fn snapshot(secret: ZoneSecret) -> Snapshot {
     let mut s = Snapshot::empty(1, mnp_dataplane::wire::DEFAULT_UDP_PORT);
     s.authorities.insert(

@@ -112,7 +112,15 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
 
     let start = Instant::now();
     let mut cl = ControlLoop::new(loaded, opts, start, &clock_file);
+    // Ports are up and every worker polls: tell systemd (Type=notify).
+    cl.notify.ready(&format!(
+        "forwarding: {} worker(s), snapshot generation {}",
+        handles.len(),
+        cell.generation()
+    ));
     loop {
+        let alive = !handles.iter().any(|h| h.is_finished());
+        cl.notify.tick(Instant::now(), alive);
         cl.step(
             &mut control,
             &punt_rx,
@@ -130,6 +138,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             break;
         }
     }
+    cl.notify.stopping();
     stop.store(true, Ordering::Relaxed);
     let mut exits = Vec::new();
     let mut in_use = 0;
@@ -188,6 +197,8 @@ struct ControlLoop<'a> {
     next_clock_record: Instant,
     clock_record_failed: bool,
     punts: Vec<Punt>,
+    /// systemd's notification socket (readiness, reloads, status, watchdog).
+    notify: crate::notify::Notifier,
 }
 
 impl<'a> ControlLoop<'a> {
@@ -215,6 +226,7 @@ impl<'a> ControlLoop<'a> {
             next_clock_record: start,
             clock_record_failed: false,
             punts: Vec::with_capacity(256),
+            notify: crate::notify::Notifier::from_env(),
         }
     }
 
@@ -240,8 +252,13 @@ impl<'a> ControlLoop<'a> {
             self.punts.clear();
         }
         if hup.swap(false, Ordering::Relaxed) {
-            let _ = control.reload(now);
+            self.notify.reloading();
+            let outcome = match control.reload(now) {
+                Ok(_) => "reloaded",
+                Err(_) => "reload failed; the previous policy stays",
+            };
             control.files_changed(); // the reload read them all
+            self.notify.reloaded(outcome);
         } else if now >= self.next_poll {
             self.next_poll = now + self.poll;
             if control.files_changed() {
@@ -269,6 +286,15 @@ impl<'a> ControlLoop<'a> {
                 &self.last,
                 self.last_t.elapsed(),
             );
+            if self.notify.active() {
+                let s = self.last_t.elapsed().as_secs_f64().max(1e-9);
+                self.notify.status(&format!(
+                    "rx {:.3} Mpps, forwarded {:.3} Mpps, dropped {:.3} Mpps",
+                    totals.rx.saturating_sub(self.last.rx) as f64 / s / 1e6,
+                    totals.forwarded.saturating_sub(self.last.forwarded) as f64 / s / 1e6,
+                    totals.dropped().saturating_sub(self.last.dropped()) as f64 / s / 1e6,
+                ));
+            }
             self.last = totals;
             self.last_t = Instant::now();
             self.next_line += self.interval;
