@@ -26,6 +26,7 @@ pub mod ffi {
 
 pub mod error;
 pub mod setup;
+pub mod xdp;
 pub use setup::{DeviceStats, Dpdk, DpdkError, PortSpec};
 
 #[cfg(dpdk)]

@@ -381,6 +381,14 @@ fn end_to_end(driver: &str, tag: &str) {
     });
     let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
     assert!(ready.starts_with("READY=1\n"), "{ready}");
+    if driver == "af_xdp" {
+        // veth has no zero-copy AF_XDP: the gateway must say it got copy mode.
+        let err = std::fs::read_to_string(dir.join("gw.err")).unwrap();
+        assert!(
+            err.contains("af_xdp ports in0 (gv0), out0 (gv1): copy mode on all 2 XDP socket(s)"),
+            "{err}"
+        );
+    }
 
     // The sender: the whole mix, paced so no veth backlog overflows.
     let sent = lab

@@ -95,9 +95,41 @@ pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>
             xdp_held + 4096
         ));
     }
-    Dpdk::start(&args, &specs, workers as u16, mbufs)
-        .map(Some)
-        .map_err(|e| format!("dpdk: {e}"))
+    let dpdk =
+        Dpdk::start(&args, &specs, workers as u16, mbufs).map_err(|e| format!("dpdk: {e}"))?;
+    report_xdp_modes(loaded);
+    Ok(Some(dpdk))
+}
+
+/// Say which mode the kernel gave the af_xdp ports' sockets: zero-copy,
+/// or copy where the driver has no zero-copy AF_XDP (veth, most virtual
+/// NICs). A socket does not tell its interface, so this is one line for all
+/// af_xdp ports.
+fn report_xdp_modes(loaded: &Loaded) {
+    let ports: Vec<String> = loaded
+        .config
+        .ports
+        .iter()
+        .filter(|p| *p.driver.get_ref() == Driver::AfXdp)
+        .map(|p| {
+            let iface = p.iface.as_ref().map_or("", |i| i.get_ref());
+            format!("{} ({iface})", p.name.get_ref())
+        })
+        .collect();
+    if ports.is_empty() {
+        return;
+    }
+    let sockets = mnp_dpdk_sys::xdp::sockets();
+    let zc = sockets.iter().filter(|s| s.zero_copy).count();
+    let mode = match (zc, sockets.len()) {
+        (_, 0) => "mode unknown (no XDP socket found)".to_string(),
+        (0, n) => format!(
+            "copy mode on all {n} XDP socket(s): the driver has no zero-copy AF_XDP, so the kernel copies each frame once"
+        ),
+        (z, n) if z == n => format!("zero-copy on all {n} XDP socket(s)"),
+        (z, n) => format!("zero-copy on {z} of {n} XDP sockets, copy mode on the rest"),
+    };
+    errln!("af_xdp ports {}: {mode}", ports.join(", "));
 }
 
 /// Descriptors of an af_xdp fill ring, each holding an mbuf (DPDK 22.11's
