@@ -95,6 +95,28 @@ fn stamp(p: &PathBuf) -> Option<Stamp> {
     })
 }
 
+/// How much an operator should care about an [`Event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+/// A log line of the control thread (a reload, a revocation list, a peer
+/// going silent).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub level: EventLevel,
+    pub text: String,
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 pub struct Control {
     path: PathBuf,
     cell: Arc<SnapshotCell>,
@@ -113,7 +135,7 @@ pub struct Control {
     registry: HashMap<(u32, u64), RegistryEntry>,
     published_health: Vec<u16>,
     pub stats: ControlStats,
-    events: Vec<String>,
+    events: Vec<Event>,
 }
 
 fn fingerprint(l: &Loaded) -> String {
@@ -197,8 +219,12 @@ impl Control {
     }
 
     /// Log lines since the last call (reload results, rejected lists, …).
-    pub fn take_events(&mut self) -> Vec<String> {
+    pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
+    }
+
+    fn event(&mut self, level: EventLevel, text: String) {
+        self.events.push(Event { level, text });
     }
 
     fn read_revocations(&self, auth: u32, path: &PathBuf) -> Result<RevocationList, ControlError> {
@@ -271,17 +297,22 @@ impl Control {
                 self.stats.reloads_ok += 1;
                 self.stats.last_reload_ok = true;
                 self.stats.last_error = None;
-                self.events
-                    .push(format!("reload: ok, snapshot generation {generation}"));
+                self.event(
+                    EventLevel::Info,
+                    format!("reload: ok, snapshot generation {generation}"),
+                );
             }
             Err(e) => {
                 self.stats.reloads_failed += 1;
                 self.stats.last_reload_ok = false;
                 self.stats.last_error = Some(e.to_string());
-                self.events.push(format!(
-                    "reload: FAILED, keeping generation {}: {e}",
-                    self.stats.generation
-                ));
+                self.event(
+                    EventLevel::Error,
+                    format!(
+                        "reload: FAILED, keeping generation {}: {e}",
+                        self.stats.generation
+                    ),
+                );
             }
         }
         result
@@ -309,16 +340,21 @@ impl Control {
                 Ok(list) => {
                     if self.revocations.get(&auth) != Some(&list) {
                         self.stats.revocations_loaded += 1;
-                        self.events.push(format!(
-                            "revocations: authority {auth} serial {} ({} credentials) from {}",
-                            list.serial,
-                            list.credentials.len(),
-                            path.display()
-                        ));
+                        self.event(
+                            EventLevel::Info,
+                            format!(
+                                "revocations: authority {auth} serial {} ({} credentials) from {}",
+                                list.serial,
+                                list.credentials.len(),
+                                path.display()
+                            ),
+                        );
                     }
                     if let Err(e) = self.floors.raise(&list) {
-                        self.events
-                            .push(format!("revocations: cannot record serial: {e}"));
+                        self.event(
+                            EventLevel::Error,
+                            format!("revocations: cannot record serial: {e}"),
+                        );
                     }
                     self.revocations.insert(auth, list);
                 }
@@ -328,8 +364,10 @@ impl Control {
                         .revocations
                         .get(&auth)
                         .map_or("none".to_string(), |l| format!("serial {}", l.serial));
-                    self.events
-                        .push(format!("revocations: REJECTED {e}; keeping {kept}"));
+                    self.event(
+                        EventLevel::Warn,
+                        format!("revocations: REJECTED {e}; keeping {kept}"),
+                    );
                 }
             }
         }
@@ -391,10 +429,15 @@ impl Control {
                     } else {
                         "restored"
                     };
-                    self.events.push(format!(
-                        "peer {}: routes {what}, generation {generation}",
-                        p.name
-                    ));
+                    let level = if new == 0 {
+                        EventLevel::Warn
+                    } else {
+                        EventLevel::Info
+                    };
+                    self.events.push(Event {
+                        level,
+                        text: format!("peer {}: routes {what}, generation {generation}", p.name),
+                    });
                 }
             }
         }

@@ -230,7 +230,10 @@ fn bad_reload_keeps_the_old_snapshot_and_counts_the_failure() {
     // And a good file reloads.
     s.write(&[1], "", "");
     assert_eq!(c.reload(Instant::now()).unwrap(), gen0 + 1);
-    assert!(c.take_events().iter().any(|e| e.contains("FAILED")));
+    let events = c.take_events();
+    assert!(events
+        .iter()
+        .any(|e| e.text.contains("FAILED") && e.level == mnp_ctrl::control::EventLevel::Error));
 }
 
 /// Holders sending valid packets with the epoch the test tells them to use.
@@ -429,7 +432,7 @@ fn revocation_lists_load_hot_and_resist_forgery_staleness_and_stripping() {
     assert!(
         c.take_events()
             .iter()
-            .filter(|e| e.contains("REJECTED"))
+            .filter(|e| e.text.contains("REJECTED"))
             .count()
             >= 4
     );
@@ -657,7 +660,8 @@ withdraw_after_ms = 3000
     assert!(c
         .take_events()
         .iter()
-        .any(|e| e.contains("peer a: routes WITHDRAWN")));
+        .any(|e| e.text.contains("peer a: routes WITHDRAWN")
+            && e.level == mnp_ctrl::control::EventLevel::Warn));
     // A forged report (B's key claiming to be A) changes nothing.
     c.handle_punts(&[report(&kb, 11, 10, 1000, 5)], NOW, ms(3300));
     assert_eq!(route(&c), b);

@@ -69,7 +69,7 @@ pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>, state: Arc<HttpState>
     {
         Ok(rt) => rt,
         Err(e) => {
-            errln!("metrics endpoint: cannot start its runtime: {e}");
+            tracing::error!("metrics endpoint: cannot start its runtime: {e}");
             return;
         }
     };
@@ -80,7 +80,7 @@ pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>, state: Arc<HttpState>
         {
             Ok(l) => l,
             Err(e) => {
-                errln!("metrics endpoint: {e}");
+                tracing::error!("metrics endpoint: {e}");
                 return;
             }
         };

@@ -8,6 +8,7 @@ mod cmd;
 mod daemon;
 mod decode;
 mod http;
+mod log;
 mod notify;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,19 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// How the daemon logs (see `log.rs`).
+#[derive(clap::Args, Clone)]
+struct LogArgs {
+    /// Log lines as text (timestamp, level, message; under systemd, journald
+    /// priorities instead of timestamps) or as JSON objects, on stderr.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: log::LogFormat,
+    /// Least level logged: error, warn, info or debug (MNP_LOG, in
+    /// tracing-subscriber's directive syntax, overrides it).
+    #[arg(long, default_value = "info")]
+    log_level: String,
 }
 
 #[derive(Subcommand)]
@@ -43,6 +57,8 @@ enum Cmd {
         /// Stop each demo source after this many packets (for exact accounting in tests).
         #[arg(long, hide = true)]
         demo_limit: Option<u64>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Run the built-in demo: governed traffic with every hostile case, no setup.
     Demo {
@@ -52,6 +68,8 @@ enum Cmd {
         /// Seconds to run; 0 runs until Ctrl-C.
         #[arg(long, default_value_t = 6.0)]
         duration: f64,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Validate a config file: exit 0 and a summary, or exit 2 naming file, line and field.
     CheckConfig {
@@ -214,7 +232,8 @@ pub(crate) fn command() -> clap::Command {
 fn main() -> ExitCode {
     use clap::FromArgMatches;
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
-    if matches!(cli.cmd, Cmd::Run { .. } | Cmd::Demo { .. }) {
+    if let Cmd::Run { log, .. } | Cmd::Demo { log, .. } = &cli.cmd {
+        log::init(log.log_format, &log.log_level);
         // A daemon whose stdout or stderr goes away keeps forwarding.
         out::daemon_mode();
         cmd::run::raise_permitted_capabilities();
@@ -225,13 +244,16 @@ fn main() -> ExitCode {
             duration,
             now,
             demo_limit,
+            log: _,
         } => cmd::run::run(
             &config,
             duration.map(Duration::from_secs_f64),
             now,
             demo_limit,
         ),
-        Cmd::Demo { config, duration } => cmd::run::demo(config, duration),
+        Cmd::Demo {
+            config, duration, ..
+        } => cmd::run::demo(config, duration),
         Cmd::CheckConfig {
             config,
             skip_host_checks,

@@ -38,7 +38,7 @@ impl Notifier {
             .and_then(|s| match open(&s) {
                 Ok(t) => Some(t),
                 Err(e) => {
-                    errln!("NOTIFY_SOCKET={s}: {e}; not notifying systemd");
+                    tracing::warn!("NOTIFY_SOCKET={s}: {e}; not notifying systemd");
                     None
                 }
             });

@@ -80,6 +80,8 @@ fn summary_lines(s: &str) -> Vec<String> {
         .nth(1)
         .unwrap_or("")
         .lines()
+        // (Summary lines are indented; log lines on stderr are not.)
+        .filter(|l| l.starts_with(' '))
         .filter(|l| {
             l.trim_start()
                 .chars()

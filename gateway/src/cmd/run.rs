@@ -22,7 +22,7 @@ pub(crate) fn raise_permitted_capabilities() {
     let effective = caps::read(None, CapSet::Effective).unwrap_or_default();
     if !permitted.is_subset(&effective) {
         if let Err(e) = caps::set(None, CapSet::Effective, &permitted) {
-            errln!("warning: cannot raise permitted capabilities {permitted:?}: {e}");
+            tracing::warn!("cannot raise permitted capabilities {permitted:?}: {e}");
         }
     }
 }

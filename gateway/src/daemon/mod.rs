@@ -112,6 +112,12 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
 
     let start = Instant::now();
     let mut cl = ControlLoop::new(loaded, opts, start, &clock_file);
+    tracing::info!(
+        "forwarding: {} worker(s), {} port(s), snapshot generation {}",
+        handles.len(),
+        cfg.ports.len(),
+        cell.generation()
+    );
     // Ports are up and every worker polls: tell systemd (Type=notify).
     cl.notify.ready(&format!(
         "forwarding: {} worker(s), snapshot generation {}",
@@ -151,7 +157,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     // this run could have accepted (protocol §6).
     if opts.clock == Clock::System {
         if let Err(e) = record_clock(&clock_file, "stopped", control_clock_ms()) {
-            errln!("gateway.state_dir: cannot record the clean stop: {e}");
+            tracing::error!("gateway.state_dir: cannot record the clean stop: {e}");
         }
     }
     // Control packets still queued when the workers stopped.
@@ -271,7 +277,12 @@ impl<'a> ControlLoop<'a> {
             self.record_clock();
         }
         for e in control.take_events() {
-            errln!("[{:>7.1}s] {e}", self.start.elapsed().as_secs_f64());
+            use mnp_ctrl::control::EventLevel;
+            match e.level {
+                EventLevel::Info => tracing::info!("{e}"),
+                EventLevel::Warn => tracing::warn!("{e}"),
+                EventLevel::Error => tracing::error!("{e}"),
+            }
         }
         if now >= self.next_view {
             self.next_view = now + Duration::from_millis(200);
@@ -307,10 +318,7 @@ impl<'a> ControlLoop<'a> {
             Ok(()) => self.clock_record_failed = false,
             Err(e) if !self.clock_record_failed => {
                 self.clock_record_failed = true;
-                errln!(
-                    "[{:>7.1}s] gateway.state_dir: cannot record the clock: {e}",
-                    self.start.elapsed().as_secs_f64()
-                );
+                tracing::error!("gateway.state_dir: cannot record the clock: {e}");
             }
             Err(_) => {}
         }

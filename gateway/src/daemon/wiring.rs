@@ -129,7 +129,7 @@ fn report_xdp_modes(loaded: &Loaded) {
         (z, n) if z == n => format!("zero-copy on all {n} XDP socket(s)"),
         (z, n) => format!("zero-copy on {z} of {n} XDP sockets, copy mode on the rest"),
     };
-    errln!("af_xdp ports {}: {mode}", ports.join(", "));
+    tracing::info!("af_xdp ports {}: {mode}", ports.join(", "));
 }
 
 /// Descriptors of an af_xdp fill ring, each holding an mbuf (DPDK 22.11's
@@ -404,8 +404,8 @@ pub(crate) fn metrics_listener(
     match TcpListener::bind(addr.get_ref()) {
         Ok(l) => Ok(Some(l)),
         Err(e) if opts.metrics_optional => {
-            errln!(
-                "warning: control.metrics: cannot listen on {}: {e}; running without the endpoint",
+            tracing::warn!(
+                "control.metrics: cannot listen on {}: {e}; running without the endpoint",
                 addr.get_ref()
             );
             Ok(None)
@@ -488,10 +488,7 @@ pub(crate) fn spawn_workers(
                 // the pool's shared ring; a failure only costs that speed.
                 let _eal = eal
                     .then(mnp_dpdk_sys::setup::register_worker_thread)
-                    .and_then(|r| {
-                        r.map_err(|e| errln!("mnp-gateway: worker {label}: {e}"))
-                            .ok()
-                    });
+                    .and_then(|r| r.map_err(|e| tracing::error!("worker {label}: {e}")).ok());
                 let exit = w.run();
                 (exit, w.pool.in_use())
             })
