@@ -60,6 +60,7 @@ DEPS=(
     "test|promtool|prometheus|have_cmd promtool|the metrics exposition test"
     "test|tshark|tshark|have_cmd tshark|the drop-capture tests (Wireshark reads what the gateway writes)"
     "test|dumpcap|wireshark-common|have_cmd dumpcap|gateway/tests/netns.rs (the receiver namespace's raw capture)"
+    "test|systemd-analyze|systemd|have_cmd systemd-analyze|gateway/tests/service.rs (systemd verifies configs/mnp-gateway.service)"
     "test|ip|iproute2|have_cmd ip|gateway/tests/netns.rs (namespaces and veth pairs) and scripts/bench-veth.sh"
     "test|python3|python3|have_cmd python3|scripts/verify_vectors.py (independent check of the vectors)"
     "test|pip|python3-pip|have_py_pip|installing the PyPI modules of scripts/verify_vectors.py"

@@ -34,7 +34,11 @@ proptest! {
 
 #[test]
 fn the_example_configs_parse() {
-    for text in [DEMO, include_str!("../../configs/appliance.toml")] {
+    for text in [
+        DEMO,
+        include_str!("../../configs/appliance.toml"),
+        include_str!("../../configs/kernel.toml"),
+    ] {
         toml::from_str::<mnp_ctrl::config::Config>(text).unwrap_or_else(|e| panic!("{e}"));
     }
 }
