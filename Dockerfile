@@ -37,5 +37,12 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
 #   docker run --network host --cap-drop ALL --cap-add NET_RAW --cap-add NET_ADMIN \
 #     --cap-add IPC_LOCK --cap-add SYS_NICE -v /dev/hugepages:/dev/hugepages \
 #     -v /etc/mnp:/etc/mnp:ro IMAGE run --config /etc/mnp/gateway.toml
+# Ports on the host's own interfaces (driver = "af_packet" or "af_xdp", iface =
+# "eth1"; see configs/kernel.toml) need --network host, so the container sees
+# them; af_packet needs NET_RAW; af_xdp also NET_ADMIN, BPF and unlimited
+# locked memory for its umem:
+#   docker run --network host --cap-drop ALL --cap-add NET_RAW --cap-add NET_ADMIN \
+#     --cap-add BPF --cap-add IPC_LOCK --ulimit memlock=-1 \
+#     -v /etc/mnp:/etc/mnp:ro IMAGE run --config /etc/mnp/gateway.toml
 ENTRYPOINT ["mnp-gateway"]
 CMD ["demo", "--config", "/var/lib/mnp/configs/demo.toml", "--duration", "0"]
