@@ -18,7 +18,9 @@
 //! hostile) and the legacy-allowed ones, the raw-EtherType and 802.1Q ones
 //! with the same lineage. The gateway's counters must match what was sent,
 //! reason by reason. The gateway is started as systemd would (NOTIFY_SOCKET)
-//! and the test waits for its READY=1.
+//! and the test waits for its READY=1. A third run puts the gateway on tap
+//! ports it creates itself: the sender writes into one, the capture reads
+//! the other.
 //!
 //! Needs root, iproute2, dumpcap and a DPDK build; otherwise it says why and
 //! skips (scripts/test.sh sets MNP_REQUIRE_NETNS=1 when it runs as root, so
@@ -210,7 +212,7 @@ fn bench_bin() -> PathBuf {
     p
 }
 
-fn config(driver: &str, dir: &Path, prefix: &str) -> String {
+fn config(driver: &str, dir: &Path, prefix: &str, ifaces: [&str; 2]) -> String {
     format!(
         r#"
 [gateway]
@@ -227,18 +229,20 @@ mbufs = 16383
 [[ports]]
 name = "in0"
 driver = "{driver}"
-iface = "gv0"
+iface = "{in_iface}"
 mac = "02:00:00:00:00:01"
 
 [[ports]]
 name = "out0"
 driver = "{driver}"
-iface = "gv1"
+iface = "{out_iface}"
 mac = "02:00:00:00:01:00"
 queues = 0
 {policy}"#,
         dir = dir.display(),
-        policy = mnp_traffic::fixture::POLICY_TOML
+        policy = mnp_traffic::fixture::POLICY_TOML,
+        in_iface = ifaces[0],
+        out_iface = ifaces[1],
     )
 }
 
@@ -306,55 +310,32 @@ fn sink_report(out: &str, addr: &str) -> SinkSocket {
     }
 }
 
-fn end_to_end(driver: &str, tag: &str) {
+/// Where frames enter and leave the gateway.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wires {
+    /// sender ─veth─ gateway ─veth─ receiver (af_packet, af_xdp).
+    Veth,
+    /// Tap interfaces the gateway creates in its own namespace: the sender
+    /// writes into the first, the capture reads the second.
+    Tap,
+}
+
+fn end_to_end(driver: &str, tag: &str, wires: Wires) {
     let dir = mnp_testkit::tempdir(&format!("netns-{driver}"));
     let dir = dir.path();
     let lab = Lab::up(tag);
     let k = mnp_ctrl::keys::keygen(&dir.join("keys"), "acme", &[1], false).unwrap();
     let secret = hex::encode(mnp_ctrl::keys::read_private32(&k.secrets[0].1).unwrap());
     let prefix = format!("mnp-ns-{tag}{}", std::process::id());
+    let (ifaces, sender, send_iface, receiver, capture_iface) = match wires {
+        Wires::Veth => (["gv0", "gv1"], &lab.sender, "sv", &lab.receiver, "rv"),
+        Wires::Tap => (["mt0", "mt1"], &lab.gw, "mt0", &lab.gw, "mt1"),
+    };
     let cfg = dir.join("gw.toml");
-    std::fs::write(&cfg, config(driver, dir, &prefix)).unwrap();
+    std::fs::write(&cfg, config(driver, dir, &prefix, ifaces)).unwrap();
 
-    // The receiver: a raw capture and kernel UDP sockets.
-    let capture = dir.join("rx.pcapng");
-    let mut dumpcap = Reaped(
-        lab.exec(&lab.receiver, "dumpcap")
-            .args(["-q", "-i", "rv", "-w"])
-            .arg(&capture)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(
-        wait_for_file(&capture, Duration::from_secs(10)),
-        "dumpcap did not start"
-    );
-    let sink_out = dir.join("sink.out");
-    let mut sink = Reaped(
-        lab.exec(&lab.receiver, bench_bin().to_str().unwrap())
-            .args([
-                "sink",
-                "--udp",
-                "198.51.100.20:6160",
-                "--udp",
-                "[2001:db8:0:1::20]:6160",
-                "--seconds",
-                "60",
-                "--idle",
-                "3",
-                "--secret",
-                &secret,
-            ])
-            .stdout(std::fs::File::create(&sink_out).unwrap())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    );
-    assert!(wait_for_file(&sink_out, Duration::from_secs(10)));
-
-    // The gateway, started as systemd would: READY=1 once its ports are up.
+    // The gateway, started as systemd would: READY=1 once its ports are up
+    // (a tap port's interface exists from then on).
     let notify_path = dir.join("notify.sock");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify
@@ -390,15 +371,56 @@ fn end_to_end(driver: &str, tag: &str) {
         );
     }
 
+    // The receiver: a raw capture, and (behind a veth) kernel UDP sockets.
+    let capture = dir.join("rx.pcapng");
+    let mut dumpcap = Reaped(
+        lab.exec(receiver, "dumpcap")
+            .args(["-q", "-i", capture_iface, "-w"])
+            .arg(&capture)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        wait_for_file(&capture, Duration::from_secs(10)),
+        "dumpcap did not start"
+    );
+    let sink_out = dir.join("sink.out");
+    let mut sink = (wires == Wires::Veth).then(|| {
+        let sink = Reaped(
+            lab.exec(&lab.receiver, bench_bin().to_str().unwrap())
+                .args([
+                    "sink",
+                    "--udp",
+                    "198.51.100.20:6160",
+                    "--udp",
+                    "[2001:db8:0:1::20]:6160",
+                    "--seconds",
+                    "60",
+                    "--idle",
+                    "3",
+                    "--secret",
+                    &secret,
+                ])
+                .stdout(std::fs::File::create(&sink_out).unwrap())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap(),
+        );
+        assert!(wait_for_file(&sink_out, Duration::from_secs(10)));
+        sink
+    });
+
     // The sender: the whole mix, paced so no veth backlog overflows.
     let sent = lab
-        .exec(&lab.sender, bench_bin().to_str().unwrap())
+        .exec(sender, bench_bin().to_str().unwrap())
         .args(["gen", "--mode", "txonly", "--mix", "--device", "net_af_packet0"])
         .args(["--packets", &PACKETS.to_string(), "--rate", "20000"])
         .args(["--secret", &secret])
         .arg("--eal")
         .arg(format!(
-            "--no-huge --no-pci --no-shconf -m 256 -l 0 --file-prefix {prefix}-tx --vdev net_af_packet0,iface=sv"
+            "--no-huge --no-pci --no-shconf -m 256 -l 0 --file-prefix {prefix}-tx --vdev net_af_packet0,iface={send_iface}"
         ))
         .output()
         .unwrap();
@@ -533,8 +555,11 @@ fn end_to_end(driver: &str, tag: &str) {
     );
 
     // The kernel's UDP sockets: every untagged UDP frame, MAC-valid, one hop.
+    let Some(sink) = sink.as_mut() else {
+        return;
+    };
     assert!(
-        wait_exit(&mut sink, Duration::from_secs(60)),
+        wait_exit(sink, Duration::from_secs(60)),
         "the sink did not finish"
     );
     let report = std::fs::read_to_string(&sink_out).unwrap();
@@ -555,7 +580,7 @@ fn af_packet_ports_forward_to_a_real_receiver_and_drop_every_hostile_frame() {
     if skip_unless_able("af_packet_ports_forward_to_a_real_receiver") {
         return;
     }
-    end_to_end("af_packet", "p");
+    end_to_end("af_packet", "p", Wires::Veth);
 }
 
 #[test]
@@ -563,5 +588,13 @@ fn af_xdp_ports_forward_to_a_real_receiver_and_drop_every_hostile_frame() {
     if skip_unless_able("af_xdp_ports_forward_to_a_real_receiver") {
         return;
     }
-    end_to_end("af_xdp", "x");
+    end_to_end("af_xdp", "x", Wires::Veth);
+}
+
+#[test]
+fn tap_ports_forward_what_the_kernel_writes_into_them() {
+    if skip_unless_able("tap_ports_forward_what_the_kernel_writes_into_them") {
+        return;
+    }
+    end_to_end("tap", "t", Wires::Tap);
 }

@@ -47,10 +47,10 @@ pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>
         let device = match kernel_vdev(i, p, workers) {
             Some((name, vdev)) => {
                 vdevs.push(vdev);
-                if driver == Driver::AfXdp {
-                    // An XDP socket transmits through the queue pair its
-                    // receive queue set up: configure every pair, poll only
-                    // `queues` of them (the rest stay idle).
+                if matches!(driver, Driver::AfXdp | Driver::Tap) {
+                    // An XDP socket (a tap fd) transmits through the queue
+                    // pair its receive queue set up: configure every pair,
+                    // poll only `queues` of them (the rest stay idle).
                     rx_queues = xdp_pairs(p, workers);
                 }
                 name
