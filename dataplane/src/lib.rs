@@ -24,6 +24,7 @@ pub mod replay;
 pub mod route;
 pub mod snapshot;
 pub mod stats;
+pub mod trace;
 pub mod wire;
 pub mod worker;
 

@@ -280,6 +280,16 @@ impl Pipeline {
             .map(|m| m.off)
     }
 
+    /// Claims and destination zone of packet `i` of the last burst, if it is
+    /// governed (as its header states them; whether they verified is in
+    /// [`Pipeline::trace`]).
+    pub fn claims_of(&self, i: usize) -> Option<(Claims, u16)> {
+        self.meta
+            .get(i)
+            .filter(|m| m.kind == Kind::Governed)
+            .map(|_| (self.hdr[i].claims, self.hdr[i].dst_zone))
+    }
+
     /// For packet `i` of the last burst: (checks that ran, checks that
     /// failed), one bit per check, the bit number being the drop reason's
     /// code. `why` prints them in pipeline order.

@@ -24,6 +24,7 @@ use crate::port::{BufPool, DropSink, PktBuf, Refused, RxQueue, RxStatus, TxQueue
 use crate::punt::Punt;
 use crate::rcu::SnapshotCell;
 use crate::stats::{BurstStats, Forwarded, LatencyRecorder, WorkerCounters};
+use crate::trace::{TraceRecord, TraceTap, TRACE_BYTES};
 use crossbeam::epoch;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -78,6 +79,10 @@ pub struct Worker {
     pub punt: Option<crossbeam::channel::Sender<Punt>>,
     /// Burst processing latency (pipeline through transmit).
     pub latency: Option<LatencyRecorder>,
+    /// The live trace's tap and this worker's index in the daemon's list.
+    pub trace: Option<(Arc<TraceTap>, u16)>,
+    /// Records of the current burst, until its latency is known.
+    traced: Vec<TraceRecord>,
     drops_seen: u64,
 }
 
@@ -106,6 +111,8 @@ impl Worker {
             clock,
             punt: None,
             latency: None,
+            trace: None,
+            traced: Vec::new(),
             drops_seen: 0,
         }
     }
@@ -147,15 +154,20 @@ impl Worker {
                 }
                 continue;
             }
-            let started = self.latency.as_ref().map(|_| std::time::Instant::now());
+            // One relaxed load per burst when nobody traces.
+            let tracing = self.trace.as_ref().is_some_and(|(t, _)| t.armed());
+            let started = (self.latency.is_some() || tracing).then(std::time::Instant::now);
             let mut stats = BurstStats::default();
             stats.refused(refused);
+            let now_ms = self.clock.now_ms();
             {
                 let guard = epoch::pin();
                 let snap = self.snapshots.load(&guard);
-                let now_ms = self.clock.now_ms();
                 self.pipeline
                     .process(snap, now_ms, &mut burst, &mut verdicts, &mut stats);
+            }
+            if tracing {
+                self.trace_burst(&burst, &verdicts, now_ms);
             }
             self.dispatch(
                 &mut burst,
@@ -168,8 +180,15 @@ impl Worker {
             // Lent buffers (mbufs) dropped or not sent go back in one bulk call.
             self.pool.release_lent();
             self.counters.publish(&stats);
-            if let (Some(rec), Some(t)) = (self.latency.as_mut(), started) {
-                rec.record(t.elapsed().as_nanos() as u64);
+            let elapsed = started.map(|t| t.elapsed().as_nanos() as u64);
+            if let (Some(rec), Some(ns)) = (self.latency.as_mut(), elapsed) {
+                rec.record(ns);
+            }
+            if let Some((tap, _)) = self.trace.as_ref() {
+                for mut r in self.traced.drain(..) {
+                    r.latency_ns = elapsed.unwrap_or(0);
+                    tap.offer(r);
+                }
             }
         };
         if let Some(rec) = self.latency.as_mut() {
@@ -183,6 +202,36 @@ impl Worker {
             s.flush();
         }
         exit
+    }
+
+    /// Copy the burst's packets the live trace wants (before dispatch sends
+    /// or frees them); their latency is filled in once the burst is sent.
+    fn trace_burst(&mut self, burst: &[PktBuf], verdicts: &[Verdict], now_ms: u64) {
+        let Some((tap, worker)) = self.trace.as_ref() else {
+            return;
+        };
+        let filter = tap.filter();
+        for (i, (pkt, v)) in burst.iter().zip(verdicts).enumerate() {
+            let claims = self.pipeline.claims_of(i);
+            if !filter.matches(v, claims.as_ref().map(|(c, z)| (c, *z))) || !tap.claim() {
+                continue;
+            }
+            let frame = pkt.as_ref();
+            let (checked, failed) = self.pipeline.trace(i);
+            let mut r = TraceRecord {
+                worker: *worker,
+                at_ms: now_ms,
+                verdict: *v,
+                checked,
+                failed,
+                latency_ns: 0,
+                len: frame.len() as u32,
+                bytes: [0; TRACE_BYTES],
+            };
+            let n = frame.len().min(TRACE_BYTES);
+            r.bytes[..n].copy_from_slice(&frame[..n]);
+            self.traced.push(r);
+        }
     }
 
     /// Capture a sample of drops (one in `drop_sample`), with the reason.

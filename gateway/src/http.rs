@@ -2,7 +2,10 @@
 //! `control.metrics_remote`): `GET /metrics` (Prometheus text), `GET
 //! /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
 //! verdict on a frame, check by check, against its current snapshot and its
-//! live replay windows, read only). Nothing here touches the packet path.
+//! live replay windows, read only), and `GET /trace?count=N[&filter=F][&timeout=S]`
+//! (the next N packets the workers judge, as JSON: see `trace.rs`). Nothing
+//! here touches the packet path; a trace arms the workers' tap, which costs
+//! them one atomic load per burst while nobody traces.
 
 use crate::decode;
 use mnp_ctrl::metrics::{self, ControlView, LatencySummary, WorkerView};
@@ -23,6 +26,10 @@ pub struct HttpState {
     pub clock: Clock,
     /// The workers' replay windows and rate buckets, read by `/why`.
     pub replay: Arc<mnp_dataplane::replay::ReplayTable>,
+    /// The live trace's tap, and the workers' labels by index.
+    pub trace: Arc<mnp_dataplane::trace::TraceTap>,
+    /// One trace at a time.
+    pub tracing: tokio::sync::Mutex<()>,
 }
 
 impl HttpState {
@@ -102,7 +109,14 @@ pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>, state: Arc<HttpState>
             tokio::task::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(respond(&req, &state)) }
+                    async move {
+                        let resp = if req.uri().path() == "/trace" && req.method() == "GET" {
+                            trace(req.uri().query().unwrap_or(""), &state).await
+                        } else {
+                            respond(&req, &state)
+                        };
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
                     .timer(hyper_util::rt::TokioTimer::new())
@@ -117,16 +131,75 @@ pub fn serve(listener: TcpListener, stop: Arc<AtomicBool>, state: Arc<HttpState>
 
 type Body = http_body_util::Full<hyper::body::Bytes>;
 
+/// Longest a trace waits for its packets (below the connection's limit).
+pub const TRACE_TIMEOUT_MAX: Duration = Duration::from_secs(25);
+
+fn param(query: &str, k: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_string))
+}
+
+fn response(status: u16, ctype: &str, body: String) -> hyper::Response<Body> {
+    let mut resp = hyper::Response::new(Body::new(body.into()));
+    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
+    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
+        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    resp
+}
+
+/// `GET /trace`: arm the tap for `count` packets matching `filter`, wait
+/// until they are judged or `timeout` seconds pass, answer with a JSON
+/// array of what was traced (possibly fewer than asked).
+async fn trace(query: &str, state: &HttpState) -> hyper::Response<Body> {
+    use mnp_dataplane::trace::{TraceFilter, TRACE_QUEUE};
+    let count = param(query, "count")
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(10)
+        .clamp(1, TRACE_QUEUE as u32);
+    let filter = match param(query, "filter").map(|f| TraceFilter::parse(&f)) {
+        None => TraceFilter::All,
+        Some(Ok(f)) => f,
+        Some(Err(e)) => return response(400, "text/plain", format!("filter: {e}\n")),
+    };
+    let timeout = param(query, "timeout")
+        .and_then(|t| t.parse::<f64>().ok())
+        .map_or(Duration::from_secs(10), Duration::from_secs_f64)
+        .min(TRACE_TIMEOUT_MAX);
+    let _one = state.tracing.lock().await;
+    state.trace.arm(count, filter);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while state.trace.remaining() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    state.trace.disarm();
+    // Packets claimed in the last burst reach the queue once it is sent.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let records = state.trace.take();
+    let labels: Vec<String> = state
+        .workers
+        .iter()
+        .map(|(p, q, _)| format!("{p}/{q}"))
+        .collect();
+    let g = crossbeam::epoch::pin();
+    let snap = state.cell.load(&g);
+    let traced: Vec<crate::trace::Traced> = records
+        .iter()
+        .map(|r| crate::trace::Traced::from_record(r, &labels, snap))
+        .collect();
+    match serde_json::to_string_pretty(&traced) {
+        Ok(body) => response(200, "application/json", body + "\n"),
+        Err(e) => response(500, "text/plain", format!("{e}\n")),
+    }
+}
+
 fn respond(
     req: &hyper::Request<hyper::body::Incoming>,
     state: &HttpState,
 ) -> hyper::Response<Body> {
     let query = req.uri().query().unwrap_or("");
-    let param = |k: &str| {
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(&format!("{k}=")).map(str::to_string))
-    };
+    let param = |k: &str| param(query, k);
     let (status, ctype, body) = match (req.method().as_str(), req.uri().path()) {
         ("GET", "/metrics") => (
             200,
@@ -148,22 +221,22 @@ fn respond(
         ("GET", _) => (
             404,
             "text/plain",
-            "try /metrics, /healthz or /why?frame=HEX\n".to_string(),
+            "try /metrics, /healthz, /why?frame=HEX or /trace?count=N\n".to_string(),
         ),
         _ => (405, "text/plain", "GET only\n".to_string()),
     };
-    let mut resp = hyper::Response::new(Body::new(body.into()));
-    *resp.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or_default();
-    if let Ok(v) = hyper::header::HeaderValue::from_str(ctype) {
-        resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
-    }
-    resp
+    response(status, ctype, body.to_string())
 }
 
 /// A minimal client: GET `path` from `addr`, return the body.
 pub fn get(addr: &str, path: &str) -> Result<String, String> {
+    get_within(addr, path, Duration::from_secs(5))
+}
+
+/// [`get`], waiting up to `timeout` for the answer.
+pub fn get_within(addr: &str, path: &str, timeout: Duration) -> Result<String, String> {
     let mut s = TcpStream::connect(addr).map_err(|e| format!("{addr}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))
+    s.set_read_timeout(Some(timeout))
         .map_err(|e| e.to_string())?;
     write!(
         s,

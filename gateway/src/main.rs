@@ -10,6 +10,7 @@ mod decode;
 mod http;
 mod log;
 mod notify;
+mod trace;
 
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -159,6 +160,29 @@ enum Cmd {
         /// The gateway's `control.metrics` address.
         #[arg(long, default_value = "127.0.0.1:9464")]
         endpoint: String,
+    },
+    /// Show the next packets a running gateway judges: outer headers, claims,
+    /// every check passed or failed, verdict, egress port, latency.
+    Trace {
+        /// The gateway's `control.metrics` address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        endpoint: String,
+        /// Packets to trace (at most 1024).
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+        /// Only packets dropped for a reason, or of an authority, credential
+        /// or zone: reason=NAME | authority=ID | credential=ID | zone=ID.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Seconds to wait for them (at most 25).
+        #[arg(long, default_value_t = 10.0)]
+        timeout: f64,
+        /// Also write them to a pcapng file, each with its verdict as a comment.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
+        /// Print JSON (one array) instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Sign a revocation list for an authority (load it with `revocations = FILE`).
     Revoke {
@@ -314,6 +338,21 @@ fn main() -> ExitCode {
             now,
         } => cmd::inspect::why(hex, pcap, index, config, endpoint, now),
         Cmd::Stats { endpoint } => cmd::stats::stats(&endpoint),
+        Cmd::Trace {
+            endpoint,
+            count,
+            filter,
+            timeout,
+            pcap,
+            json,
+        } => cmd::trace::trace(
+            &endpoint,
+            count,
+            filter.as_deref(),
+            timeout,
+            pcap.as_deref(),
+            json,
+        ),
         Cmd::Completions { shell } => cmd::docs::completions(shell),
         Cmd::Man { dir } => cmd::docs::man_pages(dir.as_deref()),
     }

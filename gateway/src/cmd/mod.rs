@@ -6,3 +6,4 @@ pub mod docs;
 pub mod inspect;
 pub mod run;
 pub mod stats;
+pub mod trace;

@@ -78,6 +78,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let latency = Arc::new(Mutex::new(latency_histogram()));
     let (stop, hup) = signals()?;
     let listener = metrics_listener(loaded, opts)?;
+    let trace = Arc::new(mnp_dataplane::trace::TraceTap::default());
     let shared = Shared {
         replay: replay.clone(),
         cell: cell.clone(),
@@ -86,6 +87,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         punt: punt_tx,
         drop_sink,
         eal: dpdk.is_some(),
+        trace: trace.clone(),
     };
     let (handles, counters) = spawn_workers(loaded, opts, plans, &tx, shared)?;
 
@@ -105,6 +107,8 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             cell: cell.clone(),
             clock: opts.clock,
             replay: replay.clone(),
+            trace: trace.clone(),
+            tracing: tokio::sync::Mutex::new(()),
         });
         let stop = http_stop.clone();
         std::thread::spawn(move || crate::http::serve(l, stop, state))

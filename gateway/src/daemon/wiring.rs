@@ -427,6 +427,8 @@ pub(crate) struct Shared {
     pub(crate) drop_sink: Option<PcapDropSink>,
     /// DPDK is running: workers register with EAL (per-lcore mempool caches).
     pub(crate) eal: bool,
+    /// The live trace's tap (`GET /trace`).
+    pub(crate) trace: Arc<mnp_dataplane::trace::TraceTap>,
 }
 
 /// A worker's thread: (how it exited, its buffers still in use).
@@ -473,6 +475,7 @@ pub(crate) fn spawn_workers(
         );
         w.punt = Some(shared.punt.clone());
         w.latency = Some(LatencyRecorder::new(shared.latency.clone()));
+        w.trace = Some((shared.trace.clone(), worker_index as u16));
         if let Some(s) = &shared.drop_sink {
             w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
             w.drop_sample = *cfg.workers.drop_sample.get_ref();
