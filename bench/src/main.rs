@@ -128,6 +128,22 @@ enum Cmd {
         #[command(flatten)]
         material: Material,
     },
+    /// The whole worker loop (rx copy, pipeline, dispatch, a null tx) over
+    /// pre-built fresh frames, with the live trace absent, present but off,
+    /// and on for every packet: what tracing costs.
+    Worker {
+        /// Payload bytes per packet.
+        #[arg(long, default_value_t = 22)]
+        payload: usize,
+        /// Packets per run.
+        #[arg(long, default_value = "1M", value_parser = parse_count)]
+        packets: u64,
+        /// Runs to take the median of.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        #[command(flatten)]
+        material: Material,
+    },
     /// Write the governed demo mix (or only valid frames) to a pcap.
     Pcap {
         /// The pcap file to write.
@@ -566,6 +582,12 @@ fn main() {
             material,
         } => sink(&udp, seconds, packets, idle, material),
         Cmd::Limit { frame, encap, runs } => limit(frame, encap, runs),
+        Cmd::Worker {
+            payload,
+            packets,
+            runs,
+            material,
+        } => worker_bench(payload, packets as usize, runs.max(1), material),
         Cmd::Scaling {
             workers,
             payload,
@@ -683,6 +705,116 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
         "  {workers} workers:   {many:8.3} Mpps   ({:.2} × one)",
         many / one
     );
+}
+
+/// Pre-built frames handed to the worker as a port would: copied into the
+/// worker's buffers, a burst at a time.
+struct FramesRx {
+    frames: Arc<Vec<Vec<u8>>>,
+    next: usize,
+}
+
+impl mnp_dataplane::port::RxQueue for FramesRx {
+    fn rx_burst(
+        &mut self,
+        pool: &mut mnp_dataplane::port::BufPool,
+        out: &mut Vec<PktBuf>,
+        max: usize,
+    ) -> mnp_dataplane::port::RxStatus {
+        use mnp_dataplane::port::RxStatus;
+        while out.len() < max && self.next < self.frames.len() {
+            let Some(mut b) = pool.get() else { break };
+            b.fill(&self.frames[self.next]);
+            self.next += 1;
+            out.push(b);
+        }
+        if self.next < self.frames.len() {
+            RxStatus::Open
+        } else {
+            RxStatus::Exhausted
+        }
+    }
+    fn take_refused(&mut self) -> mnp_dataplane::port::Refused {
+        mnp_dataplane::port::Refused::default()
+    }
+}
+
+/// `mnp-bench worker`: Mpps of one worker loop with the trace tap absent,
+/// present but off, and on for every packet (re-armed as it empties).
+fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
+    use mnp_dataplane::port::{BufPool, NullTx};
+    use mnp_dataplane::rcu::SnapshotCell;
+    use mnp_dataplane::stats::WorkerCounters;
+    use mnp_dataplane::trace::{TraceFilter, TraceTap, TRACE_QUEUE};
+    use mnp_dataplane::worker::{Clock, Worker};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let frame_len = 42 + HEADER_LEN + payload;
+    let snap = mnp_traffic::fixture::snapshot(m.secret);
+    let run = |mode: u8| -> f64 {
+        let mut g = gen::Fresh::from_credential(1, &m.secret, 1024, frame_len, Encap::UdpIpv4, 64);
+        let mut frames = vec![vec![0u8; frame_len]; packets];
+        let mut views: Vec<&mut [u8]> = frames.iter_mut().map(|f| &mut f[..]).collect();
+        g.fill(&mut views, m.now as u64 * 1000);
+        let replay = Arc::new(ReplayTable::new(4096));
+        let counters = Arc::new(WorkerCounters::default());
+        let mut w = Worker::new(
+            Box::new(FramesRx {
+                frames: Arc::new(frames),
+                next: 0,
+            }),
+            vec![Box::new(NullTx::default())],
+            BufPool::new(256, 2048),
+            Pipeline::new(replay),
+            Arc::new(SnapshotCell::new(snap.clone())),
+            counters.clone(),
+            Arc::new(AtomicBool::new(false)),
+            Clock::Fixed(m.now),
+        );
+        let tap = Arc::new(TraceTap::default());
+        let done = Arc::new(AtomicBool::new(false));
+        let drainer = (mode == 2).then(|| {
+            let (tap, done) = (tap.clone(), done.clone());
+            tap.arm(TRACE_QUEUE as u32, TraceFilter::All);
+            std::thread::spawn(move || {
+                let mut traced = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    if tap.remaining() == 0 {
+                        traced += tap.take().len();
+                        tap.arm(TRACE_QUEUE as u32, TraceFilter::All);
+                    }
+                    std::hint::spin_loop();
+                }
+                traced + tap.take().len()
+            })
+        });
+        if mode > 0 {
+            w.trace = Some((tap.clone(), 0));
+        }
+        let t0 = Instant::now();
+        w.run();
+        let dt = t0.elapsed().as_secs_f64();
+        done.store(true, Ordering::Relaxed);
+        let traced = drainer.map_or(0, |d| d.join().unwrap_or(0));
+        let st = counters.read();
+        assert_eq!(st.forwarded, packets as u64, "{st:?}");
+        if mode == 2 {
+            assert!(traced > packets / 2, "only {traced} of {packets} traced");
+        }
+        packets as f64 / dt / 1e6
+    };
+    println!("frame {frame_len} B, {packets} pre-built fresh packets, 1024 credentials, median of {runs}");
+    let mut base = 0.0;
+    for (mode, what) in [(0u8, "no trace tap"), (1, "tap present, trace off"), (2, "trace on, every packet")] {
+        let mpps = median((0..runs).map(|_| run(mode)).collect());
+        if mode == 0 {
+            base = mpps;
+        }
+        println!(
+            "  {what:<24} {mpps:8.3} Mpps  {:7.1} ns/packet  ({:+.1} ns vs no tap)",
+            1e3 / mpps,
+            1e3 / mpps - 1e3 / base
+        );
+    }
 }
 
 /// BLAKE3 compressions to hash `len` bytes: every block of every chunk
