@@ -804,7 +804,11 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
     };
     println!("frame {frame_len} B, {packets} pre-built fresh packets, 1024 credentials, median of {runs}");
     let mut base = 0.0;
-    for (mode, what) in [(0u8, "no trace tap"), (1, "tap present, trace off"), (2, "trace on, every packet")] {
+    for (mode, what) in [
+        (0u8, "no trace tap"),
+        (1, "tap present, trace off"),
+        (2, "trace on, every packet"),
+    ] {
         let mpps = median((0..runs).map(|_| run(mode)).collect());
         if mode == 0 {
             base = mpps;

@@ -202,10 +202,36 @@ pub fn verdict_line(v: &Verdict, snap: &Snapshot) -> String {
 }
 
 /// What `why` found: the text, and whether the verdict is a drop (`why`
-/// exits non-zero then, so scripts can use it).
+/// exits non-zero then, so scripts can use it); with its parts for `--json`.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Why {
+    #[serde(skip)]
     pub text: String,
     pub dropped: bool,
+    pub snapshot_generation: u64,
+    /// The clock the frame was judged at (Unix seconds).
+    pub clock: u32,
+    /// Judged against the running gateway's replay windows (read only).
+    pub live_replay_state: bool,
+    /// Every check that ran, in pipeline order.
+    pub checks: Vec<WhyCheck>,
+    /// `forward`, `drop` or `local`.
+    pub verdict: String,
+    /// The drop reason, or the check audit mode let pass.
+    pub reason: Option<String>,
+    pub egress: Option<String>,
+    pub verdict_text: String,
+    /// The frame's fields, layer by layer.
+    pub frame: serde_json::Value,
+}
+
+/// One check as `why` ran it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WhyCheck {
+    pub check: String,
+    pub passed: bool,
+    /// The values it compared.
+    pub detail: String,
 }
 
 /// Run `frame` through `snap` and list every check in pipeline order —
@@ -237,8 +263,16 @@ pub fn why(frame: &[u8], snap: &Snapshot, now_ms: u64, live: Option<&Arc<ReplayT
         }
     );
     let facts = Facts::of(frame, snap);
+    let mut checks = Vec::new();
     for r in CHECK_ORDER {
         let bit = 1u64 << r.code();
+        if checked & bit != 0 {
+            checks.push(WhyCheck {
+                check: r.name().to_string(),
+                passed: failed & bit == 0,
+                detail: facts.detail(*r, snap, now_ms, &freshness),
+            });
+        }
         let (state, detail) = if failed & bit != 0 {
             (
                 "FAIL",
@@ -256,10 +290,151 @@ pub fn why(frame: &[u8], snap: &Snapshot, now_ms: u64, live: Option<&Arc<ReplayT
         let _ = writeln!(s, "  {state:<4}  {:<26} {detail}", r.name());
     }
     let _ = writeln!(s, "verdict: {}", verdict_line(&v[0], snap));
+    let (verdict, reason, egress) = match v[0] {
+        Verdict::Forward { port, audit } => (
+            "forward",
+            audit.map(|a| a.name().to_string()),
+            snap.ports.get(port as usize).map(|p| p.name.clone()),
+        ),
+        Verdict::Drop(d) => ("drop", Some(d.name().to_string()), None),
+        Verdict::Local(_) => ("local", None, None),
+    };
     Why {
         text: s,
         dropped: matches!(v[0], Verdict::Drop(_)),
+        snapshot_generation: snap.generation,
+        clock: now,
+        live_replay_state: live.is_some(),
+        checks,
+        verdict: verdict.to_string(),
+        reason,
+        egress,
+        verdict_text: verdict_line(&v[0], snap),
+        frame: fields(frame, snap),
     }
+}
+
+/// A frame's fields as JSON, layer by layer (what `describe` prints):
+/// `ethernet`, `ipv4` or `ipv6`, `udp`, then `governance` (with its
+/// `claims`), `ungoverned` or `malformed`.
+pub fn fields(frame: &[u8], snap: &Snapshot) -> serde_json::Value {
+    use serde_json::json;
+    let mut out = serde_json::Map::new();
+    out.insert("length".into(), json!(frame.len()));
+    if let (Ok(l2), Ok(e)) = (
+        ethernet::parse_l2(frame),
+        ethernet::Frame::new_checked(frame),
+    ) {
+        out.insert(
+            "ethernet".into(),
+            json!({
+                "src": format_mac(&e.src()),
+                "dst": format_mac(&e.dst()),
+                "ethertype": l2.ethertype,
+                "vlan": l2.vlan,
+            }),
+        );
+        let l3 = &frame[l2.l3_offset..];
+        let udp = |l4: &[u8]| {
+            udp::Datagram::new_checked(l4).ok().map(|u| {
+                json!({
+                    "src_port": u.src_port(),
+                    "dst_port": u.dst_port(),
+                    "length": u.len(),
+                    "checksum": u.checksum(),
+                })
+            })
+        };
+        match l2.ethertype {
+            ethernet::ETHERTYPE_IPV4 => {
+                if let Ok(ip) = ipv4::Packet::new_checked(l3) {
+                    out.insert(
+                        "ipv4".into(),
+                        json!({
+                            "src": std::net::Ipv4Addr::from(ip.src()).to_string(),
+                            "dst": std::net::Ipv4Addr::from(ip.dst()).to_string(),
+                            "protocol": ip.protocol(),
+                            "ttl": ip.ttl(),
+                            "checksum": ip.header_checksum(),
+                            "checksum_ok": ip.checksum_ok(),
+                        }),
+                    );
+                    if let Some(u) = l3.get(ip.header_len()..ip.total_len()).and_then(udp) {
+                        out.insert("udp".into(), u);
+                    }
+                }
+            }
+            ethernet::ETHERTYPE_IPV6 => {
+                if let Ok(ip) = ipv6::Packet::new_checked(l3) {
+                    out.insert(
+                        "ipv6".into(),
+                        json!({
+                            "src": std::net::Ipv6Addr::from(ip.src()).to_string(),
+                            "dst": std::net::Ipv6Addr::from(ip.dst()).to_string(),
+                            "next_header": ip.next_header(),
+                            "hop_limit": ip.hop_limit(),
+                        }),
+                    );
+                    if let Some(u) = l3
+                        .get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + ip.payload_len())
+                        .and_then(udp)
+                    {
+                        out.insert("udp".into(), u);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    match parse_frame(frame, snap.udp_port, snap.ethertype) {
+        Parsed::Governed(off) => {
+            let h = Header::new_unchecked(&frame[off.gov as usize..off.end as usize]);
+            let r = Repr::parse(&h);
+            let c = r.claims;
+            out.insert(
+                "governance".into(),
+                json!({
+                    "encap": off.encap.name(),
+                    "type": r.packet_type.name(),
+                    "sequence": r.sequence,
+                    "timestamp_ms": r.timestamp,
+                    "dst_zone": r.dst_zone,
+                    "payload_len": h.payload_len(),
+                    "claims": {
+                        "authority": c.authority,
+                        "authority_name": snap.authorities.get(&c.authority).map(|a| a.name.clone()),
+                        "epoch": c.epoch,
+                        "zone": c.zone,
+                        "credential": c.credential,
+                        "not_before": c.not_before,
+                        "not_after": c.not_after,
+                        "trust": c.trust,
+                        "permitted": c.permitted.iter().filter(|z| **z != 0).collect::<Vec<_>>(),
+                    },
+                    "hop_budget": r.hop_budget,
+                    "hop_count": r.hop_count,
+                    "lineage": hex::encode(r.lineage),
+                    "mac": hex::encode(r.mac),
+                }),
+            );
+        }
+        Parsed::Legacy { tuple, .. } => {
+            out.insert(
+                "ungoverned".into(),
+                json!({
+                    "protocol": tuple.proto,
+                    "dst_port": tuple.has_ports.then_some(tuple.dst_port),
+                }),
+            );
+        }
+        Parsed::Drop(r) => {
+            out.insert(
+                "malformed".into(),
+                json!({ "reason": r.name(), "help": r.help() }),
+            );
+        }
+    }
+    serde_json::Value::Object(out)
 }
 
 /// The fields of one frame that the checks compare.

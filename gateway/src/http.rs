@@ -1,6 +1,6 @@
 //! The control thread's HTTP endpoint (`control.metrics`, loopback unless
-//! `control.metrics_remote`): `GET /metrics` (Prometheus text), `GET
-//! /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
+//! `control.metrics_remote`): `GET /metrics` (Prometheus text), `GET /stats`
+//! (the same figures as JSON), `GET /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
 //! verdict on a frame, check by check, against its current snapshot and its
 //! live replay windows, read only), and `GET /trace?count=N[&filter=F][&timeout=S]`
 //! (the next N packets the workers judge, as JSON: see `trace.rs`). Nothing
@@ -33,6 +33,70 @@ pub struct HttpState {
 }
 
 impl HttpState {
+    /// The figures of `/metrics` as [`crate::statsjson::Stats`].
+    pub fn stats(&self) -> crate::statsjson::Stats {
+        use mnp_dataplane::DropReason;
+        let view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut total = mnp_dataplane::stats::BurstStats::default();
+        let workers = self
+            .workers
+            .iter()
+            .map(|(port, queue, c)| {
+                let s = c.read();
+                total.add(&s);
+                crate::statsjson::Worker {
+                    port: port.clone(),
+                    queue: *queue,
+                    rx: s.rx,
+                    forwarded: s.forwarded,
+                    legacy_forwarded: s.legacy_forwarded,
+                    audit_forwarded: s.audit_forwarded(),
+                    local: s.local,
+                    dropped: s.dropped(),
+                }
+            })
+            .collect();
+        let by_reason = |f: &dyn Fn(DropReason) -> u64| {
+            DropReason::ALL
+                .iter()
+                .map(|r| (r.name().to_string(), f(*r)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        };
+        let h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &view.stats;
+        crate::statsjson::Stats {
+            version: view.build.version.clone(),
+            workers,
+            drops: by_reason(&|r| total.drop_count(r)),
+            audit_forwarded: by_reason(&|r| total.audit_count(r)),
+            snapshot_generation: st.generation,
+            reloads_ok: st.reloads_ok,
+            reloads_failed: st.reloads_failed,
+            last_reload_ok: st.last_reload_ok,
+            last_reload_error: st.last_error.clone(),
+            revocation_lists_loaded: st.revocations_loaded,
+            revocation_lists_rejected: st.revocations_rejected,
+            credentials_admitted: st.credentials_admitted,
+            credentials_rejected: st.credentials_rejected,
+            registry_credentials: view.registry,
+            replay_windows: view.replay_occupied,
+            replay_windows_capacity: view.replay_capacity,
+            peers: view
+                .peers
+                .iter()
+                .map(|(n, h)| (n.clone(), *h as f64 / 1000.0))
+                .collect(),
+            burst_latency_seconds: ["0.5", "0.9", "0.99", "0.999"]
+                .iter()
+                .map(|q| {
+                    let v = h.value_at_quantile(q.parse().unwrap_or(0.5)) as f64 / 1e9;
+                    (q.to_string(), v)
+                })
+                .collect(),
+        }
+    }
+
     pub fn metrics(&self) -> String {
         let workers: Vec<WorkerView> = self
             .workers
@@ -207,6 +271,10 @@ fn respond(
             state.metrics(),
         ),
         ("GET", "/healthz") => (200, "text/plain", "ok\n".to_string()),
+        ("GET", "/stats") => match serde_json::to_string_pretty(&state.stats()) {
+            Ok(j) => (200, "application/json", j + "\n"),
+            Err(e) => (500, "text/plain", format!("{e}\n")),
+        },
         ("GET", "/why") => match param("frame").map(|h| hex::decode(h.trim())) {
             Some(Ok(frame)) => {
                 let now_ms = param("now")
@@ -214,14 +282,21 @@ fn respond(
                     .map_or_else(|| state.clock.now_ms(), |s| s * 1000);
                 let g = crossbeam::epoch::pin();
                 let why = decode::why(&frame, state.cell.load(&g), now_ms, Some(&state.replay));
-                (200, "text/plain; charset=utf-8", why.text)
+                if param("format").as_deref() == Some("json") {
+                    match serde_json::to_string_pretty(&why) {
+                        Ok(j) => (200, "application/json", j + "\n"),
+                        Err(e) => (500, "text/plain", format!("{e}\n")),
+                    }
+                } else {
+                    (200, "text/plain; charset=utf-8", why.text)
+                }
             }
             _ => (400, "text/plain", "give ?frame=HEX\n".to_string()),
         },
         ("GET", _) => (
             404,
             "text/plain",
-            "try /metrics, /healthz, /why?frame=HEX or /trace?count=N\n".to_string(),
+            "try /metrics, /stats, /healthz, /why?frame=HEX or /trace?count=N\n".to_string(),
         ),
         _ => (405, "text/plain", "GET only\n".to_string()),
     };

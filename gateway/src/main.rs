@@ -10,6 +10,7 @@ mod decode;
 mod http;
 mod log;
 mod notify;
+mod statsjson;
 mod trace;
 
 use clap::{Parser, Subcommand};
@@ -154,12 +155,18 @@ enum Cmd {
         /// Judge validity windows at this Unix time instead of the clock.
         #[arg(long)]
         now: Option<u32>,
+        /// Print JSON: the checks with their values, the verdict, the frame's fields.
+        #[arg(long)]
+        json: bool,
     },
-    /// Read a running gateway's metrics endpoint and print a table.
+    /// Read a running gateway's figures (its endpoint's /stats) and print a table.
     Stats {
         /// The gateway's `control.metrics` address.
         #[arg(long, default_value = "127.0.0.1:9464")]
         endpoint: String,
+        /// Print the endpoint's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Show the next packets a running gateway judges: outer headers, claims,
     /// every check passed or failed, verdict, egress port, latency.
@@ -232,6 +239,9 @@ enum Cmd {
         /// Judge validity windows at this Unix time instead of the clock.
         #[arg(long)]
         now: Option<u32>,
+        /// Print JSON: one array, each frame's fields layer by layer.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -328,7 +338,8 @@ fn main() -> ExitCode {
             pcap,
             config,
             now,
-        } => cmd::inspect::decode(hex, pcap, config, now),
+            json,
+        } => cmd::inspect::decode(hex, pcap, config, now, json),
         Cmd::Why {
             hex,
             pcap,
@@ -336,8 +347,9 @@ fn main() -> ExitCode {
             config,
             endpoint,
             now,
-        } => cmd::inspect::why(hex, pcap, index, config, endpoint, now),
-        Cmd::Stats { endpoint } => cmd::stats::stats(&endpoint),
+            json,
+        } => cmd::inspect::why(hex, pcap, index, config, endpoint, now, json),
+        Cmd::Stats { endpoint, json } => cmd::stats::stats(&endpoint, json),
         Cmd::Trace {
             endpoint,
             count,

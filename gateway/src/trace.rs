@@ -40,6 +40,8 @@ pub struct Traced {
     pub frame: String,
     /// The frame decoded, layer by layer.
     pub decoded: String,
+    /// The frame's fields (as `decode --json` gives them).
+    pub fields: serde_json::Value,
 }
 
 impl Traced {
@@ -80,6 +82,7 @@ impl Traced {
             len: r.len,
             frame: hex::encode(r.frame()),
             decoded: decode::describe(r.frame(), snap, None),
+            fields: decode::fields(r.frame(), snap),
         }
     }
 

@@ -240,6 +240,50 @@ fn metrics_pass_promtool_and_stats_and_why_read_the_running_gateway() {
             && why.contains("verdict: DROP bad_mac"),
         "{why}"
     );
+    // The same as JSON: the checks with their values, the verdict, the fields.
+    let out = Command::new(BIN)
+        .args([
+            "why",
+            "--endpoint",
+            &ep,
+            "--hex",
+            &frame,
+            "--now",
+            "1800000000",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (j["verdict"].as_str(), j["reason"].as_str()),
+        (Some("drop"), Some("bad_mac"))
+    );
+    assert!(j["live_replay_state"].as_bool().unwrap());
+    let checks = j["checks"].as_array().unwrap();
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "bad_mac" && c["passed"] == false && c["detail"].is_string()));
+    assert!(checks
+        .iter()
+        .any(|c| c["check"] == "unknown_authority" && c["passed"] == true));
+    assert_eq!(j["frame"]["governance"]["claims"]["authority"], 1);
+    assert_eq!(j["frame"]["ipv4"]["checksum_ok"], true);
+
+    // `stats --json` is the endpoint's /stats; the table is made from it.
+    let out = Command::new(BIN)
+        .args(["stats", "--endpoint", &ep, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let st: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &st["workers"][0];
+    assert!(w["rx"].as_u64().unwrap() > 0);
+    assert!(st["drops"]["bad_mac"].as_u64().unwrap() > 0);
+    assert!(st["snapshot_generation"].as_u64().unwrap() >= 1);
+    assert!(st["burst_latency_seconds"]["0.99"].as_f64().unwrap() > 0.0);
+
     // Done: stop the daemon (it would run for a minute) and let it drain.
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

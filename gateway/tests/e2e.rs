@@ -753,6 +753,45 @@ fn keygen_issue_and_decode_from_the_cli() {
         s.contains("ipv4 192.0.2.10 -> 198.51.100.20") && !s.contains("verdict"),
         "{s}"
     );
+    // As JSON: one array, each frame's fields layer by layer, and the verdict.
+    let out = gateway(&[
+        "decode",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--hex",
+        &hexframe,
+        "--json",
+    ]);
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &j[0];
+    assert_eq!(f["ipv4"]["src"], "192.0.2.10");
+    assert_eq!(f["udp"]["dst_port"], 6160);
+    let g = &f["governance"];
+    assert_eq!(
+        (g["type"].as_str(), g["dst_zone"].as_u64()),
+        (Some("data"), Some(20))
+    );
+    assert_eq!(g["claims"]["credential"], 5);
+    assert_eq!(g["claims"]["trust"], 3);
+    assert_eq!(g["claims"]["authority_name"], "acme");
+    assert!(f["verdict"]
+        .as_str()
+        .unwrap()
+        .starts_with("FORWARD to core0"));
+    // `why --json` against the config.
+    let out = gateway(&[
+        "why",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--hex",
+        &hex(&bad),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let w: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(w["reason"], "bad_mac");
+    assert!(!w["live_replay_state"].as_bool().unwrap());
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {

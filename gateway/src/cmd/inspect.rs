@@ -19,6 +19,7 @@ pub(crate) fn decode(
     pcap: Option<PathBuf>,
     config: Option<PathBuf>,
     now: Option<u32>,
+    json: bool,
 ) -> ExitCode {
     let frames = match (hex_frame, pcap) {
         (Some(h), _) => match hex::decode(h.trim().replace([' ', ':', '\n'], "")) {
@@ -46,6 +47,34 @@ pub(crate) fn decode(
     let now = now.unwrap_or_else(|| Clock::System.now());
     let raw: Vec<Vec<u8>> = frames.iter().map(|c| c.data.clone()).collect();
     let verdicts = loaded.as_ref().map(|_| decode::verdicts(&raw, &snap, now));
+    if json {
+        let all: Vec<serde_json::Value> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut f = decode::fields(&c.data, &snap);
+                if let serde_json::Value::Object(m) = &mut f {
+                    m.insert("index".into(), i.into());
+                    m.insert("interface".into(), c.interface.clone().into());
+                    m.insert("comment".into(), c.comment.clone().into());
+                    if let Some(v) = &verdicts {
+                        m.insert(
+                            "verdict".into(),
+                            decode::verdict_line(&v[i].0, &snap).into(),
+                        );
+                    }
+                }
+                f
+            })
+            .collect();
+        return match serde_json::to_string_pretty(&all) {
+            Ok(j) => {
+                outln!("{j}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(1, e.to_string()),
+        };
+    }
     for (i, c) in frames.iter().enumerate() {
         let mut text = format!(
             "#{i}\n{}",
@@ -96,6 +125,7 @@ pub(crate) fn why(
     config: Option<PathBuf>,
     endpoint: Option<String>,
     now: Option<u32>,
+    json: bool,
 ) -> ExitCode {
     let frame = match frame_arg(hex_frame, pcap, index) {
         Ok(f) => f,
@@ -113,17 +143,42 @@ pub(crate) fn why(
         },
         (None, Some(ep)) => {
             let q = now.map_or(String::new(), |n| format!("&now={n}"));
-            match http::get(&ep, &format!("/why?frame={}{q}", hex::encode(&frame))) {
-                Ok(text) => decode::Why {
-                    dropped: text.lines().any(|l| l.starts_with("verdict: DROP")),
-                    text,
-                },
+            let path = format!("/why?frame={}{q}", hex::encode(&frame));
+            if json {
+                let body = match http::get(&ep, &format!("{path}&format=json")) {
+                    Ok(b) => b,
+                    Err(e) => return fail(1, e),
+                };
+                out!("{body}");
+                let dropped = serde_json::from_str::<decode::Why>(&body).is_ok_and(|w| w.dropped);
+                return if dropped {
+                    ExitCode::from(WHY_DROP)
+                } else {
+                    ExitCode::SUCCESS
+                };
+            }
+            match http::get(&ep, &path) {
+                Ok(text) => {
+                    out!("{text}");
+                    return if text.lines().any(|l| l.starts_with("verdict: DROP")) {
+                        ExitCode::from(WHY_DROP)
+                    } else {
+                        ExitCode::SUCCESS
+                    };
+                }
                 Err(e) => return fail(1, e),
             }
         }
         (None, None) => return fail(2, "give --config FILE or --endpoint ADDR"),
     };
-    out!("{}", judged.text);
+    if json {
+        match serde_json::to_string_pretty(&judged) {
+            Ok(j) => outln!("{j}"),
+            Err(e) => return fail(1, e.to_string()),
+        }
+    } else {
+        out!("{}", judged.text);
+    }
     if judged.dropped {
         ExitCode::from(WHY_DROP)
     } else {

@@ -1,40 +1,25 @@
-//! `stats`: a running gateway's metrics endpoint as a table.
+//! `stats`: a running gateway's figures (its `GET /stats`, JSON) as a
+//! table, or as the JSON itself.
 
+use crate::statsjson::Stats;
 use crate::{fail, http};
 use std::process::ExitCode;
 
-// Long by design: a flat table of printed figures.
-pub(crate) fn stats(endpoint: &str) -> ExitCode {
-    let body = match http::get(endpoint, "/metrics") {
+pub(crate) fn stats(endpoint: &str, json: bool) -> ExitCode {
+    let body = match http::get(endpoint, "/stats") {
         Ok(b) => b,
         Err(e) => return fail(1, e),
     };
-    let m = mnp_ctrl::metrics::parse(&body);
-    let get = |name: &str, want: &[(&str, &str)]| -> f64 {
-        m.iter()
-            .filter(|(n, l, _)| {
-                n == name
-                    && want
-                        .iter()
-                        .all(|(k, v)| l.iter().any(|(a, b)| a == k && b == v))
-            })
-            .map(|(_, _, v)| v)
-            .sum()
+    if json {
+        out!("{body}");
+        return ExitCode::SUCCESS;
+    }
+    let s: Stats = match serde_json::from_str(&body) {
+        Ok(s) => s,
+        Err(e) => return fail(1, format!("{endpoint}/stats: {e}")),
     };
-    let mut workers: Vec<(String, String)> = m
-        .iter()
-        .filter(|(n, _, _)| n == "mnp_rx_packets_total")
-        .map(|(_, l, _)| {
-            let f = |k: &str| {
-                l.iter()
-                    .find(|(a, _)| a == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default()
-            };
-            (f("port"), f("queue"))
-        })
-        .collect();
-    workers.sort();
+    let mut workers = s.workers.clone();
+    workers.sort_by(|a, b| (&a.port, a.queue).cmp(&(&b.port, b.queue)));
     outln!(
         "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
         "port",
@@ -45,29 +30,28 @@ pub(crate) fn stats(endpoint: &str) -> ExitCode {
         "local",
         "dropped"
     );
-    for (port, queue) in &workers {
-        let l = [("port", port.as_str()), ("queue", queue.as_str())];
+    for w in &workers {
         outln!(
             "{:<12} {:>5} {:>14} {:>14} {:>12} {:>12} {:>14}",
-            port,
-            queue,
-            get("mnp_rx_packets_total", &l),
-            get("mnp_forwarded_packets_total", &l),
-            get("mnp_legacy_forwarded_packets_total", &l),
-            get("mnp_local_packets_total", &l),
-            get("mnp_dropped_packets_total", &l)
+            w.port,
+            w.queue,
+            w.rx,
+            w.forwarded,
+            w.legacy_forwarded,
+            w.local,
+            w.dropped
         );
     }
     outln!("\ndrops by reason:");
     for r in mnp_dataplane::DropReason::ALL {
-        let n = get("mnp_dropped_packets_total", &[("reason", r.name())]);
-        let a = get("mnp_audit_forwarded_packets_total", &[("reason", r.name())]);
-        if n > 0.0 || a > 0.0 {
+        let n = s.drops.get(r.name()).copied().unwrap_or(0);
+        let a = s.audit_forwarded.get(r.name()).copied().unwrap_or(0);
+        if n > 0 || a > 0 {
             outln!(
                 "  {:<28} {:>14} {}",
                 r.name(),
                 n,
-                if a > 0.0 {
+                if a > 0 {
                     format!("(+{a} forwarded under audit)")
                 } else {
                     String::new()
@@ -75,36 +59,30 @@ pub(crate) fn stats(endpoint: &str) -> ExitCode {
             );
         }
     }
-    outln!("\nsnapshot generation {}, reloads {} ok / {} failed (last {}), revocation lists {} loaded / {} rejected",
-        get("mnp_snapshot_generation", &[]), get("mnp_reloads_total", &[("result", "ok")]),
-        get("mnp_reloads_total", &[("result", "failed")]),
-        if get("mnp_last_reload_success", &[]) > 0.0 { "ok" } else { "FAILED" },
-        get("mnp_revocation_lists_total", &[("result", "loaded")]), get("mnp_revocation_lists_total", &[("result", "rejected")]));
+    outln!(
+        "\nsnapshot generation {}, reloads {} ok / {} failed (last {}), revocation lists {} loaded / {} rejected",
+        s.snapshot_generation,
+        s.reloads_ok,
+        s.reloads_failed,
+        if s.last_reload_ok { "ok" } else { "FAILED" },
+        s.revocation_lists_loaded,
+        s.revocation_lists_rejected
+    );
     outln!(
         "credentials {} admitted / {} rejected, registry {}, replay windows {} of {}",
-        get(
-            "mnp_credential_announcements_total",
-            &[("result", "admitted")]
-        ),
-        get(
-            "mnp_credential_announcements_total",
-            &[("result", "rejected")]
-        ),
-        get("mnp_registry_credentials", &[]),
-        get("mnp_replay_windows", &[]),
-        get("mnp_replay_windows_capacity", &[])
+        s.credentials_admitted,
+        s.credentials_rejected,
+        s.registry_credentials,
+        s.replay_windows,
+        s.replay_windows_capacity
     );
-    for (_, l, v) in m.iter().filter(|(n, _, _)| n == "mnp_peer_health") {
-        let peer = l
-            .iter()
-            .find(|(k, _)| k == "peer")
-            .map_or("", |(_, v)| v.as_str());
+    for (peer, h) in &s.peers {
         outln!(
-            "peer {peer}: health {v:.3}{}",
-            if *v == 0.0 { " (withdrawn)" } else { "" }
+            "peer {peer}: health {h:.3}{}",
+            if *h == 0.0 { " (withdrawn)" } else { "" }
         );
     }
-    let q = |q: &str| get("mnp_burst_latency_seconds", &[("quantile", q)]) * 1e6;
+    let q = |q: &str| s.burst_latency_seconds.get(q).copied().unwrap_or(0.0) * 1e6;
     outln!(
         "burst latency: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",
         q("0.5"),
