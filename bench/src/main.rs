@@ -130,7 +130,8 @@ enum Cmd {
     },
     /// The whole worker loop (rx copy, pipeline, dispatch, a null tx) over
     /// pre-built fresh frames, with the live trace absent, present but off,
-    /// and on for every packet: what tracing costs.
+    /// and on for every packet, and with the per-credential flow counters:
+    /// what tracing and flows cost.
     Worker {
         /// Payload bytes per packet.
         #[arg(long, default_value_t = 22)]
@@ -787,8 +788,13 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
                 traced + tap.take().len()
             })
         });
-        if mode > 0 {
+        if (1..=2).contains(&mode) {
             w.trace = Some((tap.clone(), 0));
+        }
+        if mode == 3 {
+            w.flows = Some(Arc::new(mnp_dataplane::flows::FlowTable::new(
+                mnp_dataplane::flows::DEFAULT_FLOWS,
+            )));
         }
         let t0 = Instant::now();
         w.run();
@@ -805,16 +811,17 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
     println!("frame {frame_len} B, {packets} pre-built fresh packets, 1024 credentials, median of {runs}");
     let mut base = 0.0;
     for (mode, what) in [
-        (0u8, "no trace tap"),
+        (0u8, "no trace tap, no flows"),
         (1, "tap present, trace off"),
         (2, "trace on, every packet"),
+        (3, "flow counters on"),
     ] {
         let mpps = median((0..runs).map(|_| run(mode)).collect());
         if mode == 0 {
             base = mpps;
         }
         println!(
-            "  {what:<24} {mpps:8.3} Mpps  {:7.1} ns/packet  ({:+.1} ns vs no tap)",
+            "  {what:<24} {mpps:8.3} Mpps  {:7.1} ns/packet  ({:+.1} ns vs neither)",
             1e3 / mpps,
             1e3 / mpps - 1e3 / base
         );

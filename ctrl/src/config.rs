@@ -294,12 +294,20 @@ pub struct WorkersSection {
     /// Capture one drop in this many.
     #[serde(default = "one_u64")]
     pub drop_sample: Spanned<u64>,
+    /// Per-credential flow counters kept by each worker (`GET /flows`,
+    /// `mnp-gateway top`); 0 turns them off.
+    #[serde(default = "default_flows")]
+    pub flows: usize,
     /// Rotate the drop capture when a file reaches this size.
     #[serde(default = "default_ring_bytes")]
     pub drop_capture_max_bytes: u64,
     /// Files kept in the drop-capture ring (the current one included).
     #[serde(default = "default_ring_files")]
     pub drop_capture_files: u32,
+}
+
+fn default_flows() -> usize {
+    mnp_dataplane::flows::DEFAULT_FLOWS
 }
 
 fn default_ring_bytes() -> u64 {
@@ -315,6 +323,7 @@ impl Default for WorkersSection {
             cores: no_cores(),
             drop_capture: None,
             drop_sample: one_u64(),
+            flows: default_flows(),
             drop_capture_max_bytes: default_ring_bytes(),
             drop_capture_files: default_ring_files(),
         }

@@ -13,6 +13,7 @@
 
 pub mod crypto;
 pub mod drop;
+pub mod flows;
 pub mod keycache;
 pub mod lanes;
 pub mod parse;

@@ -19,6 +19,7 @@
 //! judged by half of one policy and half of another.
 
 use crate::drop::DropReason;
+use crate::flows::FlowTable;
 use crate::pipeline::{Pipeline, Verdict, BURST};
 use crate::port::{BufPool, DropSink, PktBuf, Refused, RxQueue, RxStatus, TxQueue};
 use crate::punt::Punt;
@@ -81,6 +82,8 @@ pub struct Worker {
     pub latency: Option<LatencyRecorder>,
     /// The live trace's tap and this worker's index in the daemon's list.
     pub trace: Option<(Arc<TraceTap>, u16)>,
+    /// Per-credential counters of this worker (`GET /flows`, `top`).
+    pub flows: Option<Arc<FlowTable>>,
     /// Records of the current burst, until its latency is known.
     traced: Vec<TraceRecord>,
     drops_seen: u64,
@@ -112,6 +115,7 @@ impl Worker {
             punt: None,
             latency: None,
             trace: None,
+            flows: None,
             traced: Vec::new(),
             drops_seen: 0,
         }
@@ -168,6 +172,9 @@ impl Worker {
             }
             if tracing {
                 self.trace_burst(&burst, &verdicts, now_ms);
+            }
+            if let Some(flows) = self.flows.as_deref() {
+                count_flows(flows, &self.pipeline, &burst, &verdicts, now_ms);
             }
             self.dispatch(
                 &mut burst,
@@ -306,6 +313,31 @@ impl Worker {
                 }
                 self.pool.put(pkt);
             }
+        }
+    }
+}
+
+/// Count each governed packet of the burst against the flow it claims.
+fn count_flows(
+    flows: &FlowTable,
+    pipeline: &Pipeline,
+    burst: &[PktBuf],
+    verdicts: &[Verdict],
+    now_ms: u64,
+) {
+    for (i, (pkt, v)) in burst.iter().zip(verdicts).enumerate() {
+        if let Some((c, _)) = pipeline.claims_of(i) {
+            let drop = match v {
+                Verdict::Drop(r) => Some(*r),
+                _ => None,
+            };
+            flows.record(
+                c.authority,
+                c.credential,
+                pkt.as_ref().len() as u64,
+                now_ms,
+                drop,
+            );
         }
     }
 }

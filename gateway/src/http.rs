@@ -1,6 +1,7 @@
 //! The control thread's HTTP endpoint (`control.metrics`, loopback unless
 //! `control.metrics_remote`): `GET /metrics` (Prometheus text), `GET /stats`
-//! (the same figures as JSON), `GET /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
+//! (the same figures as JSON), `GET /flows?top=N&sort=…` (per-credential
+//! counters, JSON), `GET /healthz`, and `GET /why?frame=HEX[&now=SECS]` (the running gateway's
 //! verdict on a frame, check by check, against its current snapshot and its
 //! live replay windows, read only), and `GET /trace?count=N[&filter=F][&timeout=S]`
 //! (the next N packets the workers judge, as JSON: see `trace.rs`). Nothing
@@ -30,6 +31,8 @@ pub struct HttpState {
     pub trace: Arc<mnp_dataplane::trace::TraceTap>,
     /// One trace at a time.
     pub tracing: tokio::sync::Mutex<()>,
+    /// Each worker's flow table (empty: `[workers] flows = 0`).
+    pub flows: Vec<Arc<mnp_dataplane::flows::FlowTable>>,
 }
 
 impl HttpState {
@@ -94,6 +97,35 @@ impl HttpState {
                     (q.to_string(), v)
                 })
                 .collect(),
+        }
+    }
+
+    /// `GET /flows?top=N&sort=packets|bytes|drops|recent`.
+    pub fn flows(&self, top: usize, sort: &str) -> crate::flowsjson::Flows {
+        let g = crossbeam::epoch::pin();
+        let snap = self.cell.load(&g);
+        let all: Vec<crate::flowsjson::Flow> = mnp_dataplane::flows::merge(&self.flows)
+            .into_iter()
+            .map(|f| crate::flowsjson::Flow {
+                authority: f.authority,
+                authority_name: snap.authorities.get(&f.authority).map(|a| a.name.clone()),
+                credential: f.credential,
+                packets: f.packets,
+                bytes: f.bytes,
+                dropped: f.dropped(),
+                last_seen_ms: f.last_ms,
+                drops: f
+                    .drops
+                    .iter()
+                    .map(|(r, n)| (r.name().to_string(), *n))
+                    .collect(),
+            })
+            .collect();
+        crate::flowsjson::Flows {
+            now_ms: self.clock.now_ms(),
+            total: all.len(),
+            capacity: self.flows.iter().map(|t| t.capacity()).sum(),
+            flows: crate::flowsjson::top(all, sort, top),
         }
     }
 
@@ -271,6 +303,24 @@ fn respond(
             state.metrics(),
         ),
         ("GET", "/healthz") => (200, "text/plain", "ok\n".to_string()),
+        ("GET", "/flows") => {
+            let top = param("top")
+                .and_then(|t| t.parse::<usize>().ok())
+                .unwrap_or(20);
+            let sort = param("sort").unwrap_or_else(|| "packets".into());
+            if !crate::flowsjson::SORTS.contains(&sort.as_str()) {
+                (
+                    400,
+                    "text/plain",
+                    format!("sort by one of {:?}\n", crate::flowsjson::SORTS),
+                )
+            } else {
+                match serde_json::to_string_pretty(&state.flows(top, &sort)) {
+                    Ok(j) => (200, "application/json", j + "\n"),
+                    Err(e) => (500, "text/plain", format!("{e}\n")),
+                }
+            }
+        }
         ("GET", "/stats") => match serde_json::to_string_pretty(&state.stats()) {
             Ok(j) => (200, "application/json", j + "\n"),
             Err(e) => (500, "text/plain", format!("{e}\n")),
@@ -296,7 +346,8 @@ fn respond(
         ("GET", _) => (
             404,
             "text/plain",
-            "try /metrics, /stats, /healthz, /why?frame=HEX or /trace?count=N\n".to_string(),
+            "try /metrics, /stats, /flows, /healthz, /why?frame=HEX or /trace?count=N\n"
+                .to_string(),
         ),
         _ => (405, "text/plain", "GET only\n".to_string()),
     };

@@ -7,6 +7,7 @@ mod out;
 mod cmd;
 mod daemon;
 mod decode;
+mod flowsjson;
 mod http;
 mod log;
 mod notify;
@@ -165,6 +166,28 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:9464")]
         endpoint: String,
         /// Print the endpoint's JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running gateway's busiest credentials, refreshed like top(1):
+    /// rates, packets, bytes, drops and their commonest reason, last seen.
+    Top {
+        /// The gateway's `control.metrics` address.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        endpoint: String,
+        /// Flows to show.
+        #[arg(long, default_value_t = 20)]
+        count: usize,
+        /// Order: packets, bytes, drops or recent.
+        #[arg(long, default_value = "packets")]
+        sort: String,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 2.0)]
+        interval: f64,
+        /// Stop after this many refreshes (default: until interrupted).
+        #[arg(long, short = 'n')]
+        iterations: Option<u64>,
+        /// Print the endpoint's JSON each refresh instead of the table.
         #[arg(long)]
         json: bool,
     },
@@ -350,6 +373,14 @@ fn main() -> ExitCode {
             json,
         } => cmd::inspect::why(hex, pcap, index, config, endpoint, now, json),
         Cmd::Stats { endpoint, json } => cmd::stats::stats(&endpoint, json),
+        Cmd::Top {
+            endpoint,
+            count,
+            sort,
+            interval,
+            iterations,
+            json,
+        } => cmd::top::top(&endpoint, count, &sort, interval, iterations, json),
         Cmd::Trace {
             endpoint,
             count,

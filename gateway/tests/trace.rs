@@ -1,8 +1,8 @@
-//! The live trace against a running gateway (the demo, on its built-in
-//! traffic): `trace` shows the next packets judged with every check and the
-//! verdict, filters by reason and by credential, writes pcapng with each
-//! verdict as a comment (read back by `decode` and by tshark's dissector),
-//! and leaves the gateway's accounting exact.
+//! The live views of a running gateway (the demo, on its built-in traffic):
+//! `trace` shows the next packets judged with every check and the verdict,
+//! filters by reason and by credential, and writes pcapng with each verdict
+//! as a comment (read back by `decode`); `top` and `GET /flows` show the
+//! per-credential counters, bounded by the configured table size.
 
 use mnp_testkit::{demo_config, free_port, tempdir, wait_listening, Reaped};
 use std::process::{Command, Stdio};
@@ -134,6 +134,84 @@ fn a_live_trace_shows_every_check_and_verdict_of_the_next_packets() {
     // A bad filter is refused before asking the gateway.
     let bad = Command::new(BIN)
         .args(["trace", "--endpoint", &addr, "--filter", "reason=nonsense"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn top_shows_each_credentials_packets_and_drops_within_its_bound() {
+    let dir = tempdir("top");
+    let port = free_port();
+    let cfg = demo_config(&dir, port, BIN);
+    let _daemon = Reaped(
+        Command::new(BIN)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    assert!(wait_listening(&addr, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(500));
+    let top = |args: &[&str]| {
+        let once: &[&str] = if args.contains(&"-n") {
+            &[]
+        } else {
+            &["-n", "1"]
+        };
+        let out = Command::new(BIN)
+            .args(["top", "--endpoint", &addr])
+            .args(once)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let j: serde_json::Value = serde_json::from_str(&top(&["--json", "--count", "1000"])).unwrap();
+    let flows = j["flows"].as_array().unwrap();
+    let (total, capacity) = (
+        j["total"].as_u64().unwrap(),
+        j["capacity"].as_u64().unwrap(),
+    );
+    assert!(
+        total > 10 && total <= capacity && capacity == 1024,
+        "{total} {capacity}"
+    );
+    assert_eq!(flows.len() as u64, total);
+    // The demo's revoked credential: every packet dropped as revoked.
+    let revoked = flows
+        .iter()
+        .find(|f| f["credential"] == 9001)
+        .expect("credential 9001 in the flows");
+    assert!(revoked["packets"].as_u64().unwrap() > 0);
+    assert_eq!(revoked["drops"]["revoked"], revoked["packets"]);
+    assert_eq!(revoked["authority_name"], "acme");
+    // Sorted by drops, the first has the most.
+    let by_drops: serde_json::Value =
+        serde_json::from_str(&top(&["--json", "--sort", "drops", "--count", "3"])).unwrap();
+    let d: Vec<u64> = by_drops["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["dropped"].as_u64().unwrap())
+        .collect();
+    assert!(d.len() == 3 && d.windows(2).all(|w| w[0] >= w[1]), "{d:?}");
+    // The table: two refreshes, rates in the second.
+    let text = top(&["-n", "2", "--interval", "0.3", "--count", "5"]);
+    assert_eq!(text.matches("mnp-gateway top").count(), 2, "{text}");
+    assert!(
+        text.contains("revoked (") || text.contains("bad_mac ("),
+        "{text}"
+    );
+    let bad = Command::new(BIN)
+        .args(["top", "--endpoint", &addr, "--sort", "colour"])
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));

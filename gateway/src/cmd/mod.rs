@@ -6,4 +6,5 @@ pub mod docs;
 pub mod inspect;
 pub mod run;
 pub mod stats;
+pub mod top;
 pub mod trace;

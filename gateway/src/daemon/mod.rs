@@ -79,6 +79,12 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     let (stop, hup) = signals()?;
     let listener = metrics_listener(loaded, opts)?;
     let trace = Arc::new(mnp_dataplane::trace::TraceTap::default());
+    let flows: Vec<Arc<mnp_dataplane::flows::FlowTable>> = match cfg.workers.flows {
+        0 => Vec::new(),
+        n => (0..plans.len())
+            .map(|_| Arc::new(mnp_dataplane::flows::FlowTable::new(n)))
+            .collect(),
+    };
     let shared = Shared {
         replay: replay.clone(),
         cell: cell.clone(),
@@ -88,6 +94,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         drop_sink,
         eal: dpdk.is_some(),
         trace: trace.clone(),
+        flows: flows.clone(),
     };
     let (handles, counters) = spawn_workers(loaded, opts, plans, &tx, shared)?;
 
@@ -109,6 +116,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             replay: replay.clone(),
             trace: trace.clone(),
             tracing: tokio::sync::Mutex::new(()),
+            flows: flows.clone(),
         });
         let stop = http_stop.clone();
         std::thread::spawn(move || crate::http::serve(l, stop, state))

@@ -429,6 +429,8 @@ pub(crate) struct Shared {
     pub(crate) eal: bool,
     /// The live trace's tap (`GET /trace`).
     pub(crate) trace: Arc<mnp_dataplane::trace::TraceTap>,
+    /// Each worker's flow table, by worker index (empty: flows off).
+    pub(crate) flows: Vec<Arc<mnp_dataplane::flows::FlowTable>>,
 }
 
 /// A worker's thread: (how it exited, its buffers still in use).
@@ -476,6 +478,9 @@ pub(crate) fn spawn_workers(
         w.punt = Some(shared.punt.clone());
         w.latency = Some(LatencyRecorder::new(shared.latency.clone()));
         w.trace = Some((shared.trace.clone(), worker_index as u16));
+        if let Some(f) = shared.flows.get(worker_index) {
+            w.flows = Some(f.clone());
+        }
         if let Some(s) = &shared.drop_sink {
             w.drop_sink = Some(Box::new(s.for_interface(worker_index)) as Box<dyn DropSink>);
             w.drop_sample = *cfg.workers.drop_sample.get_ref();
