@@ -14,6 +14,8 @@ else
 fi
 # DPDK is present (checked above): its tests must build and run, not skip.
 export MNP_REQUIRE_DPDK=1
+# etcd is installed (checked above): the fleet test must run, not skip.
+export MNP_REQUIRE_ETCD=1
 # As root, the namespace tests (gateway/tests/netns.rs) must run, not skip.
 if [ "$(id -u)" -eq 0 ]; then
     export MNP_REQUIRE_NETNS=1

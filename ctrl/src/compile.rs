@@ -38,6 +38,18 @@ pub struct Loaded {
     /// Every file the policy was read from (config, keys, secrets,
     /// revocation lists): the control thread reloads when one changes.
     pub files: Vec<PathBuf>,
+    /// `[fleet]`, checked.
+    pub fleet: Option<FleetConfig>,
+}
+
+/// `[fleet]` as the gateway uses it.
+#[derive(Debug, Clone)]
+pub struct FleetConfig {
+    pub endpoints: Vec<String>,
+    pub prefix: String,
+    pub scope: String,
+    pub trust: Vec<VerifyingKey>,
+    pub lease_s: u64,
 }
 
 /// A peer gateway as configured.
@@ -77,6 +89,42 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Source::whole(path, format!("cannot read: {e}")))?;
     load_str(path, &text)
+}
+
+/// As [`load`], with fleet bundles in force: the file's TOML with the
+/// bundles' policy in place of its own (see `bundle::Overlay`). An error in
+/// the merged text names the bundles, not a line of the file.
+pub fn load_overlaid(path: &Path, overlay: &crate::bundle::Overlay) -> Result<Loaded, ConfigError> {
+    if overlay.is_empty() {
+        return load(path);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Source::whole(path, format!("cannot read: {e}")))?;
+    let versions: Vec<String> = crate::bundle::Kind::ALL
+        .iter()
+        .filter_map(|k| {
+            overlay
+                .get(*k)
+                .map(|b| format!("{} v{}", k.name(), b.version))
+        })
+        .collect();
+    let merged = overlay.apply(&text).map_err(|e| {
+        Source::whole(
+            path,
+            format!("fleet bundles ({}): {e}", versions.join(", ")),
+        )
+    })?;
+    load_str(path, &merged).map_err(|e| {
+        Source::whole(
+            path,
+            format!(
+                "with fleet bundles ({}): {}: {}",
+                versions.join(", "),
+                e.field,
+                e.message
+            ),
+        )
+    })
 }
 
 /// As [`load`], for text already in memory (`path` locates relative files).
@@ -123,6 +171,7 @@ impl Compiler<'_> {
             snap.revoked.insert((a, r.credential));
         }
         let peers = self.peers(&c, &mut files)?;
+        let fleet = self.fleet(&c, &mut files)?;
         self.control_and_workers(&c)?;
         self.demo(&c, &zones, &snap)?;
         let state_dir = resolve(
@@ -143,7 +192,73 @@ impl Compiler<'_> {
             revocation_files,
             peers,
             files,
+            fleet,
         })
+    }
+
+    /// `[fleet]`: endpoints, prefix, scope and the operator keys it trusts.
+    fn fleet(
+        &self,
+        c: &Config,
+        files: &mut Vec<PathBuf>,
+    ) -> Result<Option<FleetConfig>, ConfigError> {
+        let Some(f) = &c.fleet else {
+            return Ok(None);
+        };
+        if f.etcd.get_ref().is_empty() {
+            return Err(self.err(&f.etcd, "fleet.etcd".into(), "give at least one etcd URL"));
+        }
+        if let Some(u) = f
+            .etcd
+            .get_ref()
+            .iter()
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(self.err(
+                &f.etcd,
+                "fleet.etcd".into(),
+                format!("`{u}` is not an http:// or https:// URL"),
+            ));
+        }
+        let prefix = f.prefix.get_ref();
+        if !prefix.starts_with('/') || !prefix.ends_with('/') {
+            return Err(self.err(
+                &f.prefix,
+                "fleet.prefix".into(),
+                "must start and end with `/`",
+            ));
+        }
+        if f.scope.get_ref().is_empty() {
+            return Err(self.err(&f.scope, "fleet.scope".into(), "must not be empty"));
+        }
+        let mut trust = Vec::new();
+        for k in f.trust.get_ref() {
+            let key = match keys::inline_public_key(k) {
+                Some(r) => r.map_err(|e| self.err(&f.trust, "fleet.trust".into(), e))?,
+                None => {
+                    let p = resolve(self.src.path, k);
+                    let key = keys::read_public_key(&p)
+                        .map_err(|e| self.err(&f.trust, "fleet.trust".into(), e.to_string()))?;
+                    files.push(p);
+                    key
+                }
+            };
+            trust.push(key);
+        }
+        if trust.is_empty() {
+            return Err(self.err(
+                &f.trust,
+                "fleet.trust".into(),
+                "name at least one operator public key: without one no bundle could apply",
+            ));
+        }
+        Ok(Some(FleetConfig {
+            endpoints: f.etcd.get_ref().clone(),
+            prefix: prefix.clone(),
+            scope: f.scope.get_ref().clone(),
+            trust,
+            lease_s: f.lease_s.max(2),
+        }))
     }
 
     /// `[gateway]`: the snapshot's identity and the limits that apply at start.
@@ -460,11 +575,18 @@ impl Compiler<'_> {
                     format!("duplicate authority name `{}`", a.name.get_ref()),
                 ));
             }
-            let pk_path = resolve(self.src.path, a.public_key.get_ref());
-            let pk = keys::read_public_key(&pk_path)
-                .map_err(|e| self.err(&a.public_key, f("public_key"), e.to_string()))?;
+            let pk = match keys::inline_public_key(a.public_key.get_ref()) {
+                // `ed25519:HEX`: the key itself (as a fleet bundle carries it).
+                Some(k) => k.map_err(|e| self.err(&a.public_key, f("public_key"), e))?,
+                None => {
+                    let pk_path = resolve(self.src.path, a.public_key.get_ref());
+                    let pk = keys::read_public_key(&pk_path)
+                        .map_err(|e| self.err(&a.public_key, f("public_key"), e.to_string()))?;
+                    files.push(pk_path);
+                    pk
+                }
+            };
             public_keys.insert(id, pk);
-            files.push(pk_path);
             if let Some(r) = &a.revocations {
                 let p = resolve(self.src.path, r.get_ref());
                 if !p.is_file() {

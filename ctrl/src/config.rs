@@ -34,6 +34,34 @@ pub struct Config {
     pub control: ControlSection,
     pub dpdk: Option<DpdkSection>,
     pub demo: Option<DemoSection>,
+    pub fleet: Option<FleetSection>,
+}
+
+/// `[fleet]`: signed policy from etcd (see `bundle.rs`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// etcd client URLs (`http://host:2379`), any member of the cluster.
+    pub etcd: Spanned<Vec<String>>,
+    /// Key prefix of this fleet in etcd (ends with `/`).
+    #[serde(default = "default_fleet_prefix")]
+    pub prefix: Spanned<String>,
+    /// The scope bundles must name to apply here.
+    pub scope: Spanned<String>,
+    /// Operator public keys bundles must be signed with (files, or
+    /// `ed25519:HEX`).
+    pub trust: Spanned<Vec<String>>,
+    /// Seconds this gateway's presence key outlives it without keep-alives.
+    #[serde(default = "default_lease")]
+    pub lease_s: u64,
+}
+
+fn default_fleet_prefix() -> Spanned<String> {
+    Spanned::new(0..0, "/mnp/".to_string())
+}
+
+fn default_lease() -> u64 {
+    5
 }
 
 /// A peer gateway whose signed health reports drive the routes through it.

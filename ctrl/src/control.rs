@@ -67,6 +67,14 @@ pub struct ControlStats {
     pub credentials_rejected: u64,
     pub health_accepted: u64,
     pub health_rejected: u64,
+    /// Fleet bundles applied and refused (bad signature, scope, version or
+    /// body), and the versions in force.
+    pub fleet_applied: u64,
+    pub fleet_rejected: u64,
+    pub fleet_policy_version: u64,
+    pub fleet_revocations_version: u64,
+    /// Whether the fleet's store answers (`None`: no `[fleet]`).
+    pub fleet_reachable: Option<bool>,
 }
 
 /// A credential seen in an announcement whose signature verified.
@@ -136,6 +144,13 @@ pub struct Control {
     published_health: Vec<u16>,
     pub stats: ControlStats,
     events: Vec<Event>,
+    /// `[fleet]`, if this gateway takes policy from a store.
+    fleet: Option<crate::compile::FleetConfig>,
+    /// The fleet bundles in force (applied on every reload).
+    overlay: crate::bundle::Overlay,
+    /// The last bundle version applied per kind, on disk across restarts.
+    bundle_floors: crate::bundle::Floors,
+    bundle_floors_path: PathBuf,
 }
 
 fn fingerprint(l: &Loaded) -> String {
@@ -202,6 +217,10 @@ impl Control {
                 ..ControlStats::default()
             },
             events: Vec::new(),
+            fleet: loaded.fleet.clone(),
+            overlay: crate::bundle::Overlay::default(),
+            bundle_floors: crate::bundle::Floors::load(&loaded.state_dir.join("fleet")),
+            bundle_floors_path: loaded.state_dir.join("fleet"),
         };
         c.sync_peers(&loaded.peers, now);
         for (auth, path) in c.revocation_files.clone() {
@@ -318,8 +337,77 @@ impl Control {
         result
     }
 
+    /// A bundle from the fleet's store: applied (and its version recorded)
+    /// if it is signed by a trusted key for this gateway's scope, newer than
+    /// the last of its kind, and compiles with the local config; otherwise
+    /// refused and counted, the running policy unchanged.
+    pub fn apply_bundle(&mut self, json: &[u8], now: Instant) -> Result<u64, String> {
+        let result = self.try_apply_bundle(json, now);
+        match &result {
+            Ok(_) => self.stats.fleet_applied += 1,
+            Err(e) => {
+                self.stats.fleet_rejected += 1;
+                self.event(EventLevel::Warn, format!("fleet: bundle REJECTED: {e}"));
+            }
+        }
+        result
+    }
+
+    fn try_apply_bundle(&mut self, json: &[u8], now: Instant) -> Result<u64, String> {
+        use crate::bundle::{Bundle, Kind};
+        let Some(fleet) = &self.fleet else {
+            return Err("this gateway has no [fleet] section".into());
+        };
+        let b = Bundle::from_json(json).map_err(|e| e.to_string())?;
+        b.verify(&fleet.trust, &fleet.scope)
+            .map_err(|e| format!("{} v{}: {e}", b.kind.name(), b.version))?;
+        self.bundle_floors
+            .admits(&b)
+            .map_err(|e| format!("{} v{}: {e}", b.kind.name(), b.version))?;
+        if self.overlay.get(b.kind) == Some(&b) {
+            // Already in force (a watch replay, or the restart's first read).
+            return Ok(self.stats.generation);
+        }
+        let previous = self.overlay.clone();
+        self.overlay.set(b.clone());
+        match self.try_reload(now) {
+            Ok(generation) => {
+                self.bundle_floors
+                    .record(&b, &self.bundle_floors_path)
+                    .map_err(|e| {
+                        format!("gateway.state_dir: cannot record the bundle version: {e}")
+                    })?;
+                match b.kind {
+                    Kind::Policy => self.stats.fleet_policy_version = b.version,
+                    Kind::Revocations => self.stats.fleet_revocations_version = b.version,
+                }
+                self.event(
+                    EventLevel::Info,
+                    format!(
+                        "fleet: {} v{} applied, snapshot generation {generation}",
+                        b.kind.name(),
+                        b.version
+                    ),
+                );
+                Ok(generation)
+            }
+            Err(e) => {
+                self.overlay = previous;
+                Err(format!("{} v{}: {e}", b.kind.name(), b.version))
+            }
+        }
+    }
+
+    /// Versions of the bundles in force: (policy, revocations).
+    pub fn bundle_versions(&self) -> (u64, u64) {
+        (
+            self.overlay.policy.as_ref().map_or(0, |b| b.version),
+            self.overlay.revocations.as_ref().map_or(0, |b| b.version),
+        )
+    }
+
     fn try_reload(&mut self, now: Instant) -> Result<u64, ControlError> {
-        let loaded = compile::load(&self.path)?;
+        let loaded = compile::load_overlaid(&self.path, &self.overlay)?;
         // Track the new set of files whatever happens next.
         self.files = loaded
             .files

@@ -197,6 +197,20 @@ pub fn read_private32(path: &Path) -> Result<[u8; 32], KeyError> {
     read_hex32(path)
 }
 
+/// A public key written in place of a file name, `ed25519:` and 64 hex
+/// digits; `None` if `value` is a file name.
+pub fn inline_public_key(value: &str) -> Option<Result<VerifyingKey, String>> {
+    let hex_key = value.strip_prefix("ed25519:")?;
+    let mut b = [0u8; 32];
+    Some(
+        hex::decode_to_slice(hex_key.trim(), &mut b)
+            .map_err(|e| format!("ed25519: 64 hex digits: {e}"))
+            .and_then(|_| {
+                VerifyingKey::from_bytes(&b).map_err(|_| "not an Ed25519 public key".to_string())
+            }),
+    )
+}
+
 pub fn read_public_key(path: &Path) -> Result<VerifyingKey, KeyError> {
     let b = read_hex32(path)?;
     VerifyingKey::from_bytes(&b).map_err(|_| KeyError::BadPublicKey {

@@ -5,6 +5,7 @@
 //! Nothing here runs per packet. Every error that comes from a file names the
 //! file, the line and the field.
 
+pub mod bundle;
 pub mod compile;
 pub mod config;
 pub mod control;

@@ -90,6 +90,13 @@ impl HttpState {
                 .iter()
                 .map(|(n, h)| (n.clone(), *h as f64 / 1000.0))
                 .collect(),
+            fleet: st.fleet_reachable.map(|reachable| crate::statsjson::Fleet {
+                reachable,
+                policy_version: st.fleet_policy_version,
+                revocations_version: st.fleet_revocations_version,
+                bundles_applied: st.fleet_applied,
+                bundles_rejected: st.fleet_rejected,
+            }),
             burst_latency_seconds: ["0.5", "0.9", "0.99", "0.999"]
                 .iter()
                 .map(|q| {

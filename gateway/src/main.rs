@@ -7,6 +7,7 @@ mod out;
 mod cmd;
 mod daemon;
 mod decode;
+mod fleet;
 mod flowsjson;
 mod http;
 mod log;
@@ -28,6 +29,49 @@ use std::time::Duration;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy)]
+enum BundleKind {
+    Policy,
+    Revocations,
+}
+
+#[derive(Subcommand)]
+enum FleetCmd {
+    /// Sign a bundle (policy sections, or [[revoked]] only) and publish it:
+    /// every gateway of the scope that trusts the key applies it.
+    Push {
+        /// etcd client URL (repeat for more members).
+        #[arg(long, required = true)]
+        etcd: Vec<String>,
+        /// The fleet's key prefix.
+        #[arg(long, default_value = "/mnp/")]
+        prefix: String,
+        /// The gateways' `[fleet] scope`.
+        #[arg(long)]
+        scope: String,
+        #[arg(long, value_enum, default_value = "policy")]
+        kind: BundleKind,
+        /// Version (default: one above the store's).
+        #[arg(long)]
+        version: Option<u64>,
+        /// The operator's private key (`keygen` makes one).
+        #[arg(long)]
+        key: PathBuf,
+        /// The bundle's body: gateway TOML with policy sections only.
+        file: PathBuf,
+    },
+    /// Every gateway present in the store, the bundle versions it runs, its
+    /// rates and drops; and the bundles in the store.
+    Status {
+        #[arg(long, required = true)]
+        etcd: Vec<String>,
+        #[arg(long, default_value = "/mnp/")]
+        prefix: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// How the daemon logs (see `log.rs`).
@@ -168,6 +212,11 @@ enum Cmd {
         /// Print the endpoint's JSON instead of the table.
         #[arg(long)]
         json: bool,
+    },
+    /// Many gateways, one authority: signed policy through etcd.
+    Fleet {
+        #[command(subcommand)]
+        cmd: FleetCmd,
     },
     /// The running gateway's busiest credentials, refreshed like top(1):
     /// rates, packets, bytes, drops and their commonest reason, last seen.
@@ -373,6 +422,29 @@ fn main() -> ExitCode {
             json,
         } => cmd::inspect::why(hex, pcap, index, config, endpoint, now, json),
         Cmd::Stats { endpoint, json } => cmd::stats::stats(&endpoint, json),
+        Cmd::Fleet { cmd } => match cmd {
+            FleetCmd::Push {
+                etcd,
+                prefix,
+                scope,
+                kind,
+                version,
+                key,
+                file,
+            } => cmd::fleet::push(
+                &etcd,
+                &prefix,
+                &scope,
+                match kind {
+                    BundleKind::Policy => mnp_ctrl::bundle::Kind::Policy,
+                    BundleKind::Revocations => mnp_ctrl::bundle::Kind::Revocations,
+                },
+                version,
+                &key,
+                &file,
+            ),
+            FleetCmd::Status { etcd, prefix, json } => cmd::fleet::status(&etcd, &prefix, json),
+        },
         Cmd::Top {
             endpoint,
             count,

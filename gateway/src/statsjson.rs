@@ -29,6 +29,17 @@ pub struct Stats {
     pub peers: BTreeMap<String, f64>,
     /// Burst latency quantile ("0.5", "0.99", "0.999") → seconds.
     pub burst_latency_seconds: BTreeMap<String, f64>,
+    /// With `[fleet]`: the store's reachability and the bundles in force.
+    pub fleet: Option<Fleet>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Fleet {
+    pub reachable: bool,
+    pub policy_version: u64,
+    pub revocations_version: u64,
+    pub bundles_applied: u64,
+    pub bundles_rejected: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 pub mod authority;
 pub mod docs;
+pub mod fleet;
 pub mod inspect;
 pub mod run;
 pub mod stats;

@@ -82,6 +82,20 @@ pub(crate) fn stats(endpoint: &str, json: bool) -> ExitCode {
             if *h == 0.0 { " (withdrawn)" } else { "" }
         );
     }
+    if let Some(f) = &s.fleet {
+        outln!(
+            "fleet: store {}, policy v{}, revocations v{}, bundles {} applied / {} rejected",
+            if f.reachable {
+                "reachable"
+            } else {
+                "UNREACHABLE"
+            },
+            f.policy_version,
+            f.revocations_version,
+            f.bundles_applied,
+            f.bundles_rejected
+        );
+    }
     let q = |q: &str| s.burst_latency_seconds.get(q).copied().unwrap_or(0.0) * 1e6;
     outln!(
         "burst latency: p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs",

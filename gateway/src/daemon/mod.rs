@@ -124,6 +124,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
 
     let start = Instant::now();
     let mut cl = ControlLoop::new(loaded, opts, start, &clock_file);
+    if let Some(f) = &loaded.fleet {
+        control.stats.fleet_reachable = Some(false);
+        cl.fleet = Some(crate::fleet::start(f.clone(), cfg.gateway.id)?);
+    }
     tracing::info!(
         "forwarding: {} worker(s), {} port(s), snapshot generation {}",
         handles.len(),
@@ -139,6 +143,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     loop {
         let alive = !handles.iter().any(|h| h.is_finished());
         cl.notify.tick(Instant::now(), alive);
+        cl.alive = alive;
         cl.step(
             &mut control,
             &punt_rx,
@@ -217,6 +222,12 @@ struct ControlLoop<'a> {
     punts: Vec<Punt>,
     /// systemd's notification socket (readiness, reloads, status, watchdog).
     notify: crate::notify::Notifier,
+    /// The fleet's store link, with `[fleet]`.
+    fleet: Option<crate::fleet::Fleet>,
+    /// Every worker is alive (for the fleet's presence key).
+    alive: bool,
+    next_presence: Instant,
+    presence_last: (Instant, BurstStats),
 }
 
 impl<'a> ControlLoop<'a> {
@@ -245,6 +256,10 @@ impl<'a> ControlLoop<'a> {
             clock_record_failed: false,
             punts: Vec::with_capacity(256),
             notify: crate::notify::Notifier::from_env(),
+            fleet: None,
+            alive: true,
+            next_presence: start,
+            presence_last: (start, BurstStats::default()),
         }
     }
 
@@ -265,6 +280,7 @@ impl<'a> ControlLoop<'a> {
             self.punts.extend(punt_rx.try_iter().take(255));
         }
         let now = Instant::now();
+        self.fleet_step(control, counters, now);
         if !self.punts.is_empty() {
             control.handle_punts(&self.punts, self.opts.clock.now(), now);
             self.punts.clear();
@@ -322,6 +338,62 @@ impl<'a> ControlLoop<'a> {
             self.last_t = Instant::now();
             self.next_line += self.interval;
         }
+    }
+
+    /// Bundles and reachability from the fleet thread; this gateway's
+    /// presence for it, twice a second.
+    fn fleet_step(
+        &mut self,
+        control: &mut Control,
+        counters: &[(String, Arc<WorkerCounters>)],
+        now: Instant,
+    ) {
+        let Some(fleet) = &self.fleet else {
+            return;
+        };
+        for ev in fleet.events.try_iter() {
+            match ev {
+                crate::fleet::FleetEvent::Bundle(json) => {
+                    let _ = control.apply_bundle(&json, now);
+                }
+                crate::fleet::FleetEvent::Reachable(r) => control.stats.fleet_reachable = Some(r),
+            }
+        }
+        if now < self.next_presence {
+            return;
+        }
+        self.next_presence = now + Duration::from_millis(500);
+        let totals = sum(counters);
+        let (t0, last) = &self.presence_last;
+        let dt = now.duration_since(*t0).as_secs_f64().max(1e-3);
+        let rate = |a: u64, b: u64| a.saturating_sub(b) as f64 / dt;
+        let mut top: Vec<(String, f64)> = mnp_dataplane::DropReason::ALL
+            .iter()
+            .map(|r| {
+                (
+                    r.name().to_string(),
+                    rate(totals.drop_count(*r), last.drop_count(*r)),
+                )
+            })
+            .filter(|(_, v)| *v > 0.0)
+            .collect();
+        top.sort_by(|a, b| b.1.total_cmp(&a.1));
+        top.truncate(3);
+        let (policy, revocations) = control.bundle_versions();
+        {
+            let mut p = fleet.presence.lock().unwrap_or_else(|e| e.into_inner());
+            p.policy_version = policy;
+            p.revocations_version = revocations;
+            p.snapshot_generation = control.stats.generation;
+            p.bundles_rejected = control.stats.fleet_rejected;
+            p.healthy = self.alive;
+            p.rx_pps = rate(totals.rx, last.rx);
+            p.forwarded_pps = rate(totals.forwarded, last.forwarded);
+            p.dropped_pps = rate(totals.dropped(), last.dropped());
+            p.top_drops = top;
+            p.updated_ms = control_clock_ms();
+        }
+        self.presence_last = (now, totals);
     }
 
     /// The clock's high-water mark; a failure is logged once until it heals.
