@@ -51,6 +51,7 @@ enum FleetCmd {
         /// The gateways' `[fleet] scope`.
         #[arg(long)]
         scope: String,
+        /// What the bundle holds: policy sections, or `[[revoked]]` only.
         #[arg(long, value_enum, default_value = "policy")]
         kind: BundleKind,
         /// Version (default: one above the store's).
@@ -65,10 +66,13 @@ enum FleetCmd {
     /// Every gateway present in the store, the bundle versions it runs, its
     /// rates and drops; and the bundles in the store.
     Status {
+        /// etcd client URL (repeat for more members).
         #[arg(long, required = true)]
         etcd: Vec<String>,
+        /// The fleet's key prefix.
         #[arg(long, default_value = "/mnp/")]
         prefix: String,
+        /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
     },
