@@ -2,7 +2,8 @@
 //! temporary data directory) and three gateway processes under their demo
 //! traffic:
 //! - a pushed policy is in force on all three within 1 s, and valid traffic
-//!   keeps flowing with no new kind of drop;
+//!   keeps flowing with no new kind of drop; and on one gateway with a
+//!   finite source, ten pushes lose no valid packet (exact accounting);
 //! - a pushed revocation drops the revoked credential on all three within 1 s;
 //! - a bundle signed by another key, and an older version, written to the
 //!   store are refused by every gateway, which keep the policy they had;
@@ -123,20 +124,11 @@ fn revoked_drops_of(endpoint: &str, credential: u64) -> u64 {
         .unwrap_or(0)
 }
 
-#[test]
-fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
-    if let Some(why) = etcd_missing() {
-        assert!(
-            std::env::var("MNP_REQUIRE_ETCD").map_or(true, |v| v != "1"),
-            "MNP_REQUIRE_ETCD=1 but {why}"
-        );
-        eprintln!("note: skipping the fleet test: {why}");
-        return;
-    }
-    let dir = tempdir("fleet");
+/// A single-member etcd on loopback in `dir`, and its client URL.
+fn start_etcd(dir: &Path) -> (Reaped, String) {
     let (client, peer) = (free_port(), free_port());
     let etcd_url = format!("http://127.0.0.1:{client}");
-    let mut etcd = Reaped(
+    let etcd = Reaped(
         Command::new("etcd")
             .args(["--name", "t", "--data-dir"])
             .arg(dir.join("etcd"))
@@ -157,6 +149,140 @@ fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
         &format!("127.0.0.1:{client}"),
         Duration::from_secs(20)
     ));
+    (etcd, etcd_url)
+}
+
+fn skip(test: &str) -> bool {
+    match etcd_missing() {
+        None => false,
+        Some(why) => {
+            assert!(
+                std::env::var("MNP_REQUIRE_ETCD").map_or(true, |v| v != "1"),
+                "MNP_REQUIRE_ETCD=1 but {why}"
+            );
+            eprintln!("note: skipping {test}: {why}");
+            true
+        }
+    }
+}
+
+/// The demo config in `dir` (its own keys and endpoint), as gateway `id`
+/// of the fleet at `etcd_url` trusting `operator`.
+fn fleet_gateway_config(
+    dir: &Path,
+    id: u32,
+    port: u16,
+    etcd_url: &str,
+    operator: &Path,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let cfg = demo_config(dir, port, BIN);
+    let text =
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replacen("id = 1 ", &format!("id = {id} "), 1)
+            + &format!(
+                "\n[fleet]\netcd = [\"{etcd_url}\"]\nscope = \"edge\"\ntrust = [\"{}\"]\n",
+                operator.display()
+            );
+    std::fs::write(&cfg, text).unwrap();
+    cfg
+}
+
+#[test]
+fn ten_policy_pushes_under_traffic_lose_no_valid_packet() {
+    use mnp_dataplane::DropReason;
+    use mnp_testkit::summary_figure;
+    use mnp_traffic::gen::{Category, SCHEDULE};
+    if skip("ten_policy_pushes_under_traffic_lose_no_valid_packet") {
+        return;
+    }
+    let dir = tempdir("fleet-exact");
+    let (_etcd, etcd_url) = start_etcd(&dir);
+    let op = mnp_ctrl::keys::keygen(&dir.join("operator"), "operator", &[], false).unwrap();
+    let port = free_port();
+    let cfg = fleet_gateway_config(&dir.join("gw"), 7, port, &etcd_url, &op.public_key);
+    // A finite demo source, so the summary is exact: every valid packet
+    // forwarded, every hostile one dropped under its reason.
+    let cycles = 50_000u64;
+    let limit = cycles * SCHEDULE.len() as u64;
+    let mut child = Reaped(
+        Command::new(BIN)
+            .args([
+                "run",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--demo-limit",
+                &limit.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(dir.join("gw.err")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let ep = format!("127.0.0.1:{port}");
+    assert!(wait_listening(&ep, Duration::from_secs(10)));
+    assert!(
+        within(Duration::from_secs(5), || stats(&ep)["fleet"]["reachable"]
+            == true)
+        .is_some()
+    );
+    for v in 1..=10u64 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the demo source ran out before push {v}; raise the limit"
+        );
+        push(
+            &etcd_url,
+            &op.signing_key,
+            "policy",
+            Some(v),
+            &policy_body(&cfg, ""),
+            &dir,
+        );
+        assert!(
+            within(Duration::from_secs(2), || stats(&ep)["fleet"]
+                ["policy_version"]
+                == v)
+            .is_some(),
+            "policy v{v} not applied: {}",
+            stats(&ep)
+        );
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut text).unwrap();
+    assert!(child.wait().unwrap().success(), "{text}");
+    assert!(
+        text.contains("source exhausted"),
+        "traffic must outlast the pushes; raise the limit:\n{text}"
+    );
+    let per = |c: Category| SCHEDULE.iter().filter(|x| **x == c).count() as u64 * cycles;
+    assert_eq!(summary_figure(&text, "rx"), limit);
+    assert_eq!(
+        summary_figure(&text, "forwarded"),
+        per(Category::Valid),
+        "{text}"
+    );
+    assert_eq!(
+        summary_figure(&text, "legacy forwarded"),
+        per(Category::LegacyAllowed)
+    );
+    let mut expected = std::collections::BTreeMap::<DropReason, u64>::new();
+    for c in Category::HOSTILE {
+        *expected.entry(c.expected_drop().unwrap()).or_default() += per(c);
+    }
+    for (r, n) in &expected {
+        assert_eq!(summary_figure(&text, r.name()), *n, "{r}:\n{text}");
+    }
+}
+
+#[test]
+fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
+    if skip("a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else") {
+        return;
+    }
+    let dir = tempdir("fleet");
+    let (mut etcd, etcd_url) = start_etcd(&dir);
 
     let op = mnp_ctrl::keys::keygen(&dir.join("operator"), "operator", &[], false).unwrap();
     let forger = mnp_ctrl::keys::keygen(&dir.join("forger"), "forger", &[], false).unwrap();
@@ -165,18 +291,8 @@ fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
     let mut gws: Vec<(PathBuf, String, Reaped)> = Vec::new();
     for g in 0..3 {
         let gdir = dir.join(format!("gw{g}"));
-        std::fs::create_dir_all(&gdir).unwrap();
         let port = free_port();
-        let cfg = demo_config(&gdir, port, BIN);
-        let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-            "id = 1 ",
-            &format!("id = {} ", 101 + g),
-            1,
-        ) + &format!(
-            "\n[fleet]\netcd = [\"{etcd_url}\"]\nscope = \"edge\"\ntrust = [\"{}\"]\n",
-            op.public_key.display()
-        );
-        std::fs::write(&cfg, text).unwrap();
+        let cfg = fleet_gateway_config(&gdir, 101 + g, port, &etcd_url, &op.public_key);
         let child = Reaped(
             Command::new(BIN)
                 .args(["run", "--config", cfg.to_str().unwrap()])
