@@ -91,6 +91,9 @@ enum Cmd {
         /// Runs to take the median of.
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Only these message sizes (bytes; repeat); default 64 to 9000.
+        #[arg(long)]
+        size: Vec<usize>,
     },
     /// The whole pipeline on one core over pre-built valid frames, beside the blake3 crate.
     Pipeline {
@@ -404,11 +407,15 @@ fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut())
 }
 
 // Long by design: one benchmark table, a row per SIMD level beside the blake3 crate.
-fn lanes_bench(batch: usize, runs: usize) {
+fn lanes_bench(batch: usize, runs: usize, only: &[usize]) {
     use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
     let runs = runs.max(1);
     let batch = batch.max(1);
-    let sizes = [64usize, 128, 256, 512, 1024, 1500, 9000];
+    let sizes: Vec<usize> = if only.is_empty() {
+        vec![64, 128, 256, 512, 1024, 1500, 9000]
+    } else {
+        only.to_vec()
+    };
     let levels: Vec<Level> = [Level::Portable, Level::Avx2, Level::Avx512]
         .into_iter()
         .filter(|l| l.is_supported())
@@ -429,7 +436,7 @@ fn lanes_bench(batch: usize, runs: usize) {
         let keys: Vec<[u8; 32]> = (0..batch).map(|i| [i as u8; 32]).collect();
         let kw: Vec<[u32; 8]> = keys.iter().map(lanes::words).collect();
         let msgs: Vec<Vec<u8>> = (0..batch).map(|i| vec![i as u8; n]).collect();
-        let iters = (2_000_000 / (n * batch)).max(20);
+        let iters = (16_000_000 / (n * batch)).max(20);
         let one = time_per_msg(runs, iters, batch, || {
             for (k, m) in keys.iter().zip(&msgs) {
                 std::hint::black_box(blake3::keyed_hash(k, m));
@@ -558,7 +565,7 @@ fn pcap(
 
 fn main() {
     match Cli::parse().cmd {
-        Cmd::Lanes { batch, runs } => lanes_bench(batch, runs),
+        Cmd::Lanes { batch, runs, size } => lanes_bench(batch, runs, &size),
         Cmd::Pipeline {
             payload,
             packets,
