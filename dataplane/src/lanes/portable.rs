@@ -50,7 +50,10 @@ pub fn compress(s: &mut Step<LANES>) {
         g(&mut v, 2, 7, 8, 13, &m[12], &m[13]);
         g(&mut v, 3, 4, 9, 14, &m[14], &m[15]);
         if round < 6 {
-            m = MSG_PERMUTATION.map(|i| m[i]);
+            let prev = m;
+            for (w, &from) in m.iter_mut().zip(&MSG_PERMUTATION) {
+                *w = prev[from];
+            }
         }
     }
     for w in 0..8 {
