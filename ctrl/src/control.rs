@@ -85,7 +85,8 @@ pub struct RegistryEntry {
     pub first_seen: u32,
     pub last_seen: u32,
     pub announcements: u64,
-    /// Key of its replay window, where its packet and byte counts live.
+    /// Key of its replay window (the highest sequence it sent); its packet
+    /// and byte counts are the workers' flow counters (`top`, `/flows`).
     pub replay_key: Option<u64>,
 }
 

@@ -322,7 +322,7 @@ impl Pipeline {
         self.authenticate(snap, now_ms, pkts);
         self.policy(snap, (now_ms / 1000) as u32, n);
         self.route(snap, pkts);
-        self.replay_check(now_ms, pkts);
+        self.replay_check(now_ms, n);
         self.rewrite(snap, pkts);
         for i in 0..n {
             let m = &self.meta[i];
@@ -625,20 +625,19 @@ impl Pipeline {
         }
     }
 
-    fn replay_check<P: AsRef<[u8]>>(&mut self, now_ms: u64, pkts: &[P]) {
+    fn replay_check(&mut self, now_ms: u64, n: usize) {
         let now = (now_ms / 1000) as u32;
-        for (i, p) in pkts.iter().enumerate() {
+        for i in 0..n {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() || !m.authenticated {
                 continue;
             }
             let seq = self.hdr[i].sequence;
-            let bytes = p.as_ref().len() as u64;
             let key = replay_key(&self.keys[i]);
             let verdict = if self.dry_run {
                 self.replay.peek_at(key, seq, now_ms)
             } else {
-                self.replay.check_and_set_counted(key, seq, bytes, now_ms)
+                self.replay.check_and_set_at(key, seq, now_ms)
             };
             match verdict {
                 ReplayVerdict::Fresh => {

@@ -104,9 +104,6 @@ struct Entry {
     /// Gateway clock (ms) of the latest packet that reached the window.
     last_ms: AtomicU64,
     highest: AtomicU64,
-    /// Packets and bytes accepted for this credential (for the registry).
-    packets: AtomicU64,
-    bytes: AtomicU64,
     /// Token bucket: last refill second << 32 | tokens left.
     bucket: AtomicU64,
     /// Each word: block tag (seq / 32, truncated to 32 bits) << 32 | bitmap.
@@ -121,8 +118,6 @@ impl Entry {
             version: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
             highest: AtomicU64::new(0),
-            packets: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
             bucket: AtomicU64::new(0),
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
         }
@@ -133,8 +128,6 @@ impl Entry {
     fn reset(&self, now_ms: u64) {
         self.last_ms.store(now_ms, Ordering::SeqCst);
         self.highest.store(0, Ordering::SeqCst);
-        self.packets.store(0, Ordering::SeqCst);
-        self.bytes.store(0, Ordering::SeqCst);
         self.bucket.store(0, Ordering::SeqCst);
         for s in &self.slots {
             s.store(0, Ordering::SeqCst);
@@ -366,42 +359,19 @@ impl ReplayTable {
         }
     }
 
-    /// Packets, bytes and highest sequence accepted for credential `key`, if
-    /// the table has seen it (does not insert).
-    pub fn usage(&self, key: u64) -> Option<(u64, u64, u64)> {
-        self.find(key).map(|e| {
-            (
-                e.packets.load(Ordering::Relaxed),
-                e.bytes.load(Ordering::Relaxed),
-                e.highest.load(Ordering::Relaxed),
-            )
-        })
-    }
-
-    /// As [`check_and_set_at`](Self::check_and_set_at), and count an
-    /// accepted packet of `bytes` against the credential.
-    pub fn check_and_set_counted(
-        &self,
-        key: u64,
-        seq: u64,
-        bytes: u64,
-        now_ms: u64,
-    ) -> ReplayVerdict {
-        self.with_entry(key, now_ms, |e| {
-            let v = Self::check_entry(e, seq);
-            if v == ReplayVerdict::Fresh {
-                e.packets.fetch_add(1, Ordering::Relaxed);
-                e.bytes.fetch_add(bytes, Ordering::Relaxed);
-            }
-            v
-        })
-        .unwrap_or(ReplayVerdict::TableFull)
+    /// The highest sequence accepted for credential `key`, if the table has
+    /// seen it (does not insert). Per-credential packet and byte counts are
+    /// the workers' own (`flows.rs`): counting them here cost two locked
+    /// operations per packet on a shared line.
+    pub fn highest(&self, key: u64) -> Option<u64> {
+        self.find(key).map(|e| e.highest.load(Ordering::Relaxed))
     }
 
     /// Accept `seq` for credential `key` at most once while its window lives
     /// (the gateway's clock `now_ms` decides which windows are reclaimable).
     pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
-        self.check_and_set_counted(key, seq, 0, now_ms)
+        self.with_entry(key, now_ms, |e| Self::check_entry(e, seq))
+            .unwrap_or(ReplayVerdict::TableFull)
     }
 
     /// [`check_and_set_at`](Self::check_and_set_at) at time 0 (nothing is
