@@ -2,8 +2,8 @@
 //! temporary data directory) and three gateway processes under their demo
 //! traffic:
 //! - a pushed policy is in force on all three within 1 s, and valid traffic
-//!   keeps flowing with no new kind of drop; and on one gateway with a
-//!   its demo source, ten pushes lose no valid packet (exact accounting of
+//!   keeps flowing with no new kind of drop; and on one gateway under its
+//!   demo source, ten pushes lose no valid packet (exact accounting of
 //!   every packet it judged);
 //! - a pushed revocation drops the revoked credential on all three within 1 s;
 //! - a bundle signed by another key, and an older version, written to the
