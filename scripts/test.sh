@@ -16,9 +16,18 @@ fi
 export MNP_REQUIRE_DPDK=1
 # etcd is installed (checked above): the fleet test must run, not skip.
 export MNP_REQUIRE_ETCD=1
-# As root, the namespace tests (gateway/tests/netns.rs) must run, not skip.
+# As root, where this kernel lets us create a network namespace, the
+# namespace tests (gateway/tests/netns.rs) must run, not skip; where it does
+# not (a container without CAP_SYS_ADMIN), they skip and this says why.
 if [ "$(id -u)" -eq 0 ]; then
-    export MNP_REQUIRE_NETNS=1
+    probe="mnp-probe-$$"
+    if ip netns add "$probe" 2>/tmp/mnp-netns-probe.$$; then
+        ip netns del "$probe"
+        export MNP_REQUIRE_NETNS=1
+    else
+        echo "WARNING: cannot create network namespaces here ($(cat /tmp/mnp-netns-probe.$$)); the netns tests will skip" >&2
+    fi
+    rm -f /tmp/mnp-netns-probe.$$
 fi
 
 echo "== cargo fmt --check"

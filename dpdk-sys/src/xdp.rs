@@ -18,6 +18,20 @@ const SOL_XDP: libc::c_int = 283;
 const XDP_OPTIONS: libc::c_int = 8;
 const XDP_OPTIONS_ZEROCOPY: u32 = 1;
 
+/// Whether this kernel lets this process open an AF_XDP socket (the probe
+/// socket is closed at once).
+pub fn supported() -> Result<(), String> {
+    // SAFETY: socket(2) with constant arguments; the descriptor it returns
+    // is closed below and used for nothing else.
+    let fd = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error().to_string());
+    }
+    // SAFETY: `fd` is the socket just opened, closed once.
+    unsafe { libc::close(fd) };
+    Ok(())
+}
+
 /// Every AF_XDP socket this process holds.
 pub fn sockets() -> Vec<XdpSocket> {
     let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {

@@ -70,11 +70,33 @@ fn missing() -> Option<String> {
             ));
         }
     }
-    None
+    // Root in a container may still lack CAP_SYS_ADMIN for namespaces.
+    static PROBES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let probe = format!(
+        "mnp-probe-{}-{}",
+        std::process::id(),
+        PROBES.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    match Command::new("ip").args(["netns", "add", &probe]).output() {
+        Ok(o) if o.status.success() => {
+            let _ = Command::new("ip").args(["netns", "del", &probe]).output();
+            None
+        }
+        Ok(o) => Some(format!(
+            "cannot create a network namespace: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => Some(format!("cannot run ip: {e}")),
+    }
 }
 
 fn skip_unless_able(test: &str) -> bool {
-    match missing() {
+    let xdp = test
+        .starts_with("af_xdp")
+        .then(|| mnp_dpdk_sys::xdp::supported().err())
+        .flatten()
+        .map(|e| format!("this kernel refuses AF_XDP sockets ({e})"));
+    match missing().or(xdp) {
         None => false,
         Some(why) => {
             assert!(
