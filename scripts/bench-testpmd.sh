@@ -24,6 +24,8 @@
 #   scripts/bench-testpmd.sh [SECONDS]   (default 6; needs DPDK and root; run with nothing else busy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 secs=${1:-6}
 out=$(mkdir -p target/bench-testpmd && cd target/bench-testpmd && pwd)
 cargo build --release -q -p mnp-gateway -p mnp-bench
@@ -31,12 +33,6 @@ gw=target/release/mnp-gateway
 bench=target/release/mnp-bench
 port=$((20000 + $$ % 20000))
 
-median() { # values on stdin → median ("nan" if none)
-    sort -g | awk '{v[NR]=$1} END {if (NR) printf "%.3f", v[int((NR+1)/2)]; else print "nan"}'
-}
-steady() { # values on stdin → the non-zero ones, less the first and last (ramps) when there are 4 or more
-    awk '$1 > 0 {v[++n]=$1} END {lo = n >= 4 ? 2 : 1; hi = n >= 4 ? n - 1 : n; for (i = lo; i <= hi; i++) print v[i]}'
-}
 
 generate() { # frame encap sock rate → the generator's summary line
     "$bench" gen --mode txonly --device net_memif0 --frame "$1" --encap "$2" --system-clock \
@@ -61,11 +57,7 @@ testpmd_mpps() { # frame encap → Mpps
 
 gateway_config() { # → config path
     local cfg="$out/gw.toml"
-    mkdir -p "$out/keys"
-    [ -f "$out/keys/bench.pub" ] || "$gw" keygen --dir "$out/keys" --name bench >/dev/null
-    # The generator MACs with mnp-bench's default secret (07 × 32).
-    printf '0707070707070707070707070707070707070707070707070707070707070707\n' >"$out/keys/bench.epoch1.secret"
-    chmod 600 "$out/keys/bench.epoch1.secret"
+    bench_keys "$gw" "$out"
     cat >"$cfg" <<TOML
 [gateway]
 id = 1
@@ -78,9 +70,6 @@ metrics = "127.0.0.1:$port"
 eal_args = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix", "mnpgw$$"]
 vdevs = ["net_memif0,role=server,socket=$out/gw.sock", "net_null0,no-rx=1"]
 mbufs = 32767
-[zones]
-edge = 10
-core = 20
 [[ports]]
 name = "in0"
 driver = "dpdk"
@@ -95,24 +84,8 @@ mac = "02:00:00:00:01:00"
 queues = 0
 [workers]
 cores = [1]
-[[authorities]]
-name = "bench"
-id = 1
-public_key = "keys/bench.pub"
-zones = ["edge"]
-max_trust = 4
-epochs = [{ epoch = 1, secret = "keys/bench.epoch1.secret" }]
-[[zone_rules]]
-from = "edge"
-to = "core"
-min_trust = 1
-route_floor = 2
-[[routes]]
-zone = "core"
-port = "out0"
-next_hop = "02:00:00:00:20:01"
-trust = 3
 TOML
+    bench_policy "$out" >>"$cfg"
     echo "$cfg"
 }
 

@@ -18,6 +18,8 @@
 #   scripts/bench-veth.sh [SECONDS] [FRAME]   (default 6 s, 128 B; needs root, DPDK, iproute2)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 secs=${1:-6}
 frame=${2:-128}
 cargo build --release -q -p mnp-gateway -p mnp-bench
@@ -40,8 +42,6 @@ for pair in "$S sv" "$G gv0" "$G gv1" "$R rv"; do
     ip -n "$1" link set "$2" up
 done
 
-median() { sort -g | awk '{v[NR]=$1} END {if (NR) printf "%.3f", v[int((NR+1)/2)]; else print "nan"}'; }
-steady() { awk '$1 > 0 {v[++n]=$1} END {lo = n >= 4 ? 2 : 1; hi = n >= 4 ? n - 1 : n; for (i = lo; i <= hi; i++) print v[i]}'; }
 
 generate() { # → the generator's summary
     ip netns exec $S "$bench" gen --mode txonly --device net_af_packet0 --frame "$frame" --encap ether \
@@ -71,10 +71,7 @@ testpmd_mpps() { # driver → Mpps received on gv0
 
 gateway_mpps() { # driver → "Mpps share"
     local cfg="$out/gw-$1.toml" log="$out/gw-$1.log"
-    mkdir -p "$out/keys"
-    [ -f "$out/keys/bench.pub" ] || "$gw" keygen --dir "$out/keys" --name bench >/dev/null
-    printf '0707070707070707070707070707070707070707070707070707070707070707\n' >"$out/keys/bench.epoch1.secret"
-    chmod 600 "$out/keys/bench.epoch1.secret"
+    bench_keys "$gw" "$out"
     cat >"$cfg" <<TOML
 [gateway]
 id = 1
@@ -84,9 +81,6 @@ state_dir = "$out/state"
 [dpdk]
 eal_args = ["--no-huge", "--no-pci", "--no-shconf", "-m", "1024", "--file-prefix", "mnpbgw$$"]
 mbufs = 16383
-[zones]
-edge = 10
-core = 20
 [[ports]]
 name = "in0"
 driver = "$1"
@@ -100,24 +94,8 @@ mac = "02:00:00:00:01:00"
 queues = 0
 [workers]
 cores = [1]
-[[authorities]]
-name = "bench"
-id = 1
-public_key = "$out/keys/bench.pub"
-zones = ["edge"]
-max_trust = 4
-epochs = [{ epoch = 1, secret = "$out/keys/bench.epoch1.secret" }]
-[[zone_rules]]
-from = "edge"
-to = "core"
-min_trust = 1
-route_floor = 2
-[[routes]]
-zone = "core"
-port = "out0"
-next_hop = "02:00:00:00:20:01"
-trust = 3
 TOML
+    bench_policy "$out" >>"$cfg"
     ip netns exec $G "$gw" run --config "$cfg" --duration $((secs + 5)) >"$log" 2>&1 &
     local g=$!
     sleep 3

@@ -491,40 +491,6 @@ fn render_process(o: &mut Out) {
     }
 }
 
-/// One sample: metric name, labels, value.
-pub type Sample = (String, Vec<(String, String)>, f64);
-
-/// Parse `name{labels} value` lines (for the `stats` command).
-pub fn parse(text: &str) -> Vec<Sample> {
-    let mut out = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-    {
-        let (head, value) = match line.rsplit_once(' ') {
-            Some(x) => x,
-            None => continue,
-        };
-        let Ok(v) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match head.split_once('{') {
-            Some((n, rest)) => {
-                let body = rest.trim_end_matches('}');
-                let labels = body
-                    .split("\",")
-                    .filter_map(|kv| kv.split_once('='))
-                    .map(|(k, v)| (k.trim().to_string(), v.trim_matches('"').to_string()))
-                    .collect();
-                (n.to_string(), labels)
-            }
-            None => (head.to_string(), Vec::new()),
-        };
-        out.push((name, labels, v));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -180,6 +180,27 @@ pub fn verdicts(frames: &[Vec<u8>], snap: &Snapshot, now: u32) -> Vec<(Verdict, 
     out
 }
 
+/// A verdict as JSON fields take it: `forward`, `drop` or `local`; the drop
+/// reason (or the check audit mode let pass); the egress port's name.
+pub fn verdict_parts(
+    v: &Verdict,
+    snap: &Snapshot,
+) -> (&'static str, Option<String>, Option<String>) {
+    match *v {
+        Verdict::Forward { port, audit } => (
+            "forward",
+            audit.map(|a| a.name().to_string()),
+            Some(
+                snap.ports
+                    .get(port as usize)
+                    .map_or_else(|| port.to_string(), |p| p.name.clone()),
+            ),
+        ),
+        Verdict::Drop(d) => ("drop", Some(d.name().to_string()), None),
+        Verdict::Local(_) => ("local", None, None),
+    }
+}
+
 pub fn verdict_line(v: &Verdict, snap: &Snapshot) -> String {
     match v {
         Verdict::Forward { port, audit } => {
@@ -290,15 +311,7 @@ pub fn why(frame: &[u8], snap: &Snapshot, now_ms: u64, live: Option<&Arc<ReplayT
         let _ = writeln!(s, "  {state:<4}  {:<26} {detail}", r.name());
     }
     let _ = writeln!(s, "verdict: {}", verdict_line(&v[0], snap));
-    let (verdict, reason, egress) = match v[0] {
-        Verdict::Forward { port, audit } => (
-            "forward",
-            audit.map(|a| a.name().to_string()),
-            snap.ports.get(port as usize).map(|p| p.name.clone()),
-        ),
-        Verdict::Drop(d) => ("drop", Some(d.name().to_string()), None),
-        Verdict::Local(_) => ("local", None, None),
-    };
+    let (verdict, reason, egress) = verdict_parts(&v[0], snap);
     Why {
         text: s,
         dropped: matches!(v[0], Verdict::Drop(_)),

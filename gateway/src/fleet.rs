@@ -87,11 +87,7 @@ pub fn start(cfg: FleetConfig, gateway_id: u32) -> Result<Fleet, String> {
     let thread = std::thread::Builder::new()
         .name("fleet".into())
         .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_io()
-                .enable_time()
-                .build()
-            {
+            let rt = match runtime() {
                 Ok(rt) => rt,
                 Err(e) => {
                     tracing::error!("fleet: cannot start its runtime: {e}");
@@ -215,9 +211,9 @@ async fn session(
     }
 }
 
-/// A client for the CLI verbs (`fleet push`, `fleet status`), on a runtime
-/// of their own.
-pub fn cli_runtime() -> Result<tokio::runtime::Runtime, String> {
+/// A single-threaded runtime for the etcd client: the fleet thread's, or a
+/// CLI verb's (`fleet push`, `fleet status`).
+pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()

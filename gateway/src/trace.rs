@@ -2,7 +2,7 @@
 //! `trace` verb prints it: one JSON object per traced packet.
 
 use crate::decode;
-use mnp_dataplane::pipeline::{Verdict, CHECK_ORDER};
+use mnp_dataplane::pipeline::CHECK_ORDER;
 use mnp_dataplane::snapshot::Snapshot;
 use mnp_dataplane::trace::TraceRecord;
 use serde::{Deserialize, Serialize};
@@ -46,19 +46,7 @@ pub struct Traced {
 
 impl Traced {
     pub fn from_record(r: &TraceRecord, workers: &[String], snap: &Snapshot) -> Self {
-        let (verdict, reason, egress) = match r.verdict {
-            Verdict::Forward { port, audit } => (
-                "forward",
-                audit.map(|a| a.name().to_string()),
-                Some(
-                    snap.ports
-                        .get(port as usize)
-                        .map_or_else(|| port.to_string(), |p| p.name.clone()),
-                ),
-            ),
-            Verdict::Drop(d) => ("drop", Some(d.name().to_string()), None),
-            Verdict::Local(_) => ("local", None, None),
-        };
+        let (verdict, reason, egress) = decode::verdict_parts(&r.verdict, snap);
         let checks = CHECK_ORDER
             .iter()
             .filter(|c| r.checked & (1 << **c as u64) != 0)

@@ -2,9 +2,10 @@
 //! flows with every packet accounted for, and the metrics endpoint checked by
 //! `promtool check metrics`, `stats` and `why` against the running gateway.
 
-use mnp_dataplane::DropReason;
+mod common;
+
 use mnp_testkit::{free_port, summary_figure};
-use mnp_traffic::gen::{Category, SCHEDULE};
+use mnp_traffic::gen::SCHEDULE;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -111,24 +112,8 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
         "{text}"
     );
     // Exact accounting: every valid packet forwarded, every hostile one dropped under its reason.
-    let per = |c: Category| SCHEDULE.iter().filter(|x| **x == c).count() as u64 * cycles;
     assert_eq!(summary_figure(&text, "rx"), limit);
-    assert_eq!(
-        summary_figure(&text, "forwarded"),
-        per(Category::Valid),
-        "{text}"
-    );
-    assert_eq!(
-        summary_figure(&text, "legacy forwarded"),
-        per(Category::LegacyAllowed)
-    );
-    let mut expected = std::collections::BTreeMap::<DropReason, u64>::new();
-    for c in Category::HOSTILE {
-        *expected.entry(c.expected_drop().unwrap()).or_default() += per(c);
-    }
-    for (r, n) in &expected {
-        assert_eq!(summary_figure(&text, r.name()), *n, "{r}:\n{text}");
-    }
+    let expected = common::assert_exact_demo_accounting(&text, limit);
     assert_eq!(
         summary_figure(&text, "dropped"),
         expected.values().sum::<u64>()

@@ -14,6 +14,8 @@
 //! Skipped, saying why, where the etcd binary is missing (scripts/test.sh
 //! installs it and sets MNP_REQUIRE_ETCD=1, so CI cannot skip it).
 
+mod common;
+
 use mnp_testkit::{demo_config, free_port, tempdir, wait_listening, Reaped};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -192,9 +194,7 @@ fn fleet_gateway_config(
 
 #[test]
 fn ten_policy_pushes_under_traffic_lose_no_valid_packet() {
-    use mnp_dataplane::DropReason;
     use mnp_testkit::summary_figure;
-    use mnp_traffic::gen::{Category, SCHEDULE};
     if skip("ten_policy_pushes_under_traffic_lose_no_valid_packet") {
         return;
     }
@@ -253,31 +253,7 @@ fn ten_policy_pushes_under_traffic_lose_no_valid_packet() {
     assert!(child.wait().unwrap().success(), "{text}");
     let rx = summary_figure(&text, "rx");
     assert!(rx > 0, "{text}");
-    // Whole cycles of the schedule, then the start of one more.
-    let (cycles, rest) = (
-        rx / SCHEDULE.len() as u64,
-        (rx % SCHEDULE.len() as u64) as usize,
-    );
-    let per = |c: Category| {
-        SCHEDULE.iter().filter(|x| **x == c).count() as u64 * cycles
-            + SCHEDULE[..rest].iter().filter(|x| **x == c).count() as u64
-    };
-    assert_eq!(
-        summary_figure(&text, "forwarded"),
-        per(Category::Valid),
-        "{text}"
-    );
-    assert_eq!(
-        summary_figure(&text, "legacy forwarded"),
-        per(Category::LegacyAllowed)
-    );
-    let mut expected = std::collections::BTreeMap::<DropReason, u64>::new();
-    for c in Category::HOSTILE {
-        *expected.entry(c.expected_drop().unwrap()).or_default() += per(c);
-    }
-    for (r, n) in &expected {
-        assert_eq!(summary_figure(&text, r.name()), *n, "{r}:\n{text}");
-    }
+    common::assert_exact_demo_accounting(&text, rx);
 }
 
 #[test]

@@ -10,16 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_mnp-gateway");
 /// The demo on `cfg`, running until the returned guard is dropped, and the
 /// address of its endpoint once it listens.
 fn running_demo(cfg: &std::path::Path, port: u16) -> (Reaped, String) {
-    let daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(5)));
-    (daemon, addr)
+    mnp_testkit::running_demo(cfg, port, BIN)
 }
 
 /// A pipe whose reading end is already closed: every write to it fails

@@ -4,8 +4,8 @@
 //! as a comment (read back by `decode`); `top` and `GET /flows` show the
 //! per-credential counters, bounded by the configured table size.
 
-use mnp_testkit::{demo_config, free_port, tempdir, wait_listening, Reaped};
-use std::process::{Command, Stdio};
+use mnp_testkit::{demo_config, free_port, running_demo, tempdir};
+use std::process::Command;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mnp-gateway");
@@ -29,16 +29,7 @@ fn a_live_trace_shows_every_check_and_verdict_of_the_next_packets() {
     let dir = tempdir("trace");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let _daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(10)));
+    let (_daemon, addr) = running_demo(&cfg, port, BIN);
 
     // The next 40 packets, as JSON: forwards and drops, every check listed.
     let all: serde_json::Value =
@@ -144,16 +135,7 @@ fn top_shows_each_credentials_packets_and_drops_within_its_bound() {
     let dir = tempdir("top");
     let port = free_port();
     let cfg = demo_config(&dir, port, BIN);
-    let _daemon = Reaped(
-        Command::new(BIN)
-            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = format!("127.0.0.1:{port}");
-    assert!(wait_listening(&addr, Duration::from_secs(10)));
+    let (_daemon, addr) = running_demo(&cfg, port, BIN);
     std::thread::sleep(Duration::from_millis(500));
     let top = |args: &[&str]| {
         let once: &[&str] = if args.contains(&"-n") {

@@ -83,6 +83,25 @@ pub fn demo_config(dir: &Path, metrics_port: u16, gateway_bin: &str) -> PathBuf 
     cfg
 }
 
+/// The gateway's demo on `cfg` (from [`demo_config`]), running until the
+/// returned guard is dropped, and the address of its endpoint (`port`) once
+/// it listens.
+pub fn running_demo(cfg: &Path, port: u16, gateway_bin: &str) -> (Reaped, String) {
+    let daemon = Reaped(
+        std::process::Command::new(gateway_bin)
+            .args(["demo", "--config", cfg.to_str().unwrap(), "--duration", "0"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start the demo"),
+    );
+    let addr = format!("127.0.0.1:{port}");
+    assert!(
+        wait_listening(&addr, std::time::Duration::from_secs(10)),
+        "the demo's endpoint {addr} never listened"
+    );
+    (daemon, addr)
+}
+
 /// Waits up to `timeout` for something to accept TCP connections on `addr`.
 pub fn wait_listening(addr: &str, timeout: std::time::Duration) -> bool {
     let end = std::time::Instant::now() + timeout;

@@ -403,30 +403,17 @@ fn chunk_sync<const L: usize>(
                 .all(|i| i.len() == batch[0].len() && i.mode == batch[0].mode);
         // Counters stay 0: a one-chunk message is chunk 0.
         for b in 0..most {
-            let start = b * BLOCK_LEN;
             // Each lane's block, read in place or staged in its own pad.
             let mut rows: [&[u8; BLOCK_LEN]; L] = [&ZERO_BLOCK; L];
             if uniform {
-                let inp = &batch[0];
-                let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
+                let mut nf = (0, 0);
                 for ((row, inp), pad) in rows.iter_mut().zip(batch).zip(pads.iter_mut()) {
-                    *row = match inp.direct(start).filter(|_| n == BLOCK_LEN) {
-                        Some(r) => r,
-                        None => {
-                            inp.block(start, pad);
-                            pad
-                        }
-                    };
+                    let (r, n, f) = one_chunk_block(inp, b, most, pad);
+                    *row = r;
+                    nf = (n, f);
                 }
-                let mut f = inp.mode;
-                if b == 0 {
-                    f |= CHUNK_START;
-                }
-                if b + 1 == most {
-                    f |= CHUNK_END | ROOT;
-                }
-                step.block_len = [n as u32; L];
-                step.flags = [f; L];
+                step.block_len = [nf.0; L];
+                step.flags = [nf.1; L];
                 (k.compress_rows)(&rows, &mut step);
                 if b + 1 == most {
                     done = step.cv;
@@ -439,22 +426,9 @@ fn chunk_sync<const L: usize>(
                     step.block_len[l] = 0;
                     continue;
                 }
-                let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
-                rows[l] = match inp.direct(start).filter(|_| n == BLOCK_LEN) {
-                    Some(row) => row,
-                    None => {
-                        inp.block(start, pad);
-                        pad
-                    }
-                };
-                let mut f = inp.mode;
-                if b == 0 {
-                    f |= CHUNK_START;
-                }
-                if b + 1 == blocks[l] {
-                    f |= CHUNK_END | ROOT;
-                }
-                step.block_len[l] = n as u32;
+                let (row, n, f) = one_chunk_block(inp, b, blocks[l], pad);
+                rows[l] = row;
+                step.block_len[l] = n;
                 step.flags[l] = f;
             }
             (k.compress_rows)(&rows, &mut step);
@@ -473,6 +447,33 @@ fn chunk_sync<const L: usize>(
         }
         scatter(&done, outs);
     }
+}
+
+/// Block `b` of a one-chunk message of `blocks` blocks: its 64 bytes (in
+/// place, or staged zero-padded in `pad`), its length and its flags.
+fn one_chunk_block<'p>(
+    inp: &Input<'p>,
+    b: usize,
+    blocks: usize,
+    pad: &'p mut [u8; BLOCK_LEN],
+) -> (&'p [u8; BLOCK_LEN], u32, u32) {
+    let start = b * BLOCK_LEN;
+    let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
+    let row = match inp.direct(start).filter(|_| n == BLOCK_LEN) {
+        Some(row) => row,
+        None => {
+            inp.block(start, pad);
+            pad
+        }
+    };
+    let mut f = inp.mode;
+    if b == 0 {
+        f |= CHUNK_START;
+    }
+    if b + 1 == blocks {
+        f |= CHUNK_END | ROOT;
+    }
+    (row, n as u32, f)
 }
 
 /// CVs back to bytes, lane by lane (the portable and AVX2 paths).

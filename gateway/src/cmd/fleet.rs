@@ -2,7 +2,7 @@
 //! gateway's presence and the bundles in the store).
 
 use crate::fail;
-use crate::fleet::{cli_client, cli_runtime, key, Presence};
+use crate::fleet::{cli_client, key, runtime, Presence};
 use etcd_client::GetOptions;
 use mnp_ctrl::bundle::{Bundle, Kind};
 use std::path::Path;
@@ -26,7 +26,7 @@ pub(crate) fn push(
         Ok(k) => k,
         Err(e) => return fail(1, e.to_string()),
     };
-    let rt = match cli_runtime() {
+    let rt = match runtime() {
         Ok(r) => r,
         Err(e) => return fail(1, e),
     };
@@ -65,7 +65,7 @@ pub(crate) fn push(
 }
 
 pub(crate) fn status(etcd: &[String], prefix: &str, json: bool) -> ExitCode {
-    let rt = match cli_runtime() {
+    let rt = match runtime() {
         Ok(r) => r,
         Err(e) => return fail(1, e),
     };

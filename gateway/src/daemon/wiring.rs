@@ -51,7 +51,7 @@ pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>
                     // An XDP socket (a tap fd) transmits through the queue
                     // pair its receive queue set up: configure every pair,
                     // poll only `queues` of them (the rest stay idle).
-                    rx_queues = xdp_pairs(p, workers);
+                    rx_queues = queue_pairs(p, workers);
                 }
                 name
             }
@@ -87,7 +87,7 @@ pub(crate) fn start_dpdk(loaded: &Loaded, workers: usize) -> Result<Option<Dpdk>
         .ports
         .iter()
         .filter(|p| *p.driver.get_ref() == Driver::AfXdp)
-        .map(|p| xdp_pairs(p, workers) as u32 * XDP_FILL_RING)
+        .map(|p| queue_pairs(p, workers) as u32 * XDP_FILL_RING)
         .sum();
     if xdp_held > 0 && mbufs < xdp_held + 1024 {
         return Err(format!(
@@ -138,7 +138,7 @@ const XDP_FILL_RING: u32 = 2048;
 
 /// Queue pairs of a kernel port: one per rx queue or per worker (each
 /// transmits on its own), whichever is more.
-fn xdp_pairs(p: &mnp_ctrl::config::PortSection, workers: usize) -> u16 {
+fn queue_pairs(p: &mnp_ctrl::config::PortSection, workers: usize) -> u16 {
     (*p.queues.get_ref()).max(workers as u16).max(1)
 }
 
@@ -151,7 +151,7 @@ pub(crate) fn kernel_vdev(
     workers: usize,
 ) -> Option<(String, String)> {
     let iface = p.iface.as_ref()?.get_ref();
-    let pairs = xdp_pairs(p, workers);
+    let pairs = queue_pairs(p, workers);
     match p.driver.get_ref() {
         Driver::AfPacket => {
             let name = format!("net_af_packet{i}");
