@@ -333,7 +333,7 @@ impl Fresh {
     /// Write one fresh frame into each buffer (each at least
     /// [`frame_len`](Self::frame_len) long), stamped `ts_ms`.
     pub fn fill(&mut self, bufs: &mut [&mut [u8]], ts_ms: u64) {
-        use mnp_dataplane::lanes::{hash_many, Input, KEYED_HASH};
+        use mnp_dataplane::lanes::{hash_many, Input};
         use mnp_dataplane::wire::governance::field as gf;
         const MAX: usize = mnp_dataplane::BURST;
         let gov = self.off.gov as usize;
@@ -364,10 +364,11 @@ impl Fresh {
                 let inputs: [Input; MAX] = std::array::from_fn(|k| {
                     let f: &[u8] = chunk.get(k).map_or(&[], |b| &b[..len]);
                     Input {
-                        key: &self.keys[which[k]],
-                        mode: KEYED_HASH,
-                        head: f.get(gov..gov + gf::IMMUTABLE.end).unwrap_or(&[]),
                         tail: f.get(gov + gf::MAC.end..).unwrap_or(&[]),
+                        ..Input::keyed(
+                            &self.keys[which[k]],
+                            f.get(gov..gov + gf::IMMUTABLE.end).unwrap_or(&[]),
+                        )
                     }
                 });
                 hash_many(self.level, &inputs[..chunk.len()], &mut macs[..chunk.len()]);

@@ -508,11 +508,12 @@ impl Pipeline {
         }
         let mut out = [[0u8; 32]; BURST];
         if d > 0 {
-            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| lanes::Input {
-                key: &self.key_context,
-                mode: lanes::DERIVE_KEY_MATERIAL,
-                head: material[k].as_flattened(),
-                tail: &[],
+            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
+                lanes::Input::new(
+                    &self.key_context,
+                    lanes::DERIVE_KEY_MATERIAL,
+                    material[k].as_flattened(),
+                )
             });
             lanes::hash_many(level, &inputs[..d], &mut out[..d]);
             for (k, &i) in derive[..d].iter().enumerate() {
@@ -531,18 +532,11 @@ impl Pipeline {
                 let off = &self.meta[idx[k]].off;
                 let gov = off.gov as usize;
                 lanes::Input {
-                    key: &key_words[k],
-                    mode: lanes::KEYED_HASH,
-                    head: &frame[gov..gov + gf::IMMUTABLE.end],
                     tail: &frame[gov + gf::MAC.end..off.end as usize],
+                    ..lanes::Input::keyed(&key_words[k], &frame[gov..gov + gf::IMMUTABLE.end])
                 }
             } else {
-                lanes::Input {
-                    key: &key_words[k],
-                    mode: lanes::KEYED_HASH,
-                    head: &[],
-                    tail: &[],
-                }
+                lanes::Input::keyed(&key_words[k], &[])
             }
         });
         lanes::hash_many(level, &inputs[..n], &mut out[..n]);
@@ -685,7 +679,9 @@ impl Pipeline {
     fn fold_lineages(&self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
         let mut out = [[0u8; LINEAGE_LEN]; BURST];
         let mut idx = [0usize; BURST];
-        let mut material = [[0u8; LINEAGE_LEN + 5]; BURST];
+        // Each fold's 21 bytes of material, zero-padded to the one block it
+        // is, so the lanes compress it in place.
+        let mut material = [[0u8; 64]; BURST];
         let mut n = 0;
         let each = self.meta.iter().zip(&self.hdr).zip(out.iter_mut());
         for (i, ((m, hdr), out)) in each.enumerate().take(count) {
@@ -711,11 +707,13 @@ impl Pipeline {
             }
         }
         if let (Verifier::Lanes(level), true) = (self.verifier, n > 0) {
-            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| lanes::Input {
-                key: &self.lineage_context,
-                mode: lanes::DERIVE_KEY_MATERIAL,
-                head: &material[k],
-                tail: &[],
+            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
+                lanes::Input::padded(
+                    &self.lineage_context,
+                    lanes::DERIVE_KEY_MATERIAL,
+                    &material[k],
+                    LINEAGE_MATERIAL,
+                )
             });
             let mut h = [[0u8; 32]; BURST];
             lanes::hash_many(level, &inputs[..n], &mut h[..n]);
@@ -726,6 +724,9 @@ impl Pipeline {
         out
     }
 }
+
+/// Bytes a lineage fold hashes: the lineage, the gateway id, the decision.
+const LINEAGE_MATERIAL: usize = LINEAGE_LEN + 5;
 
 /// The replay-table key of a credential: 64 bits of its packet key.
 pub fn replay_key(k: &PacketKey) -> u64 {
@@ -759,14 +760,18 @@ fn decrement_ttl(frame: &mut [u8], l3: u16, v6: bool) {
 /// the UDP datagram, so RFC 1624 applies word for word).
 fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, lineage: &[u8; LINEAGE_LEN]) {
     let gov = off.gov as usize;
+    let mutable = gov + gf::MUTABLE.start..gov + gf::MUTABLE.end;
+    // The new mutable bytes are built beside the old ones and stored once:
+    // the checksum update reads both from registers, not back from the
+    // frame (a load of bytes just stored piecewise stalls on forwarding).
     let mut old = [0u8; 16];
-    old.copy_from_slice(&frame[gov + gf::MUTABLE.start..gov + gf::MUTABLE.end]);
-    {
-        let g = &mut frame[gov..];
-        g[gf::HOP_BUDGET] = g[gf::HOP_BUDGET].saturating_sub(1);
-        g[gf::HOP_COUNT] = g[gf::HOP_COUNT].saturating_add(1);
-        g[gf::LINEAGE].copy_from_slice(lineage);
-    }
+    old.copy_from_slice(&frame[mutable.clone()]);
+    let mut new = old;
+    let at = |field: usize| field - gf::MUTABLE.start;
+    new[at(gf::HOP_BUDGET)] = old[at(gf::HOP_BUDGET)].saturating_sub(1);
+    new[at(gf::HOP_COUNT)] = old[at(gf::HOP_COUNT)].saturating_add(1);
+    new[at(gf::LINEAGE.start)..].copy_from_slice(lineage);
+    frame[mutable].copy_from_slice(&new);
     if off.encap == Encap::Ethernet {
         return;
     }
@@ -778,8 +783,7 @@ fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, lineage: &[u8; LINEAGE_L
     if hc == 0 && !v6 {
         return; // IPv4 sender chose no checksum; keep it that way.
     }
-    let new = &frame[gov + gf::MUTABLE.start..gov + gf::MUTABLE.end];
-    let mut c = checksum::update(hc, &old, new);
+    let mut c = checksum::update(hc, &old, &new);
     if c == 0 {
         c = 0xffff;
     }

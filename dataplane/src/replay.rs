@@ -25,6 +25,16 @@
 //! windows. A worker that was using a window while it was recycled notices by
 //! the entry's version (odd while recycling) and retries in the right one.
 //!
+//! **Two marks per packet, at most one locked.** The window rule needs only
+//! the highest *block* (`highest / 32`), so `highest` is raised only when a
+//! packet opens a new block (once per 32 in-order packets), and the exact
+//! highest sequence is read back from that block's bitmap. A window's
+//! last-use mark is kept at [`MARK_GRAIN_MS`] granularity, and a window is
+//! reclaimed only after `F + S + MARK_GRAIN_MS` without a mark, so a mark
+//! that lags by up to the grain cannot let a window go while a packet it
+//! accepted is still fresh. The per-packet locked operation is the slot's
+//! compare-and-swap.
+//!
 //! **Capacity.** The table holds between 1.5× and 3× the configured number of
 //! windows (a power of two) and admits a credential while any slot is free or
 //! reclaimable, so at least the configured number are always admitted.
@@ -39,6 +49,11 @@ pub const BITS: u64 = 32;
 /// Sequence numbers a packet may lag behind the highest seen one and still be
 /// accepted (at least; up to `WINDOW + BITS - 1` depending on alignment).
 pub const WINDOW: u64 = (SLOTS as u64 - 1) * BITS;
+
+/// Granularity of a window's last-use mark: a worker re-marks a window only
+/// when its mark is this much behind the burst clock (one locked operation
+/// per credential per grain, not per packet).
+pub const MARK_GRAIN_MS: u64 = 64;
 
 /// The freshness rule of docs/protocol.md §6, in gateway milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,7 +215,13 @@ impl ReplayTable {
     }
 
     fn reclaimable(&self, e: &Entry, now_ms: u64) -> bool {
-        now_ms.saturating_sub(e.last_ms.load(Ordering::SeqCst)) > self.freshness.idle_limit_ms()
+        now_ms.saturating_sub(e.last_ms.load(Ordering::SeqCst)) > self.reclaim_after_ms()
+    }
+
+    /// A window unmarked for longer than this is reclaimable: the freshness
+    /// interval plus the marks' granularity.
+    pub fn reclaim_after_ms(&self) -> u64 {
+        self.freshness.idle_limit_ms().saturating_add(MARK_GRAIN_MS)
     }
 
     fn home(&self, key: u64) -> usize {
@@ -292,7 +313,15 @@ impl ReplayTable {
                 std::hint::spin_loop();
                 continue;
             }
-            if e.last_ms.load(Ordering::Relaxed) < now_ms {
+            // Mark the window (at most once per grain). The load is SeqCst so
+            // that a recycler, which stores the odd version and then reads
+            // the mark, either sees a mark at least this recent or is seen
+            // below through the version.
+            if e.last_ms
+                .load(Ordering::SeqCst)
+                .saturating_add(MARK_GRAIN_MS)
+                <= now_ms
+            {
                 e.last_ms.fetch_max(now_ms, Ordering::SeqCst);
             }
             let r = f(e);
@@ -364,7 +393,17 @@ impl ReplayTable {
     /// the workers' own (`flows.rs`): counting them here cost two locked
     /// operations per packet on a shared line.
     pub fn highest(&self, key: u64) -> Option<u64> {
-        self.find(key).map(|e| e.highest.load(Ordering::Relaxed))
+        self.find(key).map(|e| {
+            // `highest` is exact to its block; the block's bitmap has the rest.
+            let h = e.highest.load(Ordering::Acquire);
+            let w = e.slots[slot_index(h)].load(Ordering::Acquire);
+            let (tag, bits) = ((w >> 32) as u32, w as u32);
+            if bits != 0 && tag == (h / BITS) as u32 {
+                h.max(h / BITS * BITS + u64::from(31 - bits.leading_zeros()))
+            } else {
+                h
+            }
+        })
     }
 
     /// Accept `seq` for credential `key` at most once while its window lives
@@ -415,10 +454,13 @@ impl ReplayTable {
 
     fn check_entry(e: &Entry, seq: u64) -> ReplayVerdict {
         let slot = &e.slots[slot_index(seq)];
-        // Raise `highest` first: a later reader that sees this packet's slot
-        // word also sees the raised `highest`, so it can never mistake a
-        // recycled slot for an older one.
-        e.highest.fetch_max(seq, Ordering::AcqRel);
+        // Raise `highest` first when this packet opens a newer block: a later
+        // reader that sees this packet's slot word also sees the raised
+        // block, so it can never mistake a recycled slot for an older one.
+        // The rule reads only the block, so within one nothing is raised.
+        if seq / BITS > e.highest.load(Ordering::Acquire) / BITS {
+            e.highest.fetch_max(seq, Ordering::AcqRel);
+        }
         let mut w = slot.load(Ordering::Acquire);
         loop {
             let highest = e.highest.load(Ordering::Acquire);
@@ -522,7 +564,7 @@ mod tests {
         assert_eq!(at(5, 1, 1_000), ReplayVerdict::TableFull);
         assert_eq!(at(1, 2, 1_000), ReplayVerdict::Fresh);
         // Keys 2..4 go idle; 1 stays busy. Past F + S, 5 takes an idle slot.
-        let idle = Freshness::default().idle_limit_ms();
+        let idle = t.reclaim_after_ms();
         assert_eq!(at(1, 3, 1_000 + idle), ReplayVerdict::Fresh);
         assert_eq!(at(5, 1, 1_001 + idle), ReplayVerdict::Fresh);
         assert_eq!(
@@ -538,7 +580,7 @@ mod tests {
         // Never more than `capacity` live at once; each batch goes idle.
         let cap = 64;
         let t = ReplayTable::new(cap);
-        let step = Freshness::default().idle_limit_ms() + 1;
+        let step = t.reclaim_after_ms() + 1;
         for batch in 0..10u64 {
             let now = 10_000 + batch * step;
             for c in 0..cap as u64 {
@@ -639,6 +681,8 @@ mod tests {
                 }
                 if v == ReplayVerdict::Fresh { seen.insert(s); }
                 highest = highest.max(s);
+                // Read back exactly, though `highest` is raised per block.
+                prop_assert_eq!(t.highest(5), seen.iter().max().copied().or(Some(0)));
             }
         }
 

@@ -1405,8 +1405,9 @@ fn p6_ten_times_capacity_of_holders_over_time_are_all_admitted() {
     snap.revoked.clear();
     let f = Freshness::default();
     let cap = 32u64;
-    let mut p = Pipeline::new(Arc::new(ReplayTable::with_freshness(cap as usize, f)));
-    let step = f.idle_limit_ms() + 1;
+    let table = Arc::new(ReplayTable::with_freshness(cap as usize, f));
+    let step = table.reclaim_after_ms() + 1;
+    let mut p = Pipeline::new(table);
     let mut forwarded = 0;
     for generation in 0..10u64 {
         let now = NOW as u64 * 1000 + generation * step;

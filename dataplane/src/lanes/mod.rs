@@ -128,16 +128,35 @@ pub struct Input<'a> {
     pub mode: u32,
     pub head: &'a [u8],
     pub tail: &'a [u8],
+    /// The whole message already zero-padded to one block, where the caller
+    /// built it so (`head` then holds its bytes and `tail` is empty): it is
+    /// compressed in place, not staged. Staging a block just written
+    /// (a lineage fold's 21 bytes of material) waits for those stores.
+    pub whole: Option<&'a [u8; BLOCK_LEN]>,
 }
 
 impl<'a> Input<'a> {
-    /// A keyed hash of one contiguous message.
-    pub fn keyed(key: &'a [u32; 8], msg: &'a [u8]) -> Self {
+    /// A hash of one contiguous message in `mode` under `key`.
+    pub fn new(key: &'a [u32; 8], mode: u32, msg: &'a [u8]) -> Self {
         Self {
             key,
-            mode: KEYED_HASH,
+            mode,
             head: msg,
             tail: &[],
+            whole: None,
+        }
+    }
+
+    /// A keyed hash of one contiguous message.
+    pub fn keyed(key: &'a [u32; 8], msg: &'a [u8]) -> Self {
+        Self::new(key, KEYED_HASH, msg)
+    }
+
+    /// A message of `len` ≤ 64 bytes held zero-padded in `block`.
+    pub fn padded(key: &'a [u32; 8], mode: u32, block: &'a [u8; BLOCK_LEN], len: usize) -> Self {
+        Self {
+            whole: Some(block),
+            ..Self::new(key, mode, &block[..len.min(BLOCK_LEN)])
         }
     }
 }
@@ -179,12 +198,7 @@ pub fn context_key(context: &str) -> [u32; 8] {
     let iv = IV;
     hash_many(
         Level::Portable,
-        &[Input {
-            key: &iv,
-            mode: DERIVE_KEY_CONTEXT,
-            head: context.as_bytes(),
-            tail: &[],
-        }],
+        &[Input::new(&iv, DERIVE_KEY_CONTEXT, context.as_bytes())],
         &mut out,
     );
     words(&out[0])
@@ -267,6 +281,28 @@ struct Kernel<const L: usize> {
     /// `gather` then `compress`, fused where a backend can keep the message
     /// in registers.
     compress_rows: fn(&[&[u8; BLOCK_LEN]; L], &mut Step<L>),
+    /// A block that is not whole inside one piece, staged zero-padded.
+    stage: fn(&Input, usize, &mut [u8; BLOCK_LEN]),
+}
+
+/// The portable staging: `Input::block`.
+fn stage_scalar(inp: &Input, start: usize, pad: &mut [u8; BLOCK_LEN]) {
+    inp.block(start, pad);
+}
+
+/// Masked loads where the CPU has AVX-512BW (checked once), else
+/// `Input::block`.
+#[cfg(target_arch = "x86_64")]
+fn stage_for() -> fn(&Input, usize, &mut [u8; BLOCK_LEN]) {
+    static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *BW.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    }) {
+        |inp, start, pad| x86::stage_block(inp.head, inp.tail, start, pad)
+    } else {
+        stage_scalar
+    }
 }
 
 /// Scalar gather: 16 little-endian words from each lane's block.
@@ -324,6 +360,7 @@ fn kernel16() -> Kernel<16> {
         keys: x86::keys16,
         compress: x86::compress16,
         compress_rows: x86::compress16_rows,
+        stage: stage_for(),
     }
 }
 
@@ -337,6 +374,7 @@ fn kernel8() -> Kernel<8> {
             x86::gather8(rows, &mut s.msg);
             x86::compress8(s);
         },
+        stage: stage_for(),
     }
 }
 
@@ -349,6 +387,7 @@ fn kernel_portable() -> Kernel<{ portable::LANES }> {
             gather_scalar(rows, &mut s.msg);
             portable::compress(s);
         },
+        stage: stage_scalar,
     }
 }
 
@@ -408,7 +447,7 @@ fn chunk_sync<const L: usize>(
             if uniform {
                 let mut nf = (0, 0);
                 for ((row, inp), pad) in rows.iter_mut().zip(batch).zip(pads.iter_mut()) {
-                    let (r, n, f) = one_chunk_block(inp, b, most, pad);
+                    let (r, n, f) = one_chunk_block(inp, b, most, pad, k.stage);
                     *row = r;
                     nf = (n, f);
                 }
@@ -426,7 +465,7 @@ fn chunk_sync<const L: usize>(
                     step.block_len[l] = 0;
                     continue;
                 }
-                let (row, n, f) = one_chunk_block(inp, b, blocks[l], pad);
+                let (row, n, f) = one_chunk_block(inp, b, blocks[l], pad, k.stage);
                 rows[l] = row;
                 step.block_len[l] = n;
                 step.flags[l] = f;
@@ -456,13 +495,14 @@ fn one_chunk_block<'p>(
     b: usize,
     blocks: usize,
     pad: &'p mut [u8; BLOCK_LEN],
+    stage: fn(&Input, usize, &mut [u8; BLOCK_LEN]),
 ) -> (&'p [u8; BLOCK_LEN], u32, u32) {
     let start = b * BLOCK_LEN;
     let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
-    let row = match inp.direct(start).filter(|_| n == BLOCK_LEN) {
-        Some(row) => row,
-        None => {
-            inp.block(start, pad);
+    let row = match (inp.whole, inp.direct(start).filter(|_| n == BLOCK_LEN)) {
+        (Some(row), _) | (None, Some(row)) => row,
+        (None, None) => {
+            stage(inp, start, pad);
             pad
         }
     };
@@ -564,7 +604,7 @@ fn drive<const L: usize, const D: usize>(inputs: &[Input], out: &mut [[u8; 32]],
                         None
                     };
                     if direct[l].is_none() {
-                        inp.block(start, &mut pads[l]);
+                        (k.stage)(inp, start, &mut pads[l]);
                     }
                     let mut f = inp.mode;
                     if lane.block == 0 {
@@ -699,6 +739,29 @@ mod tests {
         }
     }
 
+    /// The masked-load staging writes exactly what `Input::block` does, for
+    /// every split of a message into two pieces and every block start.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn staged_blocks_match_the_portable_staging() {
+        let stage = stage_for();
+        let msg: Vec<u8> = (0..200u32).map(|i| (i * 7 + 1) as u8).collect();
+        for len in [0usize, 1, 21, 56, 63, 64, 65, 78, 127, 128, 129, 200] {
+            for split in 0..=len {
+                let inp = Input {
+                    tail: &msg[split..len],
+                    ..Input::keyed(&IV, &msg[..split])
+                };
+                for start in (0..len.max(1)).step_by(BLOCK_LEN) {
+                    let (mut want, mut got) = ([0xAAu8; BLOCK_LEN], [0x55u8; BLOCK_LEN]);
+                    inp.block(start, &mut want);
+                    stage(&inp, start, &mut got);
+                    assert_eq!(got, want, "len {len} split {split} start {start}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn edge_lengths_every_level() {
         let lens = [
@@ -737,12 +800,7 @@ mod tests {
         for level in levels() {
             let inputs: Vec<Input> = material
                 .iter()
-                .map(|m| Input {
-                    key: &ck,
-                    mode: DERIVE_KEY_MATERIAL,
-                    head: &m[..],
-                    tail: &[],
-                })
+                .map(|m| Input::new(&ck, DERIVE_KEY_MATERIAL, &m[..]))
                 .collect();
             let mut out = vec![[0u8; 32]; inputs.len()];
             hash_many(level, &inputs, &mut out);
@@ -776,7 +834,7 @@ mod tests {
             for level in levels() {
                 let inputs: Vec<Input> = msgs.iter().zip(&kw).map(|(m, k)| {
                     let at = split.index(m.len() + 1);
-                    Input { key: k, mode: KEYED_HASH, head: &m[..at], tail: &m[at..] }
+                    Input { tail: &m[at..], ..Input::keyed(k, &m[..at]) }
                 }).collect();
                 let mut out = vec![[0u8; 32]; inputs.len()];
                 hash_many(level, &inputs, &mut out);

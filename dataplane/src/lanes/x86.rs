@@ -184,6 +184,42 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
     }
 }
 
+/// Bytes `start..start + 64` of a message in two pieces (`head`, then
+/// `tail`), zero-padded past its end, into `out`: two masked byte loads and
+/// one store, where the portable `Input::block` makes two `memcpy` calls
+/// and a `memset` for every block that straddles the pieces or ends short.
+pub fn stage_block(head: &[u8], tail: &[u8], start: usize, out: &mut [u8; 64]) {
+    // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
+    // AVX-512BW (`super::stage_for`).
+    unsafe { stage_block_avx512bw(head, tail, start, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn stage_block_avx512bw(head: &[u8], tail: &[u8], start: usize, out: &mut [u8; 64]) {
+    let ones = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let h = head.len();
+    // Bytes of this block from the head, then from the tail.
+    let nh = h.saturating_sub(start).min(64);
+    let ts = start.saturating_sub(h);
+    let nt = tail.len().saturating_sub(ts).min(64 - nh);
+    // SAFETY: a masked load reads only the bytes its mask selects (the
+    // others are neither read nor faulted on): the first `nh` bytes from
+    // `head[start.min(h)..]` and `nt` bytes from `tail[ts..]`, all inside
+    // their slices by the lengths above. The tail's base pointer is moved
+    // back by `nh` (wrapping, never dereferenced there) so that byte `p` of
+    // the block reads `tail[ts + p - nh]`.
+    unsafe {
+        let v = _mm512_maskz_loadu_epi8(ones(nh), head.as_ptr().add(start.min(h)) as *const i8);
+        let base = tail
+            .as_ptr()
+            .wrapping_add(ts.min(tail.len()))
+            .wrapping_sub(nh);
+        let t = _mm512_maskz_loadu_epi8(ones(nh + nt) & !ones(nh), base as *const i8);
+        let v = _mm512_or_si512(v, t);
+        _mm512_storeu_si512(out.as_mut_ptr() as *mut _, v);
+    }
+}
+
 /// Gather 16 lanes' blocks into word-major order: a 16×16 transpose of
 /// 32-bit words in AVX-512 registers (interleave 32-bit, then 64-bit words
 /// within 128-bit lanes, then move 128-bit lanes across registers).
