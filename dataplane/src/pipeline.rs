@@ -87,7 +87,10 @@ impl Meta {
     fn live(&self) -> bool {
         self.drop.is_none()
     }
-    /// Record the outcome of the check that `reason` names.
+    /// Record the outcome of the check that `reason` names. Stages with many
+    /// checks run them on a copy of the metadata and store it once: on the
+    /// array itself, each bit is set by a one-byte store that the next
+    /// whole-word read waits on (no store forwarding from narrower stores).
     #[inline(always)]
     fn check(&mut self, ok: bool, reason: DropReason) {
         self.checked |= 1 << reason as u64;
@@ -148,6 +151,10 @@ impl Decoded {
         lineage: [0; LINEAGE_LEN],
     };
 
+    /// Inlined so the fields are stored straight into the burst array: a
+    /// returned copy is written piecewise and read back whole, which stalls
+    /// on store forwarding.
+    #[inline(always)]
     fn read(h: &Header<&[u8]>) -> Self {
         Self {
             claims: h.claims(),
@@ -409,44 +416,20 @@ impl Pipeline {
     fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
         let freshness = *self.replay.freshness();
         for i in 0..pkts.len() {
-            let m = &mut self.meta[i];
-            if m.kind != Kind::Governed || !m.live() {
+            if self.meta[i].kind != Kind::Governed || !self.meta[i].live() {
                 continue;
             }
-            let d = &self.hdr[i];
-            let c = &d.claims;
-            let auth = snap.authorities.get(&c.authority);
-            m.check(auth.is_some(), DropReason::UnknownAuthority);
-            let Some(auth) = auth else {
-                continue;
-            };
-            let rule = snap.zone_rules.get(&(c.zone, d.dst_zone)).copied();
-            self.resolved[i] = Resolved {
-                max_trust: auth.max_trust,
-                grants_zone: auth.grants_zone(c.zone),
-                rule,
-            };
-            m.auth_slot = Some(auth.slot);
-            m.auditing = auth.audit || rule.is_some_and(|r| r.audit);
-            match auth.secret(c.epoch) {
-                EpochLookup::Live(s) => {
-                    m.check(true, DropReason::UnknownEpoch);
+            // On a copy, so the checks' bits are set in registers and the
+            // metadata is stored once (see `Meta::check`).
+            let mut m = self.meta[i];
+            if let Some((resolved, secret)) = admit(snap, &freshness, now_ms, &self.hdr[i], &mut m)
+            {
+                self.resolved[i] = resolved;
+                if let Some(s) = secret {
                     self.secrets[i] = *s;
-                    m.has_secret = true;
                 }
-                EpochLookup::Retired => m.fail(DropReason::EpochRetired),
-                EpochLookup::Unknown => m.fail(DropReason::UnknownEpoch),
             }
-            if m.live() {
-                use crate::replay::Staleness;
-                let judged = freshness.judge(d.timestamp, now_ms);
-                m.check(judged != Staleness::Stale, DropReason::Stale);
-                m.check(judged != Staleness::Future, DropReason::FutureTimestamp);
-                m.check(
-                    judged != Staleness::BeforeStart,
-                    DropReason::SentBeforeStart,
-                );
-            }
+            self.meta[i] = m;
         }
         match self.verifier {
             Verifier::Scalar => self.verify_scalar(pkts),
@@ -551,7 +534,7 @@ impl Pipeline {
 
     fn policy(&mut self, snap: &Snapshot, now: u32, n: usize) {
         for i in 0..n {
-            let m = &mut self.meta[i];
+            let mut m = self.meta[i];
             if m.kind != Kind::Governed || !m.live() || m.auth_slot.is_none() {
                 continue;
             }
@@ -585,6 +568,7 @@ impl Pipeline {
                 }
                 PacketType::Data => m.check(d.hop_budget > 0, DropReason::HopBudgetExhausted),
             }
+            self.meta[i] = m;
         }
     }
 
@@ -723,6 +707,57 @@ impl Pipeline {
         }
         out
     }
+}
+
+/// A governed packet's authority, epoch and timestamp (protocol §8 steps
+/// 3–5): what the snapshot says about its authority and zone pair, and its
+/// zone secret if the epoch is live.
+#[inline(always)]
+fn admit<'s>(
+    snap: &'s Snapshot,
+    freshness: &crate::replay::Freshness,
+    now_ms: u64,
+    d: &Decoded,
+    m: &mut Meta,
+) -> Option<(Resolved, Option<&'s ZoneSecret>)> {
+    use crate::replay::Staleness;
+    let c = &d.claims;
+    let auth = snap.authorities.get(&c.authority);
+    m.check(auth.is_some(), DropReason::UnknownAuthority);
+    let auth = auth?;
+    let rule = snap.zone_rules.get(&(c.zone, d.dst_zone)).copied();
+    m.auth_slot = Some(auth.slot);
+    m.auditing = auth.audit || rule.is_some_and(|r| r.audit);
+    let resolved = Resolved {
+        max_trust: auth.max_trust,
+        grants_zone: auth.grants_zone(c.zone),
+        rule,
+    };
+    let secret = match auth.secret(c.epoch) {
+        EpochLookup::Live(s) => {
+            m.check(true, DropReason::UnknownEpoch);
+            m.has_secret = true;
+            Some(s)
+        }
+        EpochLookup::Retired => {
+            m.fail(DropReason::EpochRetired);
+            None
+        }
+        EpochLookup::Unknown => {
+            m.fail(DropReason::UnknownEpoch);
+            None
+        }
+    };
+    if m.live() {
+        let judged = freshness.judge(d.timestamp, now_ms);
+        m.check(judged != Staleness::Stale, DropReason::Stale);
+        m.check(judged != Staleness::Future, DropReason::FutureTimestamp);
+        m.check(
+            judged != Staleness::BeforeStart,
+            DropReason::SentBeforeStart,
+        );
+    }
+    Some((resolved, secret))
 }
 
 /// Bytes a lineage fold hashes: the lineage, the gateway id, the decision.

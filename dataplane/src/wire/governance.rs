@@ -137,6 +137,9 @@ impl Claims {
     }
 
     /// Decode a claims block. Fails only if the reserved byte is not zero.
+    /// Inlined: the pipeline decodes every packet's claims into its burst
+    /// array, and a returned copy would be read back before it is stored.
+    #[inline(always)]
     pub fn from_bytes(b: &[u8; CLAIMS_LEN]) -> Result<Self> {
         use claims_field::*;
         if b[RESERVED] != 0 {
