@@ -20,7 +20,7 @@ use crate::lanes::{self, Level};
 use crate::parse::{parse_frame, Encap, GovOffsets, Parsed};
 use crate::replay::{ReplayTable, ReplayVerdict};
 use crate::route;
-use crate::snapshot::{EpochLookup, FiveTuple, Snapshot};
+use crate::snapshot::{AuthorityPolicy, EpochLookup, FiveTuple, Route, Snapshot, ZoneRule};
 use crate::stats::BurstStats;
 use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::governance::{field as gf, Claims, Header, PacketType, LINEAGE_LEN, MAC_LEN};
@@ -415,6 +415,7 @@ impl Pipeline {
     /// independent BLAKE3 calls.
     fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
         let freshness = *self.replay.freshness();
+        let mut memo = Lookups::default();
         for i in 0..pkts.len() {
             if self.meta[i].kind != Kind::Governed || !self.meta[i].live() {
                 continue;
@@ -422,7 +423,8 @@ impl Pipeline {
             // On a copy, so the checks' bits are set in registers and the
             // metadata is stored once (see `Meta::check`).
             let mut m = self.meta[i];
-            if let Some((resolved, secret)) = admit(snap, &freshness, now_ms, &self.hdr[i], &mut m)
+            if let Some((resolved, secret)) =
+                admit(snap, &mut memo, &freshness, now_ms, &self.hdr[i], &mut m)
             {
                 self.resolved[i] = resolved;
                 if let Some(s) = secret {
@@ -491,13 +493,14 @@ impl Pipeline {
         }
         let mut out = [[0u8; 32]; BURST];
         if d > 0 {
-            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
-                lanes::Input::new(
+            let mut inputs = [lanes::Input::EMPTY; BURST];
+            for (input, m) in inputs.iter_mut().zip(&material[..d]) {
+                *input = lanes::Input::new(
                     &self.key_context,
                     lanes::DERIVE_KEY_MATERIAL,
-                    material[k].as_flattened(),
-                )
-            });
+                    m.as_flattened(),
+                );
+            }
             lanes::hash_many(level, &inputs[..d], &mut out[..d]);
             for (k, &i) in derive[..d].iter().enumerate() {
                 self.keys[i] = PacketKey(out[k]);
@@ -509,19 +512,18 @@ impl Pipeline {
         for (k, &i) in idx[..n].iter().enumerate() {
             key_words[k] = lanes::words(&self.keys[i].0);
         }
-        let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
-            if k < n {
-                let frame = pkts[idx[k]].as_ref();
-                let off = &self.meta[idx[k]].off;
-                let gov = off.gov as usize;
-                lanes::Input {
-                    tail: &frame[gov + gf::MAC.end..off.end as usize],
-                    ..lanes::Input::keyed(&key_words[k], &frame[gov..gov + gf::IMMUTABLE.end])
-                }
-            } else {
-                lanes::Input::keyed(&key_words[k], &[])
-            }
-        });
+        // Filled in a plain loop: `array::from_fn` called a closure per
+        // element that returned each input through memory.
+        let mut inputs = [lanes::Input::EMPTY; BURST];
+        for ((input, &i), key) in inputs.iter_mut().zip(&idx[..n]).zip(&key_words) {
+            let frame = pkts[i].as_ref();
+            let off = &self.meta[i].off;
+            let gov = off.gov as usize;
+            *input = lanes::Input {
+                tail: &frame[gov + gf::MAC.end..off.end as usize],
+                ..lanes::Input::keyed(key, &frame[gov..gov + gf::IMMUTABLE.end])
+            };
+        }
         lanes::hash_many(level, &inputs[..n], &mut out[..n]);
         for (k, &i) in idx[..n].iter().enumerate() {
             let m = &mut self.meta[i];
@@ -573,6 +575,7 @@ impl Pipeline {
     }
 
     fn route<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
+        let mut memo = Lookups::default();
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() || m.local.is_some() {
@@ -580,7 +583,7 @@ impl Pipeline {
             }
             let c = &self.hdr[i].claims;
             let floor = self.resolved[i].rule.map_or(0, |r| r.route_floor);
-            let chosen = snap.routes.get(&self.hdr[i].dst_zone).and_then(|routes| {
+            let chosen = memo.routes(snap, self.hdr[i].dst_zone).and_then(|routes| {
                 route::select(
                     routes,
                     c.trust,
@@ -691,14 +694,15 @@ impl Pipeline {
             }
         }
         if let (Verifier::Lanes(level), true) = (self.verifier, n > 0) {
-            let inputs: [lanes::Input; BURST] = std::array::from_fn(|k| {
-                lanes::Input::padded(
+            let mut inputs = [lanes::Input::EMPTY; BURST];
+            for (input, m) in inputs.iter_mut().zip(&material[..n]) {
+                *input = lanes::Input::padded(
                     &self.lineage_context,
                     lanes::DERIVE_KEY_MATERIAL,
-                    &material[k],
+                    m,
                     LINEAGE_MATERIAL,
-                )
-            });
+                );
+            }
             let mut h = [[0u8; 32]; BURST];
             lanes::hash_many(level, &inputs[..n], &mut h[..n]);
             for (k, &i) in idx[..n].iter().enumerate() {
@@ -709,12 +713,62 @@ impl Pipeline {
     }
 }
 
+/// The last authority, zone-pair and route-set lookups of a burst: the
+/// packets of a burst mostly share them, and a hit skips a hash-table
+/// probe. Keyed by the whole key, and dropped with the burst, so it never
+/// outlives the snapshot it read.
+#[derive(Default)]
+struct Lookups<'s> {
+    authority: Option<(u32, Option<&'s AuthorityPolicy>)>,
+    zone_rule: Option<((u16, u16), Option<ZoneRule>)>,
+    routes: Option<(u16, Option<&'s [Route]>)>,
+}
+
+impl<'s> Lookups<'s> {
+    #[inline(always)]
+    fn authority(&mut self, snap: &'s Snapshot, id: u32) -> Option<&'s AuthorityPolicy> {
+        match self.authority {
+            Some((k, a)) if k == id => a,
+            _ => {
+                let a = snap.authorities.get(&id);
+                self.authority = Some((id, a));
+                a
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn zone_rule(&mut self, snap: &Snapshot, pair: (u16, u16)) -> Option<ZoneRule> {
+        match self.zone_rule {
+            Some((k, r)) if k == pair => r,
+            _ => {
+                let r = snap.zone_rules.get(&pair).copied();
+                self.zone_rule = Some((pair, r));
+                r
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn routes(&mut self, snap: &'s Snapshot, zone: u16) -> Option<&'s [Route]> {
+        match self.routes {
+            Some((k, r)) if k == zone => r,
+            _ => {
+                let r = snap.routes.get(&zone).map(Vec::as_slice);
+                self.routes = Some((zone, r));
+                r
+            }
+        }
+    }
+}
+
 /// A governed packet's authority, epoch and timestamp (protocol §8 steps
 /// 3–5): what the snapshot says about its authority and zone pair, and its
 /// zone secret if the epoch is live.
 #[inline(always)]
 fn admit<'s>(
     snap: &'s Snapshot,
+    memo: &mut Lookups<'s>,
     freshness: &crate::replay::Freshness,
     now_ms: u64,
     d: &Decoded,
@@ -722,10 +776,10 @@ fn admit<'s>(
 ) -> Option<(Resolved, Option<&'s ZoneSecret>)> {
     use crate::replay::Staleness;
     let c = &d.claims;
-    let auth = snap.authorities.get(&c.authority);
+    let auth = memo.authority(snap, c.authority);
     m.check(auth.is_some(), DropReason::UnknownAuthority);
     let auth = auth?;
-    let rule = snap.zone_rules.get(&(c.zone, d.dst_zone)).copied();
+    let rule = memo.zone_rule(snap, (c.zone, d.dst_zone));
     m.auth_slot = Some(auth.slot);
     m.auditing = auth.audit || rule.is_some_and(|r| r.audit);
     let resolved = Resolved {

@@ -33,10 +33,12 @@ pub fn select(routes: &[Route], demand: u8, floor: u8, flow: u64) -> Option<&Rou
             n += 1;
         }
     }
-    if n == 0 {
-        return None;
+    match n {
+        0 => None,
+        // One best route (the common case): no flow hash, no division.
+        1 => Some(&routes[tied[0]]),
+        _ => Some(&routes[tied[(flow_hash(flow) % n as u64) as usize]]),
     }
-    Some(&routes[tied[(flow_hash(flow) % n as u64) as usize]])
 }
 
 /// splitmix64 finaliser: a cheap, well-mixed, stable hash.

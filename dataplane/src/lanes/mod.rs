@@ -135,6 +135,17 @@ pub struct Input<'a> {
     pub whole: Option<&'a [u8; BLOCK_LEN]>,
 }
 
+impl Input<'static> {
+    /// The empty message: a placeholder to fill arrays of inputs with.
+    pub const EMPTY: Self = Self {
+        key: &IV,
+        mode: KEYED_HASH,
+        head: &[],
+        tail: &[],
+        whole: None,
+    };
+}
+
 impl<'a> Input<'a> {
     /// A hash of one contiguous message in `mode` under `key`.
     pub fn new(key: &'a [u32; 8], mode: u32, msg: &'a [u8]) -> Self {

@@ -233,12 +233,15 @@ impl<T: AsRef<[u8]>> Header<T> {
     pub fn timestamp(&self) -> u64 {
         be64(self.b(), field::TIMESTAMP)
     }
+    #[inline(always)]
     pub fn claims_bytes(&self) -> &[u8; CLAIMS_LEN] {
         self.b()[field::CLAIMS]
             .try_into()
             .unwrap_or(&[0; CLAIMS_LEN])
     }
     /// Claims decoded; the reserved byte was checked by `new_checked`.
+    /// Inlined, as `Claims::from_bytes`, so they are decoded in place.
+    #[inline(always)]
     pub fn claims(&self) -> Claims {
         Claims::from_bytes(self.claims_bytes()).unwrap_or_default()
     }
