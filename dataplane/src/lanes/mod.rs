@@ -293,8 +293,11 @@ struct Kernel<const L: usize> {
     /// in registers.
     compress_rows: fn(&[&[u8; BLOCK_LEN]; L], &mut Step<L>),
     /// A block that is not whole inside one piece, staged zero-padded.
-    stage: fn(&Input, usize, &mut [u8; BLOCK_LEN]),
+    stage: Stage,
 }
+
+/// Stages a block that is not whole inside one piece, zero-padded.
+type Stage = fn(&Input, usize, &mut [u8; BLOCK_LEN]);
 
 /// The portable staging: `Input::block`.
 fn stage_scalar(inp: &Input, start: usize, pad: &mut [u8; BLOCK_LEN]) {
@@ -304,7 +307,7 @@ fn stage_scalar(inp: &Input, start: usize, pad: &mut [u8; BLOCK_LEN]) {
 /// Masked loads where the CPU has AVX-512BW (checked once), else
 /// `Input::block`.
 #[cfg(target_arch = "x86_64")]
-fn stage_for() -> fn(&Input, usize, &mut [u8; BLOCK_LEN]) {
+fn stage_for() -> Stage {
     static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     if *BW.get_or_init(|| {
         std::arch::is_x86_feature_detected!("avx512f")
@@ -345,14 +348,15 @@ const DEEP_CHUNKS: usize = 127;
 /// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
 /// BLAKE3 output (truncate as the protocol needs).
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
-    if inputs.iter().any(|i| i.len() > DEEP_CHUNKS * CHUNK_LEN) {
+    let longest = inputs.iter().map(Input::len).max().unwrap_or(0);
+    if longest > DEEP_CHUNKS * CHUNK_LEN {
         // Rare: keep the lanes' state small for the common case.
         return drive::<{ portable::LANES }, DEEP_DEPTH>(inputs, out, &kernel_portable());
     }
     // Messages of one chunk (every packet key, every lineage fold, the MAC
     // of every frame up to ~1 KiB) go chunk-synchronously: no CV stack, no
     // per-lane state machine.
-    if inputs.iter().all(|i| i.len() <= CHUNK_LEN) {
+    if longest <= CHUNK_LEN {
         return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => chunk_sync::<16>(inputs, out, &kernel16(), scatter_avx512),
@@ -427,14 +431,28 @@ fn chunk_sync<const L: usize>(
     let mut step = Step::<L>::new();
     let mut done = [[0u32; L]; 8];
     for (batch, outs) in inputs.chunks(L).zip(out.chunks_mut(L)) {
+        // One pass over the batch: each lane's blocks, the longest, and
+        // whether every lane has the first's key, or its length and mode.
+        let first = &batch[0];
+        let first_len = first.len();
         let mut blocks = [0usize; L];
-        for (l, inp) in batch.iter().enumerate() {
-            blocks[l] = inp.len().div_ceil(BLOCK_LEN).max(1);
+        let mut most = 0;
+        let mut same_key = true;
+        // Every lane the same length and mode (a burst of equal frames, every
+        // key derivation, every lineage fold): each step's lengths and flags
+        // are one value, stored whole — per-lane stores read back as one
+        // vector would stall on store forwarding at every block.
+        let mut uniform = batch.len() == L;
+        for (b, inp) in blocks.iter_mut().zip(batch) {
+            let len = inp.len();
+            *b = len.div_ceil(BLOCK_LEN).max(1);
+            most = most.max(*b);
+            same_key &= std::ptr::eq(inp.key, first.key);
+            uniform &= len == first_len && inp.mode == first.mode;
         }
-        let most = blocks.iter().copied().max().unwrap_or(0);
-        if batch.iter().all(|i| std::ptr::eq(i.key, batch[0].key)) {
+        if same_key {
             for w in 0..8 {
-                step.cv[w] = [batch[0].key[w]; L];
+                step.cv[w] = [first.key[w]; L];
             }
         } else {
             let mut keys: [&[u32; 8]; L] = [&IV; L];
@@ -443,31 +461,20 @@ fn chunk_sync<const L: usize>(
             }
             (k.keys)(&keys, &mut step.cv);
         }
-        // Every lane the same length and mode (a burst of equal frames, every
-        // key derivation, every lineage fold): each step's lengths and flags
-        // are one value, stored whole — per-lane stores read back as one
-        // vector would stall on store forwarding at every block.
-        let uniform = batch.len() == L
-            && batch
-                .iter()
-                .all(|i| i.len() == batch[0].len() && i.mode == batch[0].mode);
+        let ends_together = blocks[..batch.len()].iter().all(|&n| n == most);
         // Counters stay 0: a one-chunk message is chunk 0.
         for b in 0..most {
             // Each lane's block, read in place or staged in its own pad.
             let mut rows: [&[u8; BLOCK_LEN]; L] = [&ZERO_BLOCK; L];
             if uniform {
-                let mut nf = (0, 0);
+                // One length and one set of flags; per lane only the row.
+                let (n, f) = block_len_flags(first, first_len, b, most);
                 for ((row, inp), pad) in rows.iter_mut().zip(batch).zip(pads.iter_mut()) {
-                    let (r, n, f) = one_chunk_block(inp, b, most, pad, k.stage);
-                    *row = r;
-                    nf = (n, f);
+                    *row = block_row(inp, b, n, pad, k.stage);
                 }
-                step.block_len = [nf.0; L];
-                step.flags = [nf.1; L];
+                step.block_len = [n; L];
+                step.flags = [f; L];
                 (k.compress_rows)(&rows, &mut step);
-                if b + 1 == most {
-                    done = step.cv;
-                }
                 continue;
             }
             for ((l, inp), pad) in batch.iter().enumerate().zip(pads.iter_mut()) {
@@ -482,10 +489,9 @@ fn chunk_sync<const L: usize>(
                 step.flags[l] = f;
             }
             (k.compress_rows)(&rows, &mut step);
-            // Keep the CV of every lane whose message ended with this block.
-            if blocks[..batch.len()].iter().all(|&n| n == b + 1) {
-                done = step.cv;
-            } else {
+            // Keep the CV of every lane whose message ended with this block
+            // (where all end with the last, their CVs are the step's).
+            if !ends_together {
                 for l in 0..batch.len() {
                     if blocks[l] == b + 1 {
                         for w in 0..8 {
@@ -495,28 +501,29 @@ fn chunk_sync<const L: usize>(
                 }
             }
         }
-        scatter(&done, outs);
+        scatter(if ends_together { &step.cv } else { &done }, outs);
     }
 }
 
 /// Block `b` of a one-chunk message of `blocks` blocks: its 64 bytes (in
 /// place, or staged zero-padded in `pad`), its length and its flags.
+#[inline(always)]
 fn one_chunk_block<'p>(
     inp: &Input<'p>,
     b: usize,
     blocks: usize,
     pad: &'p mut [u8; BLOCK_LEN],
-    stage: fn(&Input, usize, &mut [u8; BLOCK_LEN]),
+    stage: Stage,
 ) -> (&'p [u8; BLOCK_LEN], u32, u32) {
-    let start = b * BLOCK_LEN;
-    let n = inp.len().saturating_sub(start).min(BLOCK_LEN);
-    let row = match (inp.whole, inp.direct(start).filter(|_| n == BLOCK_LEN)) {
-        (Some(row), _) | (None, Some(row)) => row,
-        (None, None) => {
-            stage(inp, start, pad);
-            pad
-        }
-    };
+    let (n, f) = block_len_flags(inp, inp.len(), b, blocks);
+    (block_row(inp, b, n, pad, stage), n, f)
+}
+
+/// The length and flags of block `b` of a one-chunk message of `len`
+/// bytes and `blocks` blocks.
+#[inline(always)]
+fn block_len_flags(inp: &Input, len: usize, b: usize, blocks: usize) -> (u32, u32) {
+    let n = len.saturating_sub(b * BLOCK_LEN).min(BLOCK_LEN);
     let mut f = inp.mode;
     if b == 0 {
         f |= CHUNK_START;
@@ -524,7 +531,30 @@ fn one_chunk_block<'p>(
     if b + 1 == blocks {
         f |= CHUNK_END | ROOT;
     }
-    (row, n as u32, f)
+    (n as u32, f)
+}
+
+/// The 64 bytes of block `b` (of length `n`): the caller's padded block, in
+/// place when whole inside one piece, else staged zero-padded in `pad`.
+#[inline(always)]
+fn block_row<'p>(
+    inp: &Input<'p>,
+    b: usize,
+    n: u32,
+    pad: &'p mut [u8; BLOCK_LEN],
+    stage: Stage,
+) -> &'p [u8; BLOCK_LEN] {
+    let start = b * BLOCK_LEN;
+    if let Some(w) = inp.whole {
+        return w;
+    }
+    if n as usize == BLOCK_LEN {
+        if let Some(row) = inp.direct(start) {
+            return row;
+        }
+    }
+    stage(inp, start, pad);
+    pad
 }
 
 /// CVs back to bytes, lane by lane (the portable and AVX2 paths).
