@@ -719,19 +719,26 @@ impl Pipeline {
 /// outlives the snapshot it read.
 #[derive(Default)]
 struct Lookups<'s> {
-    authority: Option<(u32, Option<&'s AuthorityPolicy>)>,
+    /// (authority, claimed zone, epoch) → the authority, whether it grants
+    /// the zone, and the epoch's secret.
+    authority: Option<((u32, u16, u16), Option<Admission<'s>>)>,
     zone_rule: Option<((u16, u16), Option<ZoneRule>)>,
     routes: Option<(u16, Option<&'s [Route]>)>,
 }
 
 impl<'s> Lookups<'s> {
     #[inline(always)]
-    fn authority(&mut self, snap: &'s Snapshot, id: u32) -> Option<&'s AuthorityPolicy> {
+    fn authority(&mut self, snap: &'s Snapshot, c: &Claims) -> Option<Admission<'s>> {
+        let key = (c.authority, c.zone, c.epoch);
         match self.authority {
-            Some((k, a)) if k == id => a,
+            Some((k, a)) if k == key => a,
             _ => {
-                let a = snap.authorities.get(&id);
-                self.authority = Some((id, a));
+                let a = snap.authorities.get(&c.authority).map(|auth| Admission {
+                    auth,
+                    grants_zone: auth.grants_zone(c.zone),
+                    secret: auth.secret(c.epoch),
+                });
+                self.authority = Some((key, a));
                 a
             }
         }
@@ -762,6 +769,14 @@ impl<'s> Lookups<'s> {
     }
 }
 
+/// What the snapshot says about a claimed (authority, zone, epoch).
+#[derive(Clone, Copy)]
+struct Admission<'s> {
+    auth: &'s AuthorityPolicy,
+    grants_zone: bool,
+    secret: EpochLookup<'s>,
+}
+
 /// A governed packet's authority, epoch and timestamp (protocol §8 steps
 /// 3–5): what the snapshot says about its authority and zone pair, and its
 /// zone secret if the epoch is live.
@@ -776,18 +791,22 @@ fn admit<'s>(
 ) -> Option<(Resolved, Option<&'s ZoneSecret>)> {
     use crate::replay::Staleness;
     let c = &d.claims;
-    let auth = memo.authority(snap, c.authority);
-    m.check(auth.is_some(), DropReason::UnknownAuthority);
-    let auth = auth?;
+    let admission = memo.authority(snap, c);
+    m.check(admission.is_some(), DropReason::UnknownAuthority);
+    let Admission {
+        auth,
+        grants_zone,
+        secret,
+    } = admission?;
     let rule = memo.zone_rule(snap, (c.zone, d.dst_zone));
     m.auth_slot = Some(auth.slot);
     m.auditing = auth.audit || rule.is_some_and(|r| r.audit);
     let resolved = Resolved {
         max_trust: auth.max_trust,
-        grants_zone: auth.grants_zone(c.zone),
+        grants_zone,
         rule,
     };
-    let secret = match auth.secret(c.epoch) {
+    let secret = match secret {
         EpochLookup::Live(s) => {
             m.check(true, DropReason::UnknownEpoch);
             m.has_secret = true;

@@ -34,6 +34,7 @@ pub struct AuthorityPolicy {
 }
 
 /// The outcome of looking up an epoch's secret.
+#[derive(Clone, Copy)]
 pub enum EpochLookup<'a> {
     Live(&'a ZoneSecret),
     /// Older than every live epoch.
