@@ -294,10 +294,24 @@ struct Kernel<const L: usize> {
     compress_rows: fn(&[&[u8; BLOCK_LEN]; L], &mut Step<L>),
     /// A block that is not whole inside one piece, staged zero-padded.
     stage: Stage,
+    /// Each lane's block at a message offset loaded straight into registers
+    /// and compressed, where a backend can (no row staged in memory).
+    compress_at: Option<fn(&[Input], usize, &mut Step<L>)>,
 }
 
 /// Stages a block that is not whole inside one piece, zero-padded.
 type Stage = fn(&Input, usize, &mut [u8; BLOCK_LEN]);
+
+/// Whether the CPU has AVX-512F and AVX-512BW (masked byte loads); checked
+/// once.
+#[cfg(target_arch = "x86_64")]
+fn has_avx512bw() -> bool {
+    static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *BW.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+    })
+}
 
 /// The portable staging: `Input::block`.
 fn stage_scalar(inp: &Input, start: usize, pad: &mut [u8; BLOCK_LEN]) {
@@ -308,12 +322,8 @@ fn stage_scalar(inp: &Input, start: usize, pad: &mut [u8; BLOCK_LEN]) {
 /// `Input::block`.
 #[cfg(target_arch = "x86_64")]
 fn stage_for() -> Stage {
-    static BW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    if *BW.get_or_init(|| {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-    }) {
-        |inp, start, pad| x86::stage_block(inp.head, inp.tail, start, pad)
+    if has_avx512bw() {
+        x86::stage_block
     } else {
         stage_scalar
     }
@@ -376,6 +386,8 @@ fn kernel16() -> Kernel<16> {
         compress: x86::compress16,
         compress_rows: x86::compress16_rows,
         stage: stage_for(),
+        compress_at: has_avx512bw()
+            .then_some(x86::compress16_at as fn(&[Input], usize, &mut Step<16>)),
     }
 }
 
@@ -390,6 +402,7 @@ fn kernel8() -> Kernel<8> {
             x86::compress8(s);
         },
         stage: stage_for(),
+        compress_at: None,
     }
 }
 
@@ -403,6 +416,7 @@ fn kernel_portable() -> Kernel<{ portable::LANES }> {
             portable::compress(s);
         },
         stage: stage_scalar,
+        compress_at: None,
     }
 }
 
@@ -462,6 +476,10 @@ fn chunk_sync<const L: usize>(
             (k.keys)(&keys, &mut step.cv);
         }
         let ends_together = blocks[..batch.len()].iter().all(|&n| n == most);
+        // Two-piece messages (MACs: the immutable header, then the payload)
+        // have blocks to stage; those go straight into registers where the
+        // backend can. Contiguous ones are read in place.
+        let compress_at = k.compress_at.filter(|_| !first.tail.is_empty());
         // Counters stay 0: a one-chunk message is chunk 0.
         for b in 0..most {
             // Each lane's block, read in place or staged in its own pad.
@@ -469,11 +487,15 @@ fn chunk_sync<const L: usize>(
             if uniform {
                 // One length and one set of flags; per lane only the row.
                 let (n, f) = block_len_flags(first, first_len, b, most);
+                step.block_len = [n; L];
+                step.flags = [f; L];
+                if let Some(compress_at) = compress_at {
+                    compress_at(batch, b * BLOCK_LEN, &mut step);
+                    continue;
+                }
                 for ((row, inp), pad) in rows.iter_mut().zip(batch).zip(pads.iter_mut()) {
                     *row = block_row(inp, b, n, pad, k.stage);
                 }
-                step.block_len = [n; L];
-                step.flags = [f; L];
                 (k.compress_rows)(&rows, &mut step);
                 continue;
             }
@@ -483,12 +505,18 @@ fn chunk_sync<const L: usize>(
                     step.block_len[l] = 0;
                     continue;
                 }
-                let (row, n, f) = one_chunk_block(inp, b, blocks[l], pad, k.stage);
-                rows[l] = row;
+                let (n, f) = block_len_flags(inp, inp.len(), b, blocks[l]);
+                if compress_at.is_none() {
+                    rows[l] = block_row(inp, b, n, pad, k.stage);
+                }
                 step.block_len[l] = n;
                 step.flags[l] = f;
             }
-            (k.compress_rows)(&rows, &mut step);
+            match compress_at {
+                // A lane past its message loads a zero row there.
+                Some(compress_at) => compress_at(batch, b * BLOCK_LEN, &mut step),
+                None => (k.compress_rows)(&rows, &mut step),
+            }
             // Keep the CV of every lane whose message ended with this block
             // (where all end with the last, their CVs are the step's).
             if !ends_together {
@@ -503,20 +531,6 @@ fn chunk_sync<const L: usize>(
         }
         scatter(if ends_together { &step.cv } else { &done }, outs);
     }
-}
-
-/// Block `b` of a one-chunk message of `blocks` blocks: its 64 bytes (in
-/// place, or staged zero-padded in `pad`), its length and its flags.
-#[inline(always)]
-fn one_chunk_block<'p>(
-    inp: &Input<'p>,
-    b: usize,
-    blocks: usize,
-    pad: &'p mut [u8; BLOCK_LEN],
-    stage: Stage,
-) -> (&'p [u8; BLOCK_LEN], u32, u32) {
-    let (n, f) = block_len_flags(inp, inp.len(), b, blocks);
-    (block_row(inp, b, n, pad, stage), n, f)
 }
 
 /// The length and flags of block `b` of a one-chunk message of `len`
@@ -799,6 +813,39 @@ mod tests {
                     stage(&inp, start, &mut got);
                     assert_eq!(got, want, "len {len} split {split} start {start}");
                 }
+            }
+        }
+    }
+
+    /// Messages held zero-padded in a block (`Input::padded`, as the
+    /// lineage folds are) hash as the reference does, alone and in batches
+    /// mixed with two-piece messages of other lengths.
+    #[test]
+    fn padded_blocks_mixed_with_two_piece_messages_every_level() {
+        let key = [9u8; 32];
+        let kw = words(&key);
+        let long: Vec<u8> = (0..300u32).map(|i| (i * 13 + 5) as u8).collect();
+        let mut blocks = vec![[0u8; BLOCK_LEN]; 40];
+        for (i, b) in blocks.iter_mut().enumerate() {
+            for (j, x) in b[..i % 65].iter_mut().enumerate() {
+                *x = (i * 31 + j) as u8 | 1;
+            }
+        }
+        for level in levels() {
+            let inputs: Vec<Input> = (0..40)
+                .map(|i| match i % 3 {
+                    0 => Input::padded(&kw, KEYED_HASH, &blocks[i], i % 65),
+                    _ => Input {
+                        tail: &long[i..i * 7],
+                        ..Input::keyed(&kw, &long[..i])
+                    },
+                })
+                .collect();
+            let mut out = vec![[0u8; 32]; inputs.len()];
+            hash_many(level, &inputs, &mut out);
+            for (i, inp) in inputs.iter().enumerate() {
+                let msg = [inp.head, inp.tail].concat();
+                assert_eq!(out[i], reference(&key, &msg), "{level:?} input {i}");
             }
         }
     }

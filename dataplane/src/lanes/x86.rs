@@ -6,7 +6,7 @@
 //! functions are reached only through `hash_many`, which dispatches to a level
 //! after checking at run time that the CPU supports it (`Level::or_supported`).
 
-use super::{Step, IV};
+use super::{Input, Step, IV};
 use std::arch::x86_64::*;
 
 macro_rules! rounds {
@@ -184,39 +184,86 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
     }
 }
 
-/// Bytes `start..start + 64` of a message in two pieces (`head`, then
-/// `tail`), zero-padded past its end, into `out`: two masked byte loads and
-/// one store, where the portable `Input::block` makes two `memcpy` calls
-/// and a `memset` for every block that straddles the pieces or ends short.
-pub fn stage_block(head: &[u8], tail: &[u8], start: usize, out: &mut [u8; 64]) {
+/// Bytes `start..start + 64` of `inp`, zero-padded past its end, into
+/// `out`: at most two masked loads and one store, where the portable
+/// `Input::block` makes two `memcpy` calls and a `memset` for every block
+/// that straddles the pieces or ends short.
+pub fn stage_block(inp: &Input, start: usize, out: &mut [u8; 64]) {
     // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
     // AVX-512BW (`super::stage_for`).
-    unsafe { stage_block_avx512bw(head, tail, start, out) }
+    unsafe { stage_block_avx512bw(inp, start, out) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn stage_block_avx512bw(head: &[u8], tail: &[u8], start: usize, out: &mut [u8; 64]) {
+unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
+    // SAFETY: same target features as this function; `out` is 64 writable
+    // bytes (unaligned store).
+    unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, row_at(inp, start)) }
+}
+
+/// Compress block `start..start + 64` of each of up to 16 one-chunk
+/// messages (lanes past the batch, and past their own message, get a zero
+/// row), each lane's 64 bytes loaded straight into a register: two masked
+/// loads across the message's two pieces, or the caller's padded block
+/// (`Input::whole`), then the transpose and the rounds. No row is staged in
+/// memory and read back.
+pub fn compress16_at(batch: &[Input], start: usize, s: &mut Step<16>) {
+    // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
+    // AVX-512BW (`super::stage_for`'s check).
+    unsafe { compress16_at_avx512bw(batch, start, s) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn compress16_at_avx512bw(batch: &[Input], start: usize, s: &mut Step<16>) {
+    let r: [__m512i; 16] = std::array::from_fn(|l| match batch.get(l) {
+        // SAFETY: same target features as this function.
+        Some(inp) => unsafe { row_at(inp, start) },
+        None => _mm512_setzero_si512(),
+    });
+    // SAFETY: same target feature as this function.
+    unsafe { compress16_msg(transpose16(r), s) }
+}
+
+/// Bytes `start..start + 64` of `inp`, zero-padded past its end.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn row_at(inp: &Input, start: usize) -> __m512i {
+    if let Some(w) = inp.whole {
+        // The caller's padded block: whole 64 bytes (its bytes were just
+        // written, and a masked load would wait for those stores).
+        return match start {
+            // SAFETY: `w` is 64 readable bytes; unaligned load.
+            0 => unsafe { _mm512_loadu_si512(w.as_ptr() as *const _) },
+            _ => _mm512_setzero_si512(),
+        };
+    }
     let ones = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+    let (head, tail) = (inp.head, inp.tail);
     let h = head.len();
-    // Bytes of this block from the head, then from the tail.
     let nh = h.saturating_sub(start).min(64);
     let ts = start.saturating_sub(h);
     let nt = tail.len().saturating_sub(ts).min(64 - nh);
-    // SAFETY: a masked load reads only the bytes its mask selects (the
-    // others are neither read nor faulted on): the first `nh` bytes from
-    // `head[start.min(h)..]` and `nt` bytes from `tail[ts..]`, all inside
-    // their slices by the lengths above. The tail's base pointer is moved
-    // back by `nh` (wrapping, never dereferenced there) so that byte `p` of
-    // the block reads `tail[ts + p - nh]`.
+    // SAFETY: as in `stage_block_avx512bw`: each masked load reads only the
+    // bytes its mask selects, all inside `head[start.min(h)..]` and
+    // `tail[ts..]` by the lengths above; the tail's base is moved back by
+    // `nh` (wrapping, never dereferenced there).
+    //
+    // A load whose mask is empty is skipped, not issued: its address may be
+    // an empty slice's dangling pointer, and a masked load there costs a
+    // microcode assist on some CPUs even though it reads nothing.
     unsafe {
-        let v = _mm512_maskz_loadu_epi8(ones(nh), head.as_ptr().add(start.min(h)) as *const i8);
-        let base = tail
-            .as_ptr()
-            .wrapping_add(ts.min(tail.len()))
-            .wrapping_sub(nh);
-        let t = _mm512_maskz_loadu_epi8(ones(nh + nt) & !ones(nh), base as *const i8);
-        let v = _mm512_or_si512(v, t);
-        _mm512_storeu_si512(out.as_mut_ptr() as *mut _, v);
+        let mut v = _mm512_setzero_si512();
+        if nh > 0 {
+            v = _mm512_maskz_loadu_epi8(ones(nh), head.as_ptr().add(start.min(h)) as *const i8);
+        }
+        if nt > 0 {
+            let base = tail
+                .as_ptr()
+                .wrapping_add(ts.min(tail.len()))
+                .wrapping_sub(nh);
+            v = _mm512_mask_loadu_epi8(v, ones(nh + nt) & !ones(nh), base as *const i8);
+        }
+        v
     }
 }
 
