@@ -122,6 +122,9 @@ impl Worker {
     }
 
     pub fn run(&mut self) -> Exit {
+        // This thread's own epoch handle: pinning through it skips the
+        // thread-local lookup `epoch::pin()` makes every burst.
+        let epoch = epoch::default_collector().register();
         let mut burst: Vec<PktBuf> = Vec::with_capacity(BURST);
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         let mut queued: Vec<Vec<PktBuf>> = (0..self.tx.len())
@@ -165,7 +168,7 @@ impl Worker {
             stats.refused(refused);
             let now_ms = self.clock.now_ms();
             {
-                let guard = epoch::pin();
+                let guard = epoch.pin();
                 let snap = self.snapshots.load(&guard);
                 self.pipeline
                     .process(snap, now_ms, &mut burst, &mut verdicts, &mut stats);
