@@ -324,8 +324,9 @@ impl Pipeline {
             self.key_cache.clear();
             self.cache_snapshot = seen;
         }
-        self.parse(snap, pkts);
-        self.legacy(snap, pkts);
+        if self.parse(snap, pkts) > 0 {
+            self.legacy(snap, pkts);
+        }
         self.authenticate(snap, now_ms, pkts);
         self.policy(snap, (now_ms / 1000) as u32, n);
         self.route(snap, pkts);
@@ -367,7 +368,10 @@ impl Pipeline {
         }
     }
 
-    fn parse<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
+    /// Returns how many packets are legacy (ungoverned), so a burst without
+    /// any skips the legacy stage.
+    fn parse<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) -> usize {
+        let mut legacy = 0;
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             *m = Meta::default();
@@ -382,10 +386,12 @@ impl Pipeline {
                     m.kind = Kind::Legacy;
                     m.l3 = l3;
                     self.tuples[i] = tuple;
+                    legacy += 1;
                 }
                 Parsed::Drop(r) => m.fail(r),
             }
         }
+        legacy
     }
 
     fn legacy<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
