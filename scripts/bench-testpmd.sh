@@ -21,12 +21,18 @@
 # gateway's p99 burst latency at 50 % and 90 % of its measured rate; and
 # last, one line: ratio_to_limit 128=R 1518=R
 #
-#   scripts/bench-testpmd.sh [SECONDS]   (default 6; needs DPDK and root; run with nothing else busy)
+# With ROUNDS > 1, testpmd and the gateway run in turn ROUNDS times per size
+# and each figure is the median over the rounds; the ratio is the median of
+# the rounds' own ratios (each against its round's testpmd), which keeps it
+# meaningful when the machine's speed drifts between runs.
+#
+#   scripts/bench-testpmd.sh [SECONDS [ROUNDS]]   (default 6 and 1; needs DPDK and root; run with nothing else busy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/bench-lib.sh
 . scripts/bench-lib.sh
 secs=${1:-6}
+rounds=${2:-1}
 out=$(mkdir -p target/bench-testpmd && cd target/bench-testpmd && pwd)
 cargo build --release -q -p mnp-gateway -p mnp-bench
 gw=target/release/mnp-gateway
@@ -121,22 +127,37 @@ for spec in 128:ether 1518:udp4; do
     frame=${spec%%:*} encap=${spec##*:}
     read -r n t_c < <("$bench" limit --frame "$frame" --encap "$encap" |
         sed -E 's/.* n=([0-9]+) .* t_c_ns=([0-9.]+).*/\1 \2/')
-    tp=$(testpmd_mpps "$frame" "$encap")
-    gateway_run "$frame" "$encap" 0 "$frame"
-    g=$(gateway_mpps "$frame")
-    share=$(forwarded_share "$frame")
-    # Latency at 50 % and 90 % of the rate just measured.
+    tps=() gs=() rs=() share=1
+    for ((r = 1; r <= rounds; r++)); do
+        tag=$frame
+        if ((rounds > 1)); then tag=$frame-r$r; fi
+        t=$(testpmd_mpps "$frame" "$encap")
+        gateway_run "$frame" "$encap" 0 "$tag"
+        g=$(gateway_mpps "$tag")
+        # The lowest forwarded share of any round is the one checked.
+        share=$(awk -v a="$share" -v b="$(forwarded_share "$tag")" 'BEGIN {printf "%.4f", (b < a) ? b : a}')
+        tps+=("$t") gs+=("$g")
+        rs+=("$(awk -v tp="$t" -v g="$g" -v n="$n" -v tc="$t_c" 'BEGIN {
+            printf "%.3f", g * (1e3 / tp + n * tc) / 1e3 }')")
+    done
+    tp=$(printf '%s\n' "${tps[@]}" | median)
+    g=$(printf '%s\n' "${gs[@]}" | median)
+    ratio=$(printf '%s\n' "${rs[@]}" | median)
+    if ((rounds > 1)); then
+        echo "  $frame B rounds: testpmd ${tps[*]}; gateway ${gs[*]}; ratio ${rs[*]}" >&2
+    fi
+    # Latency at 50 % and 90 % of the (median) rate just measured.
     r50=$(awk -v g="$g" 'BEGIN {printf "%d", g * 0.5e6}')
     r90=$(awk -v g="$g" 'BEGIN {printf "%d", g * 0.9e6}')
     gateway_run "$frame" "$encap" "$r50" "$frame-50"
     gateway_run "$frame" "$encap" "$r90" "$frame-90"
-    read -r t_io limit ratio < <(awk -v tp="$tp" -v g="$g" -v n="$n" -v tc="$t_c" 'BEGIN {
-        tio = 1e3 / tp; lim = 1e3 / (tio + n * tc); printf "%.1f %.3f %.3f\n", tio, lim, g / lim }')
+    read -r t_io limit < <(awk -v tp="$tp" -v n="$n" -v tc="$t_c" 'BEGIN {
+        tio = 1e3 / tp; printf "%.1f %.3f\n", tio, 1e3 / (tio + n * tc) }')
     printf '%-6s %-7s %9s %9s %8s %8s %7s %4s %9s %7s %10.0f %14s %14s\n' "$frame" "$encap" "$tp" "$g" \
         "$share" "$t_io" "$t_c" "$n" "$limit" "$ratio" "$(awk -v g="$g" -v h="$ghz" 'BEGIN {print h * 1e3 / g}')" \
         "$(cat "$out/gw-$frame-50.p99")" "$(cat "$out/gw-$frame-90.p99")"
     if awk -v s="$share" 'BEGIN {exit !(s < 0.99)}'; then
-        echo "bench-testpmd: only $share of the packets the gateway judged at $frame B were forwarded (need 0.99); see $out/gw-$frame.log" >&2
+        echo "bench-testpmd: only $share of the packets the gateway judged at $frame B were forwarded (need 0.99); see $out/gw-$frame*.log" >&2
         status=1
     fi
     ratios+=("$frame=$ratio")
