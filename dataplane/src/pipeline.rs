@@ -672,7 +672,7 @@ impl Pipeline {
     fn fold_lineages(&self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
         let mut out = [[0u8; LINEAGE_LEN]; BURST];
         let mut idx = [0usize; BURST];
-        // Each fold's 21 bytes of material, zero-padded to the one block it
+        // Each fold's 17 bytes of material, zero-padded to the one block it
         // is, so the lanes compress it in place.
         let mut material = [[0u8; 64]; BURST];
         let mut n = 0;

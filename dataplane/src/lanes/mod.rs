@@ -130,8 +130,8 @@ pub struct Input<'a> {
     pub tail: &'a [u8],
     /// The whole message already zero-padded to one block, where the caller
     /// built it so (`head` then holds its bytes and `tail` is empty): it is
-    /// compressed in place, not staged. Staging a block just written
-    /// (a lineage fold's 21 bytes of material) waits for those stores.
+    /// compressed in place, not staged (a lineage fold's 17 bytes of
+    /// material, written just before, are not copied again).
     pub whole: Option<&'a [u8; BLOCK_LEN]>,
 }
 

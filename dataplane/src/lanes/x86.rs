@@ -4,7 +4,9 @@
 //!
 //! Every intrinsic is called inside a `#[target_feature]` function, and those
 //! functions are reached only through `hash_many`, which dispatches to a level
-//! after checking at run time that the CPU supports it (`Level::or_supported`).
+//! after checking at run time that the CPU supports it (`Level::or_supported`);
+//! the AVX-512BW row loads (`stage_block`, `compress16_at`) only after
+//! `has_avx512bw` found that extension too.
 
 use super::{Input, Step, IV};
 use std::arch::x86_64::*;
@@ -190,7 +192,7 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
 /// that straddles the pieces or ends short.
 pub fn stage_block(inp: &Input, start: usize, out: &mut [u8; 64]) {
     // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
-    // AVX-512BW (`super::stage_for`).
+    // AVX-512BW (`super::has_avx512bw`).
     unsafe { stage_block_avx512bw(inp, start, out) }
 }
 
@@ -209,7 +211,7 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
 /// memory and read back.
 pub fn compress16_at(batch: &[Input], start: usize, s: &mut Step<16>) {
     // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
-    // AVX-512BW (`super::stage_for`'s check).
+    // AVX-512BW (`super::has_avx512bw`).
     unsafe { compress16_at_avx512bw(batch, start, s) }
 }
 
