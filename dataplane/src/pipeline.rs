@@ -225,6 +225,11 @@ impl Pipeline {
     }
 
     pub fn with_verifier(replay: Arc<ReplayTable>, verifier: Verifier) -> Self {
+        Self::with_key_cache(replay, verifier, crate::keycache::DEFAULT_ENTRIES)
+    }
+
+    /// A derived-key cache of `entries` (0 turns it off).
+    pub fn with_key_cache(replay: Arc<ReplayTable>, verifier: Verifier, entries: usize) -> Self {
         Self {
             replay,
             dry_run: false,
@@ -237,15 +242,9 @@ impl Pipeline {
             resolved: [Resolved::default(); BURST],
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
-            key_cache: KeyCache::new(crate::keycache::DEFAULT_ENTRIES),
+            key_cache: KeyCache::new(entries),
             cache_snapshot: (0, 0),
         }
-    }
-
-    /// Size the derived-key cache (0 turns it off), emptying it.
-    pub fn with_key_cache(mut self, entries: usize) -> Self {
-        self.key_cache = KeyCache::new(entries);
-        self
     }
 
     /// Derived-key cache (hits, misses) since this pipeline started.

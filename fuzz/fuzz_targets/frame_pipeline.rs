@@ -4,9 +4,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let snap = mnp_fuzz::snapshot();
-    mnp_fuzz::judge_and_check(
-        &snap,
-        mnp_fuzz::frames(data),
-        mnp_traffic::fixture::NOW_MS,
-    );
+    mnp_fuzz::judge_and_check(&snap, mnp_fuzz::frames(data), mnp_traffic::fixture::NOW_MS);
 });

@@ -3,11 +3,11 @@
 //! places: reaches the checks behind the MAC that random bytes never do.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use mnp_traffic::build::{self, Outer};
 use mnp_dataplane::crypto::derive_packet_key_for;
-use mnp_traffic::fixture::{self, NOW_MS};
 use mnp_dataplane::parse::Encap;
 use mnp_dataplane::wire::governance::{Claims, PacketType, Repr};
+use mnp_traffic::build::{self, Outer};
+use mnp_traffic::fixture::{self, NOW_MS};
 
 struct Bytes<'a>(&'a [u8]);
 impl Bytes<'_> {
