@@ -734,42 +734,43 @@ struct Lookups<'s> {
 impl<'s> Lookups<'s> {
     #[inline(always)]
     fn authority(&mut self, snap: &'s Snapshot, c: &Claims) -> Option<Admission<'s>> {
-        let key = (c.authority, c.zone, c.epoch);
-        match self.authority {
-            Some((k, a)) if k == key => a,
-            _ => {
-                let a = snap.authorities.get(&c.authority).map(|auth| Admission {
-                    auth,
-                    grants_zone: auth.grants_zone(c.zone),
-                    secret: auth.secret(c.epoch),
-                });
-                self.authority = Some((key, a));
-                a
-            }
-        }
+        memo(&mut self.authority, (c.authority, c.zone, c.epoch), || {
+            snap.authorities.get(&c.authority).map(|auth| Admission {
+                auth,
+                grants_zone: auth.grants_zone(c.zone),
+                secret: auth.secret(c.epoch),
+            })
+        })
     }
 
     #[inline(always)]
     fn zone_rule(&mut self, snap: &Snapshot, pair: (u16, u16)) -> Option<ZoneRule> {
-        match self.zone_rule {
-            Some((k, r)) if k == pair => r,
-            _ => {
-                let r = snap.zone_rules.get(&pair).copied();
-                self.zone_rule = Some((pair, r));
-                r
-            }
-        }
+        memo(&mut self.zone_rule, pair, || {
+            snap.zone_rules.get(&pair).copied()
+        })
     }
 
     #[inline(always)]
     fn routes(&mut self, snap: &'s Snapshot, zone: u16) -> Option<&'s [Route]> {
-        match self.routes {
-            Some((k, r)) if k == zone => r,
-            _ => {
-                let r = snap.routes.get(&zone).map(Vec::as_slice);
-                self.routes = Some((zone, r));
-                r
-            }
+        memo(&mut self.routes, zone, || {
+            snap.routes.get(&zone).map(Vec::as_slice)
+        })
+    }
+}
+
+/// The value kept in `slot` for `key`, or `look()`'s, kept there for next time.
+#[inline(always)]
+fn memo<K: PartialEq + Copy, V: Copy>(
+    slot: &mut Option<(K, V)>,
+    key: K,
+    look: impl FnOnce() -> V,
+) -> V {
+    match *slot {
+        Some((k, v)) if k == key => v,
+        _ => {
+            let v = look();
+            *slot = Some((key, v));
+            v
         }
     }
 }
