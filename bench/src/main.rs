@@ -94,6 +94,10 @@ enum Cmd {
         /// Only these message sizes (bytes; repeat); default 64 to 9000.
         #[arg(long)]
         size: Vec<usize>,
+        /// Only this SIMD level (portable, avx2, avx512), e.g. to profile it
+        /// alone; default every level this CPU runs.
+        #[arg(long)]
+        level: Option<String>,
     },
     /// The whole pipeline on one core over pre-built valid frames, beside the blake3 crate.
     Pipeline {
@@ -407,7 +411,7 @@ fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut())
 }
 
 // Long by design: one benchmark table, a row per SIMD level beside the blake3 crate.
-fn lanes_bench(batch: usize, runs: usize, only: &[usize]) {
+fn lanes_bench(batch: usize, runs: usize, only: &[usize], level: Option<&str>) {
     use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
     let runs = runs.max(1);
     let batch = batch.max(1);
@@ -418,8 +422,12 @@ fn lanes_bench(batch: usize, runs: usize, only: &[usize]) {
     };
     let levels: Vec<Level> = [Level::Portable, Level::Avx2, Level::Avx512]
         .into_iter()
-        .filter(|l| l.is_supported())
+        .filter(|l| l.is_supported() && level.is_none_or(|n| l.name() == n))
         .collect();
+    if levels.is_empty() {
+        eprintln!("mnp-bench lanes: no level {level:?} on this CPU (portable, avx2, avx512)");
+        std::process::exit(2);
+    }
     println!(
         "ns per message, {batch} messages per call, median of {runs} runs; CPU level {}",
         Level::supported().name()
@@ -565,7 +573,12 @@ fn pcap(
 
 fn main() {
     match Cli::parse().cmd {
-        Cmd::Lanes { batch, runs, size } => lanes_bench(batch, runs, &size),
+        Cmd::Lanes {
+            batch,
+            runs,
+            size,
+            level,
+        } => lanes_bench(batch, runs, &size, level.as_deref()),
         Cmd::Pipeline {
             payload,
             packets,

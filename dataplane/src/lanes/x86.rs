@@ -15,11 +15,11 @@ macro_rules! rounds {
     ($v:ident, $m:ident, $add:ident, $xor:ident, $r16:ident, $r12:ident, $r8:ident, $r7:ident) => {
         macro_rules! g {
             ($a:expr, $b:expr, $c:expr, $d:expr, $x:expr, $y:expr) => {
-                $v[$a] = $add($add($v[$a], $v[$b]), $x);
+                $v[$a] = $add($add($v[$a], $x), $v[$b]);
                 $v[$d] = $r16($xor($v[$d], $v[$a]));
                 $v[$c] = $add($v[$c], $v[$d]);
                 $v[$b] = $r12($xor($v[$b], $v[$c]));
-                $v[$a] = $add($add($v[$a], $v[$b]), $y);
+                $v[$a] = $add($add($v[$a], $y), $v[$b]);
                 $v[$d] = $r8($xor($v[$d], $v[$a]));
                 $v[$c] = $add($v[$c], $v[$d]);
                 $v[$b] = $r7($xor($v[$b], $v[$c]));
@@ -226,6 +226,212 @@ unsafe fn compress16_at_avx512bw(batch: &[Input], start: usize, s: &mut Step<16>
     unsafe { compress16_msg(transpose16(r), s) }
 }
 
+/// Hash up to 16 one-chunk messages (each at most 1024 bytes) start to end
+/// in registers: keys transposed in, each block's rows loaded straight from
+/// the messages (`row_at`), transposed and compressed, the CVs transposed
+/// out and stored into `outs`. Nothing is staged in memory between blocks,
+/// so no load waits on a narrower store of the step before (a CV stored as
+/// two 256-bit halves and read back whole stalls on store forwarding).
+///
+/// Lanes past `batch` hash a zero row under a zero key, and are not
+/// stored. Lanes shorter than the longest go on hashing zero rows once their
+/// message ended; their CV is taken at their own last block.
+pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]]) {
+    // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
+    // and AVX-512BW (`super::has_avx512bw`).
+    unsafe { chunk16_avx512bw(batch, outs) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT};
+    let n = batch.len().min(16).min(outs.len());
+    let Some(first) = batch.first() else {
+        return;
+    };
+    let batch = &batch[..n];
+    // Whether the lanes share the first's key, or its length and mode (then
+    // each block's lengths and flags are one broadcast value). Early-exit
+    // tests, so the compiler does not turn them into gathers over the inputs.
+    let first_len = first.len();
+    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
+    let uniform = batch
+        .iter()
+        .all(|inp| inp.len() == first_len && inp.mode == first.mode);
+    // Each lane's length and mode, for batches of mixed lengths or modes.
+    let mut lens = [0u32; 16];
+    let mut modes = [0u32; 16];
+    let mut most = first_len.div_ceil(BLOCK_LEN).max(1);
+    if !uniform {
+        for (l, inp) in batch.iter().enumerate() {
+            lens[l] = inp.len() as u32;
+            modes[l] = inp.mode;
+            most = most.max(inp.len().div_ceil(BLOCK_LEN));
+        }
+    }
+    let mut cv = [_mm512_setzero_si512(); 8];
+    if same_key {
+        for (w, c) in cv.iter_mut().enumerate() {
+            *c = _mm512_set1_epi32(first.key[w] as i32);
+        }
+    } else {
+        // Row i: lane i's key in the low half, lane i + 8's in the high.
+        let mut keys = [_mm256_setzero_si256(); 16];
+        for (k, inp) in keys.iter_mut().zip(batch) {
+            // SAFETY: a key is 32 readable bytes; unaligned load.
+            *k = unsafe { _mm256_loadu_si256(inp.key.as_ptr() as *const __m256i) };
+        }
+        let mut rows = [_mm512_setzero_si512(); 8];
+        for (i, row) in rows.iter_mut().enumerate() {
+            *row = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(keys[i]), keys[i + 8]);
+        }
+        cv = transpose8x2(rows);
+    }
+    // SAFETY: 64 readable bytes each; unaligned loads.
+    let (lens_v, modes_v) = unsafe {
+        (
+            _mm512_loadu_si512(lens.as_ptr() as *const _),
+            _mm512_loadu_si512(modes.as_ptr() as *const _),
+        )
+    };
+    // Each lane's blocks (an empty message is one block).
+    let blocks_v = _mm512_max_epu32(
+        _mm512_srli_epi32::<6>(_mm512_add_epi32(lens_v, _mm512_set1_epi32(63))),
+        _mm512_set1_epi32(1),
+    );
+    let ends_together = uniform
+        || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
+    let mut done = cv;
+    for b in 0..most {
+        let start = b * BLOCK_LEN;
+        let (block_len, flags) = if uniform {
+            let len = first_len.saturating_sub(start).min(BLOCK_LEN) as u32;
+            let mut f = first.mode;
+            if b == 0 {
+                f |= CHUNK_START;
+            }
+            if b + 1 == most {
+                f |= CHUNK_END | ROOT;
+            }
+            (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
+        } else {
+            let rest = _mm512_max_epi32(
+                _mm512_sub_epi32(lens_v, _mm512_set1_epi32(start as i32)),
+                _mm512_setzero_si512(),
+            );
+            let len = _mm512_min_epu32(rest, _mm512_set1_epi32(BLOCK_LEN as i32));
+            let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
+            let mut f = modes_v;
+            if b == 0 {
+                f = _mm512_or_si512(f, _mm512_set1_epi32(CHUNK_START as i32));
+            }
+            f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32((CHUNK_END | ROOT) as i32));
+            (len, f)
+        };
+        // A plain loop, not `array::from_fn`: its closure would not inherit
+        // this function's target features, so `row_at` would be called out
+        // of line for every lane, returning each row through memory.
+        let mut rows = [_mm512_setzero_si512(); 16];
+        for (row, inp) in rows.iter_mut().zip(batch) {
+            // SAFETY: same target features as this function.
+            *row = unsafe { row_at(inp, start) };
+        }
+        let m = transpose16(rows);
+        // A one-chunk message is chunk 0: both counter words are 0.
+        let mut v: [__m512i; 16] = [
+            cv[0],
+            cv[1],
+            cv[2],
+            cv[3],
+            cv[4],
+            cv[5],
+            cv[6],
+            cv[7],
+            _mm512_set1_epi32(IV[0] as i32),
+            _mm512_set1_epi32(IV[1] as i32),
+            _mm512_set1_epi32(IV[2] as i32),
+            _mm512_set1_epi32(IV[3] as i32),
+            _mm512_setzero_si512(),
+            _mm512_setzero_si512(),
+            block_len,
+            flags,
+        ];
+        let mut m = m;
+        let add = |a, b| _mm512_add_epi32(a, b);
+        let xor = |a, b| _mm512_xor_si512(a, b);
+        let r16 = |a| _mm512_ror_epi32::<16>(a);
+        let r12 = |a| _mm512_ror_epi32::<12>(a);
+        let r8 = |a| _mm512_ror_epi32::<8>(a);
+        let r7 = |a| _mm512_ror_epi32::<7>(a);
+        rounds!(v, m, add, xor, r16, r12, r8, r7);
+        for w in 0..8 {
+            cv[w] = _mm512_xor_si512(v[w], v[w + 8]);
+        }
+        if !ends_together {
+            // Keep the CV of each lane whose message ended with this block.
+            let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
+            for w in 0..8 {
+                done[w] = _mm512_mask_mov_epi32(done[w], last, cv[w]);
+            }
+        }
+    }
+    let out = transpose8x2(if ends_together { cv } else { done });
+    // out[j]: lane j's CV in the low half, lane j + 8's in the high.
+    for (j, o) in out.into_iter().enumerate() {
+        if let Some(dst) = outs.get_mut(j).filter(|_| j < n) {
+            // SAFETY: `dst` is 32 writable bytes; unaligned store.
+            unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o)) };
+        }
+        if let Some(dst) = outs.get_mut(j + 8).filter(|_| j + 8 < n) {
+            // SAFETY: as above.
+            unsafe {
+                _mm256_storeu_si256(
+                    dst.as_mut_ptr() as *mut __m256i,
+                    _mm512_extracti64x4_epi64::<1>(o),
+                )
+            };
+        }
+    }
+}
+
+/// Two 8×8 transposes of 32-bit words at once, one in each 256-bit half of
+/// 8 AVX-512 registers (as `transpose8` does in AVX2 registers): row `i`'s
+/// low half holds row `i` of the first matrix, its high half row `i` of the
+/// second; so does the result's.
+#[target_feature(enable = "avx512f")]
+fn transpose8x2(r: [__m512i; 8]) -> [__m512i; 8] {
+    let t = [
+        _mm512_unpacklo_epi32(r[0], r[1]),
+        _mm512_unpackhi_epi32(r[0], r[1]),
+        _mm512_unpacklo_epi32(r[2], r[3]),
+        _mm512_unpackhi_epi32(r[2], r[3]),
+        _mm512_unpacklo_epi32(r[4], r[5]),
+        _mm512_unpackhi_epi32(r[4], r[5]),
+        _mm512_unpacklo_epi32(r[6], r[7]),
+        _mm512_unpackhi_epi32(r[6], r[7]),
+    ];
+    let u = [
+        _mm512_unpacklo_epi64(t[0], t[2]),
+        _mm512_unpackhi_epi64(t[0], t[2]),
+        _mm512_unpacklo_epi64(t[1], t[3]),
+        _mm512_unpackhi_epi64(t[1], t[3]),
+        _mm512_unpacklo_epi64(t[4], t[6]),
+        _mm512_unpackhi_epi64(t[4], t[6]),
+        _mm512_unpacklo_epi64(t[5], t[7]),
+        _mm512_unpackhi_epi64(t[5], t[7]),
+    ];
+    // In each 256-bit half: the low 128 bits of u[j] and u[4 + j], then
+    // their high 128 bits (AVX2's `permute2x128` 0x20 and 0x31).
+    let lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    let hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    let mut out = [_mm512_setzero_si512(); 8];
+    for j in 0..4 {
+        out[j] = _mm512_permutex2var_epi64(u[j], lo, u[4 + j]);
+        out[4 + j] = _mm512_permutex2var_epi64(u[j], hi, u[4 + j]);
+    }
+    out
+}
+
 /// Bytes `start..start + 64` of `inp`, zero-padded past its end.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
@@ -243,6 +449,10 @@ unsafe fn row_at(inp: &Input, start: usize) -> __m512i {
     let (head, tail) = (inp.head, inp.tail);
     let h = head.len();
     let nh = h.saturating_sub(start).min(64);
+    if nh == 64 {
+        // SAFETY: `head[start..start + 64]` is in bounds (nh == 64).
+        return unsafe { _mm512_loadu_si512(head.as_ptr().add(start) as *const _) };
+    }
     let ts = start.saturating_sub(h);
     let nt = tail.len().saturating_sub(ts).min(64 - nh);
     // SAFETY: as in `stage_block_avx512bw`: each masked load reads only the
