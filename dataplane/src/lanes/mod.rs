@@ -294,9 +294,6 @@ struct Kernel<const L: usize> {
     compress_rows: fn(&[&[u8; BLOCK_LEN]; L], &mut Step<L>),
     /// A block that is not whole inside one piece, staged zero-padded.
     stage: Stage,
-    /// Each lane's block at a message offset loaded straight into registers
-    /// and compressed, where a backend can (no row staged in memory).
-    compress_at: Option<fn(&[Input], usize, &mut Step<L>)>,
 }
 
 /// Stages a block that is not whole inside one piece, zero-padded.
@@ -392,8 +389,6 @@ fn kernel16() -> Kernel<16> {
         compress: x86::compress16,
         compress_rows: x86::compress16_rows,
         stage: stage_for(),
-        compress_at: has_avx512bw()
-            .then_some(x86::compress16_at as fn(&[Input], usize, &mut Step<16>)),
     }
 }
 
@@ -408,7 +403,6 @@ fn kernel8() -> Kernel<8> {
             x86::compress8(s);
         },
         stage: stage_for(),
-        compress_at: None,
     }
 }
 
@@ -422,7 +416,6 @@ fn kernel_portable() -> Kernel<{ portable::LANES }> {
             portable::compress(s);
         },
         stage: stage_scalar,
-        compress_at: None,
     }
 }
 
@@ -482,10 +475,6 @@ fn chunk_sync<const L: usize>(
             (k.keys)(&keys, &mut step.cv);
         }
         let ends_together = blocks[..batch.len()].iter().all(|&n| n == most);
-        // Two-piece messages (MACs: the immutable header, then the payload)
-        // have blocks to stage; those go straight into registers where the
-        // backend can. Contiguous ones are read in place.
-        let compress_at = k.compress_at.filter(|_| !first.tail.is_empty());
         // Counters stay 0: a one-chunk message is chunk 0.
         for b in 0..most {
             // Each lane's block, read in place or staged in its own pad.
@@ -495,10 +484,6 @@ fn chunk_sync<const L: usize>(
                 let (n, f) = block_len_flags(first, first_len, b, most);
                 step.block_len = [n; L];
                 step.flags = [f; L];
-                if let Some(compress_at) = compress_at {
-                    compress_at(batch, b * BLOCK_LEN, &mut step);
-                    continue;
-                }
                 for ((row, inp), pad) in rows.iter_mut().zip(batch).zip(pads.iter_mut()) {
                     *row = block_row(inp, b, n, pad, k.stage);
                 }
@@ -512,17 +497,11 @@ fn chunk_sync<const L: usize>(
                     continue;
                 }
                 let (n, f) = block_len_flags(inp, inp.len(), b, blocks[l]);
-                if compress_at.is_none() {
-                    rows[l] = block_row(inp, b, n, pad, k.stage);
-                }
+                rows[l] = block_row(inp, b, n, pad, k.stage);
                 step.block_len[l] = n;
                 step.flags[l] = f;
             }
-            match compress_at {
-                // A lane past its message loads a zero row there.
-                Some(compress_at) => compress_at(batch, b * BLOCK_LEN, &mut step),
-                None => (k.compress_rows)(&rows, &mut step),
-            }
+            (k.compress_rows)(&rows, &mut step);
             // Keep the CV of every lane whose message ended with this block
             // (where all end with the last, their CVs are the step's).
             if !ends_together {
@@ -819,6 +798,35 @@ mod tests {
                     stage(&inp, start, &mut got);
                     assert_eq!(got, want, "len {len} split {split} start {start}");
                 }
+            }
+        }
+    }
+
+    /// The 16-lane chunk-synchronous path that AVX-512F CPUs without
+    /// AVX-512BW take (this machine takes `x86::chunk16`): equal to the crate
+    /// on mixed one-chunk batches.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn chunk_sync_16_without_avx512bw_matches_the_crate() {
+        if !Level::Avx512.is_supported() {
+            return;
+        }
+        let msg: Vec<u8> = (0..1024u32).map(|i| (i * 11 + 3) as u8).collect();
+        let keys: Vec<[u8; 32]> = (0..37).map(|i| [i as u8; 32]).collect();
+        let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+        for lens in [vec![70usize; 37], (0..37).map(|i| i * 27 % 1025).collect()] {
+            let inputs: Vec<Input> = lens
+                .iter()
+                .zip(&kw)
+                .map(|(&n, k)| Input {
+                    tail: &msg[n / 3..n],
+                    ..Input::keyed(k, &msg[..n / 3])
+                })
+                .collect();
+            let mut out = vec![[0u8; 32]; inputs.len()];
+            chunk_sync::<16>(&inputs, &mut out, &kernel16(), scatter_avx512);
+            for (i, &n) in lens.iter().enumerate() {
+                assert_eq!(out[i], reference(&keys[i], &msg[..n]), "len {n}");
             }
         }
     }

@@ -5,7 +5,7 @@
 //! Every intrinsic is called inside a `#[target_feature]` function, and those
 //! functions are reached only through `hash_many`, which dispatches to a level
 //! after checking at run time that the CPU supports it (`Level::or_supported`);
-//! the AVX-512BW row loads (`stage_block`, `compress16_at`) only after
+//! the AVX-512BW row loads (`stage_block`, `chunk16`) only after
 //! `has_avx512bw` found that extension too.
 
 use super::{Input, Step, IV};
@@ -203,29 +203,6 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
     unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, row_at(inp, start)) }
 }
 
-/// Compress block `start..start + 64` of each of up to 16 one-chunk
-/// messages (lanes past the batch, and past their own message, get a zero
-/// row), each lane's 64 bytes loaded straight into a register: two masked
-/// loads across the message's two pieces, or the caller's padded block
-/// (`Input::whole`), then the transpose and the rounds. No row is staged in
-/// memory and read back.
-pub fn compress16_at(batch: &[Input], start: usize, s: &mut Step<16>) {
-    // SAFETY: `Kernel` selects this only when the CPU reports AVX-512F and
-    // AVX-512BW (`super::has_avx512bw`).
-    unsafe { compress16_at_avx512bw(batch, start, s) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn compress16_at_avx512bw(batch: &[Input], start: usize, s: &mut Step<16>) {
-    let r: [__m512i; 16] = std::array::from_fn(|l| match batch.get(l) {
-        // SAFETY: same target features as this function.
-        Some(inp) => unsafe { row_at(inp, start) },
-        None => _mm512_setzero_si512(),
-    });
-    // SAFETY: same target feature as this function.
-    unsafe { compress16_msg(transpose16(r), s) }
-}
-
 /// Hash up to 16 one-chunk messages (each at most 1024 bytes) start to end
 /// in registers: keys transposed in, each block's rows loaded straight from
 /// the messages (`row_at`), transposed and compressed, the CVs transposed
@@ -299,8 +276,8 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
         _mm512_srli_epi32::<6>(_mm512_add_epi32(lens_v, _mm512_set1_epi32(63))),
         _mm512_set1_epi32(1),
     );
-    let ends_together = uniform
-        || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
+    let ends_together =
+        uniform || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
     let mut done = cv;
     for b in 0..most {
         let start = b * BLOCK_LEN;
@@ -380,7 +357,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
     for (j, o) in out.into_iter().enumerate() {
         if let Some(dst) = outs.get_mut(j).filter(|_| j < n) {
             // SAFETY: `dst` is 32 writable bytes; unaligned store.
-            unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o)) };
+            unsafe {
+                _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o))
+            };
         }
         if let Some(dst) = outs.get_mut(j + 8).filter(|_| j + 8 < n) {
             // SAFETY: as above.
