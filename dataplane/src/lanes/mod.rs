@@ -594,7 +594,7 @@ impl<'a> Input<'a> {
     }
 }
 
-const ZERO_BLOCK: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
+pub(crate) const ZERO_BLOCK: [u8; BLOCK_LEN] = [0; BLOCK_LEN];
 
 /// Keep up to `L` lanes busy until every input is hashed.
 // Long by design: the lane scheduler is one loop whose state (lane slots, CV stacks, block cursors) stays in registers; split, it would pass that state through memory on every block.

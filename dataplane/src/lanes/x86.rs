@@ -221,7 +221,7 @@ pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]]) {
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT};
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT, ZERO_BLOCK};
     let n = batch.len().min(16).min(outs.len());
     let Some(first) = batch.first() else {
         return;
@@ -308,12 +308,49 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
         // A plain loop, not `array::from_fn`: its closure would not inherit
         // this function's target features, so `row_at` would be called out
         // of line for every lane, returning each row through memory.
-        let mut rows = [_mm512_setzero_si512(); 16];
-        for (row, inp) in rows.iter_mut().zip(batch) {
-            // SAFETY: same target features as this function.
-            *row = unsafe { row_at(inp, start) };
+        // Where every lane's head holds this whole block (key derivations,
+        // the lanes benchmark), each half block (words 0..8, then 8..16) is
+        // loaded as 32-byte rows, lane l and lane l + 8 paired in one
+        // register by the loads, then two 8×8 transposes at once: fewer
+        // shuffles, on the path into the rounds, than the 16×16 transpose of
+        // whole rows below. Whether it does is found in the same pass that
+        // loads, without a branch per lane: a lane whose head is shorter
+        // loads zeros instead, and the block is then loaded the other way.
+        let mut half = [[_mm256_setzero_si256(); 16]; 2];
+        let mut in_heads = true;
+        for (l, inp) in batch.iter().enumerate() {
+            let whole = inp.head.len() >= start + BLOCK_LEN;
+            in_heads &= whole;
+            let src = if whole {
+                // In bounds: the head holds `start + 64` bytes.
+                inp.head[start..].as_ptr()
+            } else {
+                ZERO_BLOCK.as_ptr()
+            };
+            for (h, half) in half.iter_mut().enumerate() {
+                // SAFETY: `src` has 64 readable bytes (the head's block or
+                // the zero block); unaligned load.
+                half[l] = unsafe { _mm256_loadu_si256(src.add(32 * h) as *const __m256i) };
+            }
         }
-        let m = transpose16(rows);
+        let m = if in_heads {
+            let mut words = [_mm512_setzero_si512(); 16];
+            for (h, half) in half.iter().enumerate() {
+                let mut r = [_mm512_setzero_si512(); 8];
+                for (l, r) in r.iter_mut().enumerate() {
+                    *r = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(half[l]), half[l + 8]);
+                }
+                words[8 * h..8 * h + 8].copy_from_slice(&transpose8x2(r));
+            }
+            words
+        } else {
+            let mut rows = [_mm512_setzero_si512(); 16];
+            for (row, inp) in rows.iter_mut().zip(batch) {
+                // SAFETY: same target features as this function.
+                *row = unsafe { row_at(inp, start) };
+            }
+            transpose16(rows)
+        };
         // A one-chunk message is chunk 0: both counter words are 0.
         let mut v: [__m512i; 16] = [
             cv[0],
