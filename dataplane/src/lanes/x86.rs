@@ -305,9 +305,6 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
             f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32((CHUNK_END | ROOT) as i32));
             (len, f)
         };
-        // A plain loop, not `array::from_fn`: its closure would not inherit
-        // this function's target features, so `row_at` would be called out
-        // of line for every lane, returning each row through memory.
         // Where every lane's head holds this whole block (key derivations,
         // the lanes benchmark), each half block (words 0..8, then 8..16) is
         // loaded as 32-byte rows, lane l and lane l + 8 paired in one
@@ -344,6 +341,10 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
             }
             words
         } else {
+            // A plain loop, not `array::from_fn`: its closure would not
+            // inherit this function's target features, so `row_at` would be
+            // called out of line for every lane, returning each row through
+            // memory.
             let mut rows = [_mm512_setzero_si512(); 16];
             for (row, inp) in rows.iter_mut().zip(batch) {
                 // SAFETY: same target features as this function.
