@@ -11,7 +11,8 @@
 # Path: DPDK's net_memif between two processes (shared memory; it needs EAL's
 # multi-process channel, so no --no-shconf here). 128-byte frames use the
 # raw-EtherType encapsulation (a UDP/IPv4 governed frame is at least 130 B);
-# 1518-byte frames are UDP/IPv4.
+# 1518-byte frames are UDP/IPv4. testpmd takes the gateway's burst size
+# (--burst=64, mnp_dataplane::BURST; a test in bench/ keeps them equal).
 #
 # For each size it prints testpmd io's Mpps and the gateway's (medians of
 # the per-second rates, the first and last second left out), t_io (testpmd's
@@ -52,7 +53,7 @@ testpmd_mpps() { # frame encap → Mpps
     rm -f "$sock"
     timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --file-prefix "mnptp$$" -l 0-1 \
         --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0,no-rx=1 -- \
-        --forward-mode=io --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 &
+        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 &
     local tp=$!
     sleep 2
     generate "$1" "$2" "$sock" 0 >"$out/gen-testpmd-$1.log"

@@ -970,7 +970,7 @@ fn txonly(
                     fresh_bufs.extend((0..want).map_while(|_| pool.get()));
                     {
                         let n = fresh_bufs.len();
-                        let mut views: [&mut [u8]; BURST] = Default::default();
+                        let mut views: [&mut [u8]; BURST] = std::array::from_fn(|_| &mut [][..]);
                         for (v, b) in views.iter_mut().zip(fresh_bufs.iter_mut()) {
                             *v = b.spare();
                         }

@@ -209,3 +209,19 @@ fn written_pcaps_carry_real_or_rate_spaced_timestamps_and_pcapng_is_read() {
         "{s}"
     );
 }
+
+/// `scripts/bench-testpmd.sh` runs testpmd with the gateway's burst size, so
+/// the reference and the gateway pay their per-burst costs alike.
+#[test]
+fn bench_script_runs_testpmd_with_the_gateway_burst() {
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../scripts/bench-testpmd.sh"
+    ))
+    .unwrap();
+    let want = format!("--burst={}", mnp_dataplane::BURST);
+    assert!(
+        script.contains(&want),
+        "scripts/bench-testpmd.sh must pass {want} to testpmd"
+    );
+}
