@@ -204,15 +204,17 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
 }
 
 /// Hash up to 16 one-chunk messages (each at most 1024 bytes) start to end
-/// in registers: keys transposed in, each block's rows loaded straight from
-/// the messages (`row_at`), transposed and compressed, the CVs transposed
-/// out and stored into `outs`. Nothing is staged in memory between blocks,
-/// so no load waits on a narrower store of the step before (a CV stored as
-/// two 256-bit halves and read back whole stalls on store forwarding).
+/// in registers: keys transposed in (or broadcast when the lanes share one),
+/// each block loaded straight from the messages (as paired half rows where
+/// every lane's first piece holds it, else whole rows from `row_at`) and
+/// transposed, the rounds, the CVs transposed out and stored into `outs`.
+/// Nothing is staged in memory between blocks, so no load waits on a
+/// narrower store of the step before (a CV stored as two 256-bit halves and
+/// read back whole stalls on store forwarding).
 ///
-/// Lanes past `batch` hash a zero row under a zero key, and are not
-/// stored. Lanes shorter than the longest go on hashing zero rows once their
-/// message ended; their CV is taken at their own last block.
+/// Lanes past `batch` hash zero rows and are not stored. Lanes shorter than
+/// the longest go on hashing zero rows once their message ended; their CV is
+/// taken at their own last block.
 pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]]) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`).
@@ -316,9 +318,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
         let mut half = [[_mm256_setzero_si256(); 16]; 2];
         let mut in_heads = true;
         for (l, inp) in batch.iter().enumerate() {
-            let whole = inp.head.len() >= start + BLOCK_LEN;
-            in_heads &= whole;
-            let src = if whole {
+            let in_head = inp.head.len() >= start + BLOCK_LEN;
+            in_heads &= in_head;
+            let src = if in_head {
                 // In bounds: the head holds `start + 64` bytes.
                 inp.head[start..].as_ptr()
             } else {
