@@ -65,6 +65,48 @@ macro_rules! rounds {
     };
 }
 
+/// One BLAKE3 compression of 16 lanes in AVX-512 registers: the state from
+/// the CV rows `$cv`, the IV, the counter, block length and flag rows, the
+/// seven rounds over the message rows `$m`, and the new CV rows returned.
+/// A macro, like `rounds!`, so each kernel keeps it inline: a function
+/// would take its 24 vectors through memory wherever it was not inlined.
+macro_rules! compress16 {
+    ($cv:expr, $m:expr, $counter_lo:expr, $counter_hi:expr, $block_len:expr, $flags:expr) => {{
+        let cv: [__m512i; 8] = $cv;
+        let mut m: [__m512i; 16] = $m;
+        let add = |a, b| _mm512_add_epi32(a, b);
+        let xor = |a, b| _mm512_xor_si512(a, b);
+        let r16 = |a| _mm512_ror_epi32::<16>(a);
+        let r12 = |a| _mm512_ror_epi32::<12>(a);
+        let r8 = |a| _mm512_ror_epi32::<8>(a);
+        let r7 = |a| _mm512_ror_epi32::<7>(a);
+        let mut v: [__m512i; 16] = [
+            cv[0],
+            cv[1],
+            cv[2],
+            cv[3],
+            cv[4],
+            cv[5],
+            cv[6],
+            cv[7],
+            _mm512_set1_epi32(IV[0] as i32),
+            _mm512_set1_epi32(IV[1] as i32),
+            _mm512_set1_epi32(IV[2] as i32),
+            _mm512_set1_epi32(IV[3] as i32),
+            $counter_lo,
+            $counter_hi,
+            $block_len,
+            $flags,
+        ];
+        rounds!(v, m, add, xor, r16, r12, r8, r7);
+        let mut out = [_mm512_setzero_si512(); 8];
+        for w in 0..8 {
+            out[w] = xor(v[w], v[w + 8]);
+        }
+        out
+    }};
+}
+
 pub fn compress16(s: &mut Step<16>) {
     // SAFETY: `hash_many` selects this backend only when the CPU reports AVX-512F.
     unsafe { compress16_avx512(s) }
@@ -102,19 +144,13 @@ unsafe fn compress16_avx512(s: &mut Step<16>) {
 
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn compress16_msg(mut m: [__m512i; 16], s: &mut Step<16>) {
+unsafe fn compress16_msg(m: [__m512i; 16], s: &mut Step<16>) {
     #[inline(always)]
     fn ld(a: &[u32; 16]) -> __m512i {
         // SAFETY: `a` is 64 readable bytes; the load has no alignment requirement.
         unsafe { _mm512_loadu_si512(a.as_ptr() as *const _) }
     }
-    let add = |a, b| _mm512_add_epi32(a, b);
-    let xor = |a, b| _mm512_xor_si512(a, b);
-    let r16 = |a| _mm512_ror_epi32::<16>(a);
-    let r12 = |a| _mm512_ror_epi32::<12>(a);
-    let r8 = |a| _mm512_ror_epi32::<8>(a);
-    let r7 = |a| _mm512_ror_epi32::<7>(a);
-    let mut v: [__m512i; 16] = [
+    let cv = [
         ld(&s.cv[0]),
         ld(&s.cv[1]),
         ld(&s.cv[2]),
@@ -123,19 +159,18 @@ unsafe fn compress16_msg(mut m: [__m512i; 16], s: &mut Step<16>) {
         ld(&s.cv[5]),
         ld(&s.cv[6]),
         ld(&s.cv[7]),
-        _mm512_set1_epi32(IV[0] as i32),
-        _mm512_set1_epi32(IV[1] as i32),
-        _mm512_set1_epi32(IV[2] as i32),
-        _mm512_set1_epi32(IV[3] as i32),
+    ];
+    let out = compress16!(
+        cv,
+        m,
         ld(&s.counter_lo),
         ld(&s.counter_hi),
         ld(&s.block_len),
-        ld(&s.flags),
-    ];
-    rounds!(v, m, add, xor, r16, r12, r8, r7);
-    for w in 0..8 {
+        ld(&s.flags)
+    );
+    for (w, o) in out.into_iter().enumerate() {
         // SAFETY: `s.cv[w]` is 64 writable bytes; unaligned store.
-        unsafe { _mm512_storeu_si512(s.cv[w].as_mut_ptr() as *mut _, xor(v[w], v[w + 8])) };
+        unsafe { _mm512_storeu_si512(s.cv[w].as_mut_ptr() as *mut _, o) };
     }
 }
 
@@ -355,35 +390,8 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
             transpose16(rows)
         };
         // A one-chunk message is chunk 0: both counter words are 0.
-        let mut v: [__m512i; 16] = [
-            cv[0],
-            cv[1],
-            cv[2],
-            cv[3],
-            cv[4],
-            cv[5],
-            cv[6],
-            cv[7],
-            _mm512_set1_epi32(IV[0] as i32),
-            _mm512_set1_epi32(IV[1] as i32),
-            _mm512_set1_epi32(IV[2] as i32),
-            _mm512_set1_epi32(IV[3] as i32),
-            _mm512_setzero_si512(),
-            _mm512_setzero_si512(),
-            block_len,
-            flags,
-        ];
-        let mut m = m;
-        let add = |a, b| _mm512_add_epi32(a, b);
-        let xor = |a, b| _mm512_xor_si512(a, b);
-        let r16 = |a| _mm512_ror_epi32::<16>(a);
-        let r12 = |a| _mm512_ror_epi32::<12>(a);
-        let r8 = |a| _mm512_ror_epi32::<8>(a);
-        let r7 = |a| _mm512_ror_epi32::<7>(a);
-        rounds!(v, m, add, xor, r16, r12, r8, r7);
-        for w in 0..8 {
-            cv[w] = _mm512_xor_si512(v[w], v[w + 8]);
-        }
+        let zero = _mm512_setzero_si512();
+        cv = compress16!(cv, m, zero, zero, block_len, flags);
         if !ends_together {
             // Keep the CV of each lane whose message ended with this block.
             let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
