@@ -350,21 +350,25 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
         // whole rows below. Whether it does is found in the same pass that
         // loads, without a branch per lane: a lane whose head is shorter
         // loads zeros instead, and the block is then loaded the other way.
+        // Where the first lane's head is already too short (a MAC's block
+        // that straddles the header and the payload), the pass is skipped.
         let mut half = [[_mm256_setzero_si256(); 16]; 2];
-        let mut in_heads = true;
-        for (l, inp) in batch.iter().enumerate() {
-            let in_head = inp.head.len() >= start + BLOCK_LEN;
-            in_heads &= in_head;
-            let src = if in_head {
-                // In bounds: the head holds `start + 64` bytes.
-                inp.head[start..].as_ptr()
-            } else {
-                ZERO_BLOCK.as_ptr()
-            };
-            for (h, half) in half.iter_mut().enumerate() {
-                // SAFETY: `src` has 64 readable bytes (the head's block or
-                // the zero block); unaligned load.
-                half[l] = unsafe { _mm256_loadu_si256(src.add(32 * h) as *const __m256i) };
+        let mut in_heads = first.head.len() >= start + BLOCK_LEN;
+        if in_heads {
+            for (l, inp) in batch.iter().enumerate() {
+                let in_head = inp.head.len() >= start + BLOCK_LEN;
+                in_heads &= in_head;
+                let src = if in_head {
+                    // In bounds: the head holds `start + 64` bytes.
+                    inp.head[start..].as_ptr()
+                } else {
+                    ZERO_BLOCK.as_ptr()
+                };
+                for (h, half) in half.iter_mut().enumerate() {
+                    // SAFETY: `src` has 64 readable bytes (the head's block or
+                    // the zero block); unaligned load.
+                    half[l] = unsafe { _mm256_loadu_si256(src.add(32 * h) as *const __m256i) };
+                }
             }
         }
         let m = if in_heads {
