@@ -361,16 +361,20 @@ impl Fresh {
             }
             let mut macs = [[0u8; 32]; MAX];
             {
-                let inputs: [Input; MAX] = std::array::from_fn(|k| {
-                    let f: &[u8] = chunk.get(k).map_or(&[], |b| &b[..len]);
-                    Input {
+                // A plain loop: `array::from_fn`'s closure returned each
+                // input through memory.
+                let mut inputs = [Input::EMPTY; MAX];
+                for (k, (input, b)) in inputs.iter_mut().zip(chunk.iter()).enumerate() {
+                    // The immutable header, then the payload.
+                    let f = &b[..len];
+                    *input = Input {
                         tail: f.get(gov + gf::MAC.end..).unwrap_or(&[]),
                         ..Input::keyed(
                             &self.keys[which[k]],
                             f.get(gov..gov + gf::IMMUTABLE.end).unwrap_or(&[]),
                         )
-                    }
-                });
+                    };
+                }
                 hash_many(self.level, &inputs[..chunk.len()], &mut macs[..chunk.len()]);
             }
             for (k, b) in chunk.iter_mut().enumerate() {

@@ -98,6 +98,12 @@ enum Cmd {
         /// alone; default every level this CPU runs.
         #[arg(long)]
         level: Option<String>,
+        /// Hash each message as two pieces, as a packet's MAC is: its first
+        /// SPLIT bytes, then the rest from 32 bytes further on in the same
+        /// buffer (`--split 56` is the governance header's immutable part
+        /// before the payload). The crate's columns hash the same bytes whole.
+        #[arg(long)]
+        split: Option<usize>,
     },
     /// The whole pipeline on one core over pre-built valid frames, beside the blake3 crate.
     Pipeline {
@@ -411,7 +417,13 @@ fn time_per_msg(runs: usize, iters: usize, per_call: usize, mut f: impl FnMut())
 }
 
 // Long by design: one benchmark table, a row per SIMD level beside the blake3 crate.
-fn lanes_bench(batch: usize, runs: usize, only: &[usize], level: Option<&str>) {
+fn lanes_bench(
+    batch: usize,
+    runs: usize,
+    only: &[usize],
+    level: Option<&str>,
+    split: Option<usize>,
+) {
     use mnp_dataplane::lanes::{self, Input, Level, KEYED_HASH};
     let runs = runs.max(1);
     let batch = batch.max(1);
@@ -432,6 +444,9 @@ fn lanes_bench(batch: usize, runs: usize, only: &[usize], level: Option<&str>) {
         "ns per message, {batch} messages per call, median of {runs} runs; CPU level {}",
         Level::supported().name()
     );
+    if let Some(h) = split {
+        println!("lanes hash each message in two pieces: {h} bytes, a 32-byte gap, the rest");
+    }
     print!(
         "{:>6} {:>12} {:>14}",
         "bytes", "crate 1-by-1", "crate hash_many"
@@ -491,11 +506,36 @@ fn lanes_bench(batch: usize, runs: usize, only: &[usize], level: Option<&str>) {
             "{n:>6} {one:>12.1} {:>14}",
             bound.map_or("-".to_string(), |b| format!("{b:.1}"))
         );
-        let inputs: Vec<Input> = msgs
-            .iter()
-            .zip(&kw)
-            .map(|(m, k)| Input::keyed(k, m))
-            .collect();
+        // Split: the message's bytes with a 32-byte gap after the head (the
+        // mutable fields and MAC between a packet's header and payload).
+        let gapped: Vec<Vec<u8>> = match split {
+            Some(h) => msgs
+                .iter()
+                .map(|m| {
+                    let h = h.min(m.len());
+                    [&m[..h], &[0xA5; 32][..], &m[h..]].concat()
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let inputs: Vec<Input> = match split {
+            Some(h) => gapped
+                .iter()
+                .zip(&kw)
+                .map(|(g, k)| {
+                    let h = h.min(n);
+                    Input {
+                        tail: &g[h + 32..],
+                        ..Input::keyed(k, &g[..h])
+                    }
+                })
+                .collect(),
+            None => msgs
+                .iter()
+                .zip(&kw)
+                .map(|(m, k)| Input::keyed(k, m))
+                .collect(),
+        };
         let mut out = vec![[0u8; 32]; batch];
         let mut lanes_at = |l: Level| {
             lanes::hash_many(l, &inputs, &mut out);
@@ -600,7 +640,8 @@ fn main() {
             runs,
             size,
             level,
-        } => lanes_bench(batch, runs, &size, level.as_deref()),
+            split,
+        } => lanes_bench(batch, runs, &size, level.as_deref(), split),
         Cmd::Pipeline {
             payload,
             packets,

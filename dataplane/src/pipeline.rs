@@ -336,6 +336,15 @@ impl Pipeline {
         self.route(snap, pkts);
         self.replay_check(now_ms, n);
         self.rewrite(snap, pkts);
+        self.verdicts(pkts, verdicts, stats);
+    }
+    fn verdicts<P: AsRef<[u8]>>(
+        &mut self,
+        pkts: &[P],
+        verdicts: &mut [Verdict],
+        stats: &mut BurstStats,
+    ) {
+        let n = pkts.len();
         for i in 0..n {
             let m = &self.meta[i];
             let len = pkts[i].as_ref().len() as u64;
@@ -424,9 +433,16 @@ impl Pipeline {
     /// two inner loops are the batch verifier's seam: each is many
     /// independent BLAKE3 calls.
     fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
+        self.admit_all(snap, now_ms, pkts.len());
+        match self.verifier {
+            Verifier::Scalar => self.verify_scalar(pkts),
+            Verifier::Lanes(level) => self.verify_lanes(level, pkts),
+        }
+    }
+    fn admit_all(&mut self, snap: &Snapshot, now_ms: u64, n: usize) {
         let freshness = *self.replay.freshness();
         let mut memo = Lookups::default();
-        for i in 0..pkts.len() {
+        for i in 0..n {
             if self.meta[i].kind != Kind::Governed || !self.meta[i].live() {
                 continue;
             }
@@ -442,10 +458,6 @@ impl Pipeline {
                 }
             }
             self.meta[i] = m;
-        }
-        match self.verifier {
-            Verifier::Scalar => self.verify_scalar(pkts),
-            Verifier::Lanes(level) => self.verify_lanes(level, pkts),
         }
     }
 
