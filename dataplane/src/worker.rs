@@ -7,7 +7,9 @@
 //!   4. run the pipeline over the whole burst;
 //!   5. queue each packet to its egress port, or capture and free it;
 //!   6. transmit every port's queue at once (no drain timer: each burst is
-//!      sent before the next is read, so nothing waits in a partial buffer);
+//!      sent before the next is read, so nothing waits in a partial buffer).
+//!      A burst whose packets all leave by one port (the common case on a
+//!      two-port appliance) skips 5 and is sent as it is;
 //!   7. give lent buffers (mbufs) not sent back to their port in bulk;
 //!   8. publish the burst's counters (and the burst's latency).
 //!
@@ -179,14 +181,21 @@ impl Worker {
             if let Some(flows) = self.flows.as_deref() {
                 count_flows(flows, &self.pipeline, &burst, &verdicts, now_ms);
             }
-            self.dispatch(
-                &mut burst,
-                &verdicts,
-                &mut queued,
-                &mut queued_as,
-                &mut stats,
-            );
-            self.transmit(&mut queued, &mut queued_as, &mut stats);
+            match one_port(&verdicts[..burst.len()], self.tx.len()) {
+                // Every packet leaves by one port (the common case on a
+                // two-port appliance): the burst is sent as it is.
+                Some(port) => self.send_burst(port, &mut burst, &mut stats),
+                None => {
+                    self.dispatch(
+                        &mut burst,
+                        &verdicts,
+                        &mut queued,
+                        &mut queued_as,
+                        &mut stats,
+                    );
+                    self.transmit(&mut queued, &mut queued_as, &mut stats);
+                }
+            }
             // Lent buffers (mbufs) dropped or not sent go back in one bulk call.
             self.pool.release_lent();
             self.counters.publish(&stats);
@@ -295,6 +304,23 @@ impl Worker {
         }
     }
 
+    /// Send the whole burst out of `port` (every packet's verdict), then
+    /// count what the port did not take as `tx_full`.
+    fn send_burst(&mut self, port: usize, burst: &mut Vec<PktBuf>, stats: &mut BurstStats) {
+        let sent = self.tx[port].tx_burst(burst);
+        if let Some(c) = stats.tx_by_port.get_mut(port) {
+            *c += sent as u64;
+        }
+        for (i, pkt) in burst.drain(..).enumerate() {
+            if i >= sent {
+                let how = self.pipeline.forwarded_as(i);
+                stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
+                self.sample_drop(pkt.as_ref(), DropReason::TxFull);
+            }
+            self.pool.put(pkt);
+        }
+    }
+
     fn transmit(
         &mut self,
         queued: &mut [Vec<PktBuf>],
@@ -318,6 +344,18 @@ impl Worker {
             }
         }
     }
+}
+
+/// The port every packet of the burst is forwarded to, if there is one and
+/// it has a tx queue.
+fn one_port(verdicts: &[Verdict], ports: usize) -> Option<usize> {
+    let Some(&Verdict::Forward { port, .. }) = verdicts.first() else {
+        return None;
+    };
+    let all = verdicts
+        .iter()
+        .all(|v| matches!(v, Verdict::Forward { port: p, .. } if *p == port));
+    (all && (port as usize) < ports).then_some(port as usize)
 }
 
 /// Count each governed packet of the burst against the flow it claims.

@@ -223,3 +223,34 @@ fn control_queue_full_drops_are_counted_and_captured() {
     );
     assert_eq!(rx.len(), 1);
 }
+
+/// A burst that mixes forwards and drops goes through the per-port queues;
+/// one whose packets all leave by one port is sent as it is. Both count a
+/// full egress queue the same way, and every frame once.
+#[test]
+fn mixed_and_single_port_bursts_count_tx_full_alike() {
+    let secret = [4u8; 32];
+    let valid = |seq: u64| fixture::frame(&secret, 1, seq, &Outer::default(), b"payload");
+    // Six valid frames and four whose payload was changed after the MAC.
+    let mut mixed: Vec<Vec<u8>> = (0..10u64).map(|i| valid(i + 1)).collect();
+    for f in mixed.iter_mut().skip(6) {
+        let last = f.len() - 1;
+        f[last] ^= 1;
+    }
+    let s = run_one(fixture::snapshot(secret), mixed, Some(3), 1);
+    assert_eq!(
+        (
+            s.rx,
+            s.forwarded,
+            s.drop_count(DropReason::TxFull),
+            s.drop_count(DropReason::BadMac)
+        ),
+        (10, 3, 3, 4)
+    );
+    let single: Vec<Vec<u8>> = (0..10u64).map(|i| valid(i + 1)).collect();
+    let s = run_one(fixture::snapshot(secret), single, Some(3), 1);
+    assert_eq!(
+        (s.rx, s.forwarded, s.drop_count(DropReason::TxFull)),
+        (10, 3, 7)
+    );
+}
