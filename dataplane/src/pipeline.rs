@@ -221,6 +221,34 @@ pub struct Pipeline {
     key_cache: KeyCache,
     /// The snapshot the cache was filled under (address, generation).
     cache_snapshot: (usize, u64),
+    scratch: Box<Scratch>,
+}
+
+/// Working arrays of the lanes verifier and the lineage folds, allocated
+/// once with the pipeline. Each use writes the rows it reads first, so they
+/// are not zeroed every burst (12 KB a burst, as locals).
+struct Scratch {
+    /// Key material (secret, claims) of the burst's key-cache misses.
+    material: [[[u8; 32]; 2]; BURST],
+    /// Each MAC's key as words.
+    key_words: [[u32; 8]; BURST],
+    /// Hash outputs.
+    out: [[u8; 32]; BURST],
+    /// Each lineage fold's 17 bytes of material, zero-padded to the one
+    /// block it is, so the lanes compress it in place. Only the first 17
+    /// bytes of a row are ever written: the padding stays zero.
+    fold: [[u8; 64]; BURST],
+}
+
+impl Scratch {
+    fn new() -> Box<Self> {
+        Box::new(Self {
+            material: [[[0; 32]; 2]; BURST],
+            key_words: [[0; 8]; BURST],
+            out: [[0; 32]; BURST],
+            fold: [[0; 64]; BURST],
+        })
+    }
 }
 
 impl Pipeline {
@@ -249,6 +277,7 @@ impl Pipeline {
             keys: [PacketKey([0; 32]); BURST],
             key_cache: KeyCache::new(entries),
             cache_snapshot: (0, 0),
+            scratch: Scratch::new(),
         }
     }
 
@@ -500,7 +529,12 @@ impl Pipeline {
         // Key material (secret, claims) of the misses, staged in the same
         // pass that looks them up.
         let mut derive = [0usize; BURST];
-        let mut material = [[[0u8; 32]; 2]; BURST];
+        let Scratch {
+            material,
+            key_words,
+            out,
+            ..
+        } = &mut *self.scratch;
         let mut d = 0;
         for &i in &idx[..n] {
             let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
@@ -513,7 +547,6 @@ impl Pipeline {
                 }
             }
         }
-        let mut out = [[0u8; 32]; BURST];
         if d > 0 {
             let mut inputs = [lanes::Input::EMPTY; BURST];
             for (input, m) in inputs.iter_mut().zip(&material[..d]) {
@@ -530,14 +563,13 @@ impl Pipeline {
                 self.key_cache.insert(secret, claims, &self.keys[i]);
             }
         }
-        let mut key_words = [[0u32; 8]; BURST];
         for (k, &i) in idx[..n].iter().enumerate() {
             key_words[k] = lanes::words(&self.keys[i].0);
         }
         // Filled in a plain loop: `array::from_fn` called a closure per
         // element that returned each input through memory.
         let mut inputs = [lanes::Input::EMPTY; BURST];
-        for ((input, &i), key) in inputs.iter_mut().zip(&idx[..n]).zip(&key_words) {
+        for ((input, &i), key) in inputs.iter_mut().zip(&idx[..n]).zip(key_words.iter()) {
             let frame = pkts[i].as_ref();
             let off = &self.meta[i].off;
             let gov = off.gov as usize;
@@ -685,12 +717,14 @@ impl Pipeline {
 
     /// The new lineage of every governed packet being forwarded, folded for
     /// the whole burst at once.
-    fn fold_lineages(&self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
+    fn fold_lineages(&mut self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
         let mut out = [[0u8; LINEAGE_LEN]; BURST];
         let mut idx = [0usize; BURST];
-        // Each fold's 17 bytes of material, zero-padded to the one block it
-        // is, so the lanes compress it in place.
-        let mut material = [[0u8; 64]; BURST];
+        let Scratch {
+            fold: material,
+            out: h,
+            ..
+        } = &mut *self.scratch;
         let mut n = 0;
         let each = self.meta.iter().zip(&self.hdr).zip(out.iter_mut());
         for (i, ((m, hdr), out)) in each.enumerate().take(count) {
@@ -725,7 +759,6 @@ impl Pipeline {
                     LINEAGE_MATERIAL,
                 );
             }
-            let mut h = [[0u8; 32]; BURST];
             lanes::hash_many(level, &inputs[..n], &mut h[..n]);
             for (k, &i) in idx[..n].iter().enumerate() {
                 out[i].copy_from_slice(&h[k][..LINEAGE_LEN]);
