@@ -275,6 +275,13 @@ struct GenArgs {
     /// Wait this many seconds for the DPDK port's link (memif: until the peer connects).
     #[arg(long, default_value_t = 10.0)]
     link_wait: f64,
+    /// After the last frame, wait until the peer takes the link down (it
+    /// stops polling first), at most this many seconds, before closing the
+    /// port. DPDK 22.11's memif frees the shared rings on disconnect even
+    /// while the peer's rx burst reads them, which can crash the peer: a
+    /// benchmark's gateway should stop before its generator goes away.
+    #[arg(long, default_value_t = 0.3)]
+    linger: f64,
     #[command(flatten)]
     material: Material,
 }
@@ -1065,9 +1072,7 @@ fn txonly(
             pool.put(b);
         }
         report_tx(sent, offered, start, &src);
-        // Let the peer drain the shared rings before this process (which
-        // holds a memif client's regions) goes away.
-        std::thread::sleep(std::time::Duration::from_millis(300));
+        linger(d, a.linger);
         return;
     }
     let path = a.pcap.clone().unwrap_or_default().display().to_string();
@@ -1101,6 +1106,16 @@ fn report_tx(sent: u64, offered: u64, start: Instant, src: &gen::Source) {
     );
     for (cat, n) in src.sent_by_category() {
         println!("sent {cat:?} {n}");
+    }
+}
+
+/// Wait until the peer takes the port's link down, at most `seconds`: the
+/// peer drains the shared rings and stops polling them before this process
+/// (which holds a memif client's regions) closes the port.
+fn linger(d: &mnp_dpdk_sys::Dpdk, seconds: f64) {
+    let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds.max(0.0));
+    while Instant::now() < deadline && d.stats().first().is_some_and(|(_, s)| s.link_up) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
 }
 

@@ -28,8 +28,11 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     let dir = tempdir("reload");
     let cfg = demo_config(&dir, free_port());
     let base = std::fs::read_to_string(&cfg).unwrap();
-    let cycles = 150_000u64;
-    let limit = cycles * SCHEDULE.len() as u64;
+    // More traffic than 100 reloads take on any machine; the test stops the
+    // gateway once they are done (a fixed count that the demo must outlast
+    // failed when the demo got faster), and checks the accounting of
+    // whatever had arrived by then.
+    let limit = 1_000_000_000u64 * SCHEDULE.len() as u64;
     let mut child = Command::new(BIN)
         .args([
             "run",
@@ -94,15 +97,20 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     }
     assert!(
         child.try_wait().unwrap().is_none(),
-        "traffic must still be flowing after the 100th reload; raise the limit"
+        "traffic must still be flowing after the 100th reload"
     );
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     text += &rest;
     let status = child.wait().unwrap();
     let stderr = log.join().unwrap();
     assert!(status.success(), "{text}\n{stderr}");
-    assert!(text.contains("source exhausted"), "{text}");
+    assert!(text.contains("stopped"), "{text}");
     // A reload may also be triggered by the file watcher; none failed.
     assert!(!stderr.contains("FAILED"), "{stderr}");
     let reloads = stderr.matches("reload: ok").count();
@@ -111,9 +119,11 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
         text.contains(&format!("reloads {reloads} ok / 0 failed")),
         "{text}"
     );
-    // Exact accounting: every valid packet forwarded, every hostile one dropped under its reason.
-    assert_eq!(summary_figure(&text, "rx"), limit);
-    let expected = common::assert_exact_demo_accounting(&text, limit);
+    // Exact accounting: every valid packet forwarded, every hostile one
+    // dropped under its reason, for every packet of the schedule that arrived.
+    let rx = summary_figure(&text, "rx");
+    assert!(rx > 0 && rx < limit, "{text}");
+    let expected = common::assert_exact_demo_accounting(&text, rx);
     assert_eq!(
         summary_figure(&text, "dropped"),
         expected.values().sum::<u64>()

@@ -53,6 +53,9 @@ pub struct RunReport {
     pub exits: Vec<Exit>,
     pub control: ControlStats,
     pub devices: Vec<DeviceView>,
+    /// Burst latency (pipeline through transmit), ns: (bursts recorded,
+    /// p50, p99), over the whole run.
+    pub burst_latency: (u64, u64, u64),
 }
 
 /// Run the gateway described by `loaded` until stopped. The calling thread
@@ -198,6 +201,10 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         exits,
         control: control.stats.clone(),
         devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,
+        burst_latency: {
+            let h = latency.lock().unwrap_or_else(|e| e.into_inner());
+            (h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99))
+        },
     })
 }
 

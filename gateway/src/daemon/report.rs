@@ -125,6 +125,14 @@ pub fn print_summary(r: &RunReport) {
             d.stats.rx_nombuf
         );
     }
+    let (bursts, p50, p99) = r.burst_latency;
+    if bursts > 0 {
+        outln!(
+            "  burst latency      p50 {:.1} µs  p99 {:.1} µs  ({bursts} bursts)",
+            p50 as f64 / 1e3,
+            p99 as f64 / 1e3
+        );
+    }
     outln!("  buffers in use at exit: {}", r.buffers_in_use);
     if !r.devices.is_empty() {
         outln!("  mbufs in use at exit: {}", r.mbufs_in_use);
