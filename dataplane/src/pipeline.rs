@@ -367,6 +367,8 @@ impl Pipeline {
         self.rewrite(snap, pkts);
         self.verdicts(pkts, verdicts, stats);
     }
+
+    /// Each packet's verdict from its metadata, and the burst's counters.
     fn verdicts<P: AsRef<[u8]>>(
         &mut self,
         pkts: &[P],
@@ -468,6 +470,9 @@ impl Pipeline {
             Verifier::Lanes(level) => self.verify_lanes(level, pkts),
         }
     }
+
+    /// Authority, epoch and freshness of each of the first `n` packets that
+    /// is governed and still live (`admit`), on a copy of its metadata.
     fn admit_all(&mut self, snap: &Snapshot, now_ms: u64, n: usize) {
         let freshness = *self.replay.freshness();
         let mut memo = Lookups::default();

@@ -307,18 +307,29 @@ impl Worker {
     /// Send the whole burst out of `port` (every packet's verdict), then
     /// count what the port did not take as `tx_full`.
     fn send_burst(&mut self, port: usize, burst: &mut Vec<PktBuf>, stats: &mut BurstStats) {
-        let sent = self.tx[port].tx_burst(burst);
-        if let Some(c) = stats.tx_by_port.get_mut(port) {
-            *c += sent as u64;
-        }
+        let sent = self.tx_burst(port, burst, stats);
         for (i, pkt) in burst.drain(..).enumerate() {
             if i >= sent {
-                let how = self.pipeline.forwarded_as(i);
-                stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
-                self.sample_drop(pkt.as_ref(), DropReason::TxFull);
+                self.refused(&pkt, self.pipeline.forwarded_as(i), stats);
             }
             self.pool.put(pkt);
         }
+    }
+
+    /// Hand `pkts` to `port`'s tx queue; returns how many it took.
+    fn tx_burst(&mut self, port: usize, pkts: &mut [PktBuf], stats: &mut BurstStats) -> usize {
+        let sent = self.tx[port].tx_burst(pkts);
+        if let Some(c) = stats.tx_by_port.get_mut(port) {
+            *c += sent as u64;
+        }
+        sent
+    }
+
+    /// A forwarded packet its port refused: `tx_full`, out of the counter
+    /// it was forwarded under, and offered to the drop capture.
+    fn refused(&mut self, pkt: &PktBuf, how: Forwarded, stats: &mut BurstStats) {
+        stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
+        self.sample_drop(pkt.as_ref(), DropReason::TxFull);
     }
 
     fn transmit(
@@ -331,14 +342,10 @@ impl Worker {
             if q.is_empty() {
                 continue;
             }
-            let sent = self.tx[port].tx_burst(q);
-            if let Some(c) = stats.tx_by_port.get_mut(port) {
-                *c += sent as u64;
-            }
+            let sent = self.tx_burst(port, q, stats);
             for (i, (pkt, how)) in q.drain(..).zip(as_.drain(..)).enumerate() {
                 if i >= sent {
-                    stats.unforward(how, DropReason::TxFull, pkt.as_ref().len() as u64);
-                    self.sample_drop(pkt.as_ref(), DropReason::TxFull);
+                    self.refused(&pkt, how, stats);
                 }
                 self.pool.put(pkt);
             }
