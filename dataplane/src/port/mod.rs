@@ -145,6 +145,7 @@ impl BufPool {
     }
     /// Take back a packet: the pool's own buffer is reused; a lent one waits
     /// for [`release_lent`](Self::release_lent); an empty one is dropped.
+    #[inline]
     pub fn put(&mut self, b: PktBuf) {
         match b.repr {
             Repr::Owned { .. } => self.free.push(b),
