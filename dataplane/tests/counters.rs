@@ -21,7 +21,8 @@ fn per_authority_counts_hold_across_interleaved_runs() {
     let mut frames = Vec::new();
     // The fixture's authority (slot 0): accepted, dropped.
     let mut expect = [0u64; 2];
-    for i in 0..40u64 {
+    // 41 frames: the burst ends with one of the authority's (its last run).
+    for i in 0..41u64 {
         match i % 5 {
             0 | 1 => {
                 frames.push(fixture::frame(
@@ -72,7 +73,7 @@ fn per_authority_counts_hold_across_interleaved_runs() {
             stats.drop_count(DropReason::BadMac),
             stats.drop_count(DropReason::Ungoverned)
         ),
-        (40, expect[0], expect[1], 16)
+        (41, expect[0], expect[1], 16)
     );
     assert_eq!(
         (stats.rx_bytes, stats.tx_bytes),
