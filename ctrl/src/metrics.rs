@@ -20,6 +20,16 @@ pub struct LatencySummary {
     pub sum_seconds: f64,
 }
 
+impl LatencySummary {
+    /// Seconds at quantile `q`, if it is one of those summarised.
+    pub fn at(&self, q: f64) -> Option<f64> {
+        self.quantiles
+            .iter()
+            .find(|(x, _)| *x == q)
+            .map(|(_, s)| *s)
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct ControlView {
     pub stats: ControlStats,

@@ -147,15 +147,7 @@ impl HttpState {
             })
             .collect();
         let view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let h = self.latency.lock().unwrap_or_else(|e| e.into_inner());
-        let lat = LatencySummary {
-            quantiles: [0.5, 0.9, 0.99, 0.999]
-                .iter()
-                .map(|q| (*q, h.value_at_quantile(*q) as f64 / 1e9))
-                .collect(),
-            count: h.len(),
-            sum_seconds: h.mean() * h.len() as f64 / 1e9,
-        };
+        let lat = latency_summary(&self.latency.lock().unwrap_or_else(|e| e.into_inner()));
         metrics::render(&workers, &view, &lat)
     }
 }
@@ -386,4 +378,17 @@ pub fn get_within(addr: &str, path: &str, timeout: Duration) -> Result<String, S
         ));
     }
     Ok(body.to_string())
+}
+
+/// The burst-latency histogram (ns) as the metrics and the exit summary
+/// report it: quantiles, count and sum, in seconds.
+pub(crate) fn latency_summary(h: &hdrhistogram::Histogram<u64>) -> LatencySummary {
+    LatencySummary {
+        quantiles: [0.5, 0.9, 0.99, 0.999]
+            .iter()
+            .map(|q| (*q, h.value_at_quantile(*q) as f64 / 1e9))
+            .collect(),
+        count: h.len(),
+        sum_seconds: h.mean() * h.len() as f64 / 1e9,
+    }
 }

@@ -15,7 +15,7 @@ use wiring::{
 
 use crate::http::HttpState;
 use mnp_ctrl::control::{Control, ControlStats};
-use mnp_ctrl::metrics::{ControlView, DeviceView};
+use mnp_ctrl::metrics::{ControlView, DeviceView, LatencySummary};
 use mnp_ctrl::Loaded;
 use mnp_dataplane::punt::Punt;
 use mnp_dataplane::rcu::SnapshotCell;
@@ -53,9 +53,8 @@ pub struct RunReport {
     pub exits: Vec<Exit>,
     pub control: ControlStats,
     pub devices: Vec<DeviceView>,
-    /// Burst latency (pipeline through transmit), ns: (bursts recorded,
-    /// p50, p99), over the whole run.
-    pub burst_latency: (u64, u64, u64),
+    /// Burst latency (pipeline through transmit) over the whole run.
+    pub burst_latency: LatencySummary,
 }
 
 /// Run the gateway described by `loaded` until stopped. The calling thread
@@ -189,6 +188,8 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
     if let Some(h) = http {
         let _ = h.join();
     }
+    let burst_latency =
+        crate::http::latency_summary(&latency.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(RunReport {
         totals: sum(&counters),
         per_worker: counters
@@ -201,10 +202,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         exits,
         control: control.stats.clone(),
         devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,
-        burst_latency: {
-            let h = latency.lock().unwrap_or_else(|e| e.into_inner());
-            (h.len(), h.value_at_quantile(0.5), h.value_at_quantile(0.99))
-        },
+        burst_latency,
     })
 }
 

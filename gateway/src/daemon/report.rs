@@ -125,12 +125,13 @@ pub fn print_summary(r: &RunReport) {
             d.stats.rx_nombuf
         );
     }
-    let (bursts, p50, p99) = r.burst_latency;
-    if bursts > 0 {
+    let lat = &r.burst_latency;
+    if let (true, Some(p50), Some(p99)) = (lat.count > 0, lat.at(0.5), lat.at(0.99)) {
         outln!(
-            "  burst latency      p50 {:.1} µs  p99 {:.1} µs  ({bursts} bursts)",
-            p50 as f64 / 1e3,
-            p99 as f64 / 1e3
+            "  burst latency      p50 {:.1} µs  p99 {:.1} µs  ({} bursts)",
+            p50 * 1e6,
+            p99 * 1e6,
+            lat.count
         );
     }
     outln!("  buffers in use at exit: {}", r.buffers_in_use);
