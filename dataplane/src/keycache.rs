@@ -13,9 +13,10 @@
 //! emptied whenever the worker sees a new snapshot, so retired secrets' keys
 //! do not outlive the policy that held them.
 //!
-//! Bounded: four ways per set, a fixed number of sets, allocated once; a miss
-//! replaces the way used least recently. Nothing here is shared between
-//! workers, so nothing locks.
+//! Bounded: [`Ways`], four ways per set, a fixed number of sets, allocated
+//! once; a miss replaces the way after the one last used. The pipeline's
+//! verdict memo is the same structure under another key. Nothing here is
+//! shared between workers, so nothing locks.
 
 use crate::crypto::{PacketKey, ZoneSecret};
 
@@ -24,36 +25,33 @@ pub const DEFAULT_ENTRIES: usize = 4096;
 
 const WAYS: usize = 4;
 
-#[derive(Clone, Copy)]
-struct Entry {
-    /// The cache generation this entry was filled in; other values are empty.
-    tag: u32,
-    secret: ZoneSecret,
-    claims: [u8; 32],
-    key: [u8; 32],
-}
-
-const EMPTY: Entry = Entry {
-    tag: 0,
-    secret: [0; 32],
-    claims: [0; 32],
-    key: [0; 32],
-};
-
-pub struct KeyCache {
-    sets: Box<[[Entry; WAYS]]>,
+/// A bounded, set-associative, per-worker memo: `K` compared in full on
+/// every lookup, the set chosen by a hash the caller computes from `K`.
+/// Used for derived keys (below) and for the pipeline's clean verdicts
+/// (`pipeline::Memo`). Four ways per set, a fixed number of sets, allocated
+/// once; a miss replaces the way after the last one used.
+pub struct Ways<K, V> {
+    sets: Box<[[Slot<K, V>; WAYS]]>,
     /// Per set: the way to replace next.
     victim: Box<[u8]>,
-    /// Current generation (0 is never current, so zeroed entries are empty).
+    /// Current generation (0 is never current, so zeroed slots are empty).
     tag: u32,
     mask: usize,
     pub hits: u64,
     pub misses: u64,
 }
 
-impl KeyCache {
-    /// A cache of about `entries` keys (rounded up to a power of two; 0
-    /// disables it: every lookup misses and nothing is kept).
+#[derive(Clone, Copy, Default)]
+struct Slot<K, V> {
+    /// The generation this slot was filled in; other values are empty.
+    tag: u32,
+    key: K,
+    value: V,
+}
+
+impl<K: Copy + Default + PartialEq, V: Copy + Default> Ways<K, V> {
+    /// About `entries` slots (rounded up to a power of two; 0 disables it:
+    /// every lookup misses and nothing is kept).
     pub fn new(entries: usize) -> Self {
         let sets = if entries == 0 {
             0
@@ -61,7 +59,7 @@ impl KeyCache {
             entries.div_ceil(WAYS).next_power_of_two()
         };
         Self {
-            sets: vec![[EMPTY; WAYS]; sets].into_boxed_slice(),
+            sets: vec![[Slot::default(); WAYS]; sets].into_boxed_slice(),
             victim: vec![0; sets].into_boxed_slice(),
             tag: 1,
             mask: sets.saturating_sub(1),
@@ -70,63 +68,103 @@ impl KeyCache {
         }
     }
 
-    /// Keys it can hold.
+    /// Entries it can hold.
     pub fn capacity(&self) -> usize {
         self.sets.len() * WAYS
     }
 
-    fn set_of(claims: &[u8; 32]) -> u64 {
-        let w =
-            |i: usize| u64::from_le_bytes(claims[i * 8..i * 8 + 8].try_into().unwrap_or_default());
-        // Authority/epoch/zone, credential, validity, trust/permitted.
-        (w(0) ^ w(1).rotate_left(23) ^ w(2).rotate_left(41) ^ w(3).rotate_left(7))
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// The key derived from exactly this secret and these claims, if cached.
+    /// The value kept for exactly `key` (`hash` is the caller's hash of it).
     #[inline]
-    pub fn get(&mut self, secret: &ZoneSecret, claims: &[u8; 32]) -> Option<PacketKey> {
+    pub fn get(&mut self, hash: u64, key: &K) -> Option<V> {
         if self.sets.is_empty() {
             self.misses += 1;
             return None;
         }
-        let s = (Self::set_of(claims) >> 32) as usize & self.mask;
+        let s = (hash >> 32) as usize & self.mask;
         for (way, e) in self.sets[s].iter().enumerate() {
-            if e.tag == self.tag && e.claims == *claims && e.secret == *secret {
+            if e.tag == self.tag && e.key == *key {
                 self.victim[s] = ((way + 1) % WAYS) as u8;
                 self.hits += 1;
-                return Some(PacketKey(e.key));
+                return Some(e.value);
             }
         }
         self.misses += 1;
         None
     }
 
-    /// Remember `key` as derived from `secret` and `claims`.
+    /// Keep `value` for `key`.
     #[inline]
-    pub fn insert(&mut self, secret: &ZoneSecret, claims: &[u8; 32], key: &PacketKey) {
+    pub fn insert(&mut self, hash: u64, key: K, value: V) {
         if self.sets.is_empty() {
             return;
         }
-        let s = (Self::set_of(claims) >> 32) as usize & self.mask;
+        let s = (hash >> 32) as usize & self.mask;
         let way = self.victim[s] as usize % WAYS;
-        self.sets[s][way] = Entry {
+        self.sets[s][way] = Slot {
             tag: self.tag,
-            secret: *secret,
-            claims: *claims,
-            key: key.0,
+            key,
+            value,
         };
         self.victim[s] = ((way + 1) % WAYS) as u8;
     }
 
-    /// Forget every key (O(1): a new generation; a full wipe when the
+    /// Forget everything (O(1): a new generation; a full wipe when the
     /// generation counter wraps).
     pub fn clear(&mut self) {
         self.tag = self.tag.wrapping_add(1);
         if self.tag == 0 {
-            self.sets.fill([EMPTY; WAYS]);
+            self.sets.fill([Slot::default(); WAYS]);
             self.tag = 1;
         }
+    }
+}
+
+/// The set hash of a 32-byte claims block: authority/epoch/zone,
+/// credential, validity, trust/permitted.
+#[inline]
+pub fn claims_hash(claims: &[u8; 32]) -> u64 {
+    let w = |i: usize| u64::from_le_bytes(claims[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    (w(0) ^ w(1).rotate_left(23) ^ w(2).rotate_left(41) ^ w(3).rotate_left(7))
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Derived keys by (claims, zone secret), both compared in full.
+pub struct KeyCache(Ways<([u8; 32], ZoneSecret), [u8; 32]>);
+
+impl KeyCache {
+    /// A cache of about `entries` keys (0 disables it).
+    pub fn new(entries: usize) -> Self {
+        Self(Ways::new(entries))
+    }
+
+    /// Keys it can hold.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    /// (hits, misses) since it was made.
+    pub fn stats(&self) -> (u64, u64) {
+        (self.0.hits, self.0.misses)
+    }
+
+    /// The key derived from exactly this secret and these claims, if cached.
+    #[inline]
+    pub fn get(&mut self, secret: &ZoneSecret, claims: &[u8; 32]) -> Option<PacketKey> {
+        self.0
+            .get(claims_hash(claims), &(*claims, *secret))
+            .map(PacketKey)
+    }
+
+    /// Remember `key` as derived from `secret` and `claims`.
+    #[inline]
+    pub fn insert(&mut self, secret: &ZoneSecret, claims: &[u8; 32], key: &PacketKey) {
+        self.0
+            .insert(claims_hash(claims), (*claims, *secret), key.0);
+    }
+
+    /// Forget every key.
+    pub fn clear(&mut self) {
+        self.0.clear();
     }
 }
 

@@ -3,7 +3,8 @@
 //! - [`wire`]: zero-copy header views with named offsets;
 //! - [`parse`], [`pipeline`]: the per-burst stages and verdicts;
 //! - [`crypto`]: key derivation, MAC and lineage (scalar reference);
-//! - [`keycache`]: each worker's derived-key cache (protocol §4);
+//! - [`keycache`]: each worker's derived-key cache (protocol §4) and the
+//!   set-associative memo under it and the pipeline's verdict memo;
 //! - [`replay`], [`route`]: sequence windows and trust-weighted routing;
 //! - [`snapshot`], [`rcu`]: the immutable policy and its publication;
 //! - [`port`], [`gen`], [`worker`]: ports, the governed traffic mix, the poll loop;

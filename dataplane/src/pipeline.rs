@@ -15,7 +15,7 @@
 
 use crate::crypto::{self, LineageDecision, PacketKey, ZoneSecret};
 use crate::drop::DropReason;
-use crate::keycache::KeyCache;
+use crate::keycache::{claims_hash, KeyCache, Ways};
 use crate::lanes::{self, Level};
 use crate::parse::{parse_frame, Encap, GovOffsets, Parsed};
 use crate::replay::{ReplayTable, ReplayVerdict};
@@ -77,6 +77,8 @@ struct Meta {
     local: Option<PacketType>,
     /// Per-authority counter slot of a configured authority.
     auth_slot: Option<u8>,
+    /// Admission, key, policy and route came from the verdict memo.
+    memo: bool,
     /// Bit `r` set: the check named by drop reason `r` ran (for `why`).
     checked: u64,
     /// Bit `r` set: that check failed (dropped or, under audit, noted).
@@ -187,6 +189,46 @@ struct Resolved {
     rule: Option<crate::snapshot::ZoneRule>,
 }
 
+/// What the snapshot decided about a data packet that passed every check
+/// that reads only its claims, destination zone and type (authority, epoch,
+/// revocation, zone grant, trust ceiling, permitted destination, zone rule,
+/// route) and forwarded without an audit note: the key it verified under,
+/// and what those checks looked up. Kept per worker under the claims block
+/// exactly as carried, the destination zone and the type, compared in full,
+/// and forgotten with the snapshot it was decided under, so the next packet
+/// of that credential to that zone runs only the checks that read the
+/// packet itself or the clock (freshness, MAC, validity window, hop budget,
+/// TTL, replay, rate) and skips the lookups and the key derivation. Nothing
+/// else is ever kept: a packet that fails or is audited takes the whole path
+/// every time.
+#[derive(Debug, Clone, Copy, Default)]
+struct Memo {
+    key: [u8; 32],
+    auth_slot: u8,
+    resolved: Resolved,
+    port: u16,
+    next_hop: MacAddr,
+}
+
+/// The verdict memo's key: claims block, destination zone, packet type.
+type MemoKey = ([u8; 32], u32);
+
+fn memo_key(claims: &[u8; 32], d: &Decoded) -> MemoKey {
+    (*claims, d.dst_zone as u32 | (d.packet_type as u32) << 16)
+}
+
+/// Checks a memo hit passed when its memo was made, by stage (see `Memo`).
+const MEMO_ADMIT: u64 =
+    1 << DropReason::UnknownAuthority as u64 | 1 << DropReason::UnknownEpoch as u64;
+const MEMO_POLICY: u64 = 1 << DropReason::Revoked as u64
+    | 1 << DropReason::ZoneNotGranted as u64
+    | 1 << DropReason::TrustAboveCeiling as u64
+    | 1 << DropReason::DestinationNotPermitted as u64
+    | 1 << DropReason::ZonePolicyDenied as u64
+    | 1 << DropReason::TrustBelowPolicy as u64
+    | 1 << DropReason::TypeNotAllowed as u64;
+const MEMO_ROUTE: u64 = 1 << DropReason::NoRoute as u64;
+
 /// How the pipeline computes its BLAKE3 hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verifier {
@@ -219,7 +261,10 @@ pub struct Pipeline {
     /// Derived keys by (secret, claims), this worker's own (lanes verifier
     /// only: the scalar reference derives every key).
     key_cache: KeyCache,
-    /// The snapshot the cache was filled under (address, generation).
+    /// Clean verdicts by (claims, destination zone, type) (lanes verifier
+    /// only: the scalar reference judges every packet in full).
+    memo: Ways<MemoKey, Memo>,
+    /// The snapshot the caches were filled under (address, generation).
     cache_snapshot: (usize, u64),
     scratch: Box<Scratch>,
 }
@@ -276,14 +321,22 @@ impl Pipeline {
             secrets: [[0; 32]; BURST],
             keys: [PacketKey([0; 32]); BURST],
             key_cache: KeyCache::new(entries),
+            memo: Ways::new(entries),
             cache_snapshot: (0, 0),
             scratch: Scratch::new(),
         }
     }
 
-    /// Derived-key cache (hits, misses) since this pipeline started.
+    /// Derived-key cache (hits, misses) since this pipeline started: a
+    /// packet whose key came from the verdict memo counts as a hit.
     pub fn key_cache_stats(&self) -> (u64, u64) {
-        (self.key_cache.hits, self.key_cache.misses)
+        let (hits, misses) = self.key_cache.stats();
+        (hits + self.memo.hits, misses)
+    }
+
+    /// Verdict memo (hits, misses) since this pipeline started.
+    pub fn memo_stats(&self) -> (u64, u64) {
+        (self.memo.hits, self.memo.misses)
     }
 
     pub fn verifier(&self) -> Verifier {
@@ -340,7 +393,10 @@ impl Pipeline {
     /// Judge a burst of at most [`BURST`] frames; rewrite those forwarded.
     /// `now_ms` is the burst's coarse clock in Unix milliseconds (one reading
     /// per burst): timestamps are judged in milliseconds, validity windows in
-    /// seconds.
+    /// seconds. A snapshot is known by its address and generation: the key
+    /// cache and the verdict memo are emptied when either changes, so a
+    /// changed policy must come as a new generation (the control thread's
+    /// publication always does), never as the old snapshot edited in place.
     pub fn process<P: AsRef<[u8]> + AsMut<[u8]>>(
         &mut self,
         snap: &Snapshot,
@@ -353,8 +409,10 @@ impl Pipeline {
         let pkts = &mut pkts[..n];
         let seen = (snap as *const Snapshot as usize, snap.generation);
         if seen != self.cache_snapshot {
-            // A new policy: keys derived under the old one's secrets go.
+            // A new policy: keys derived under the old one's secrets, and
+            // verdicts it decided, go.
             self.key_cache.clear();
+            self.memo.clear();
             self.cache_snapshot = seen;
         }
         if self.parse(snap, pkts) > 0 {
@@ -475,27 +533,48 @@ impl Pipeline {
     /// two inner loops are the batch verifier's seam: each is many
     /// independent BLAKE3 calls.
     fn authenticate<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
-        self.admit_all(snap, now_ms, pkts.len());
+        self.admit_all(snap, now_ms, pkts);
         match self.verifier {
             Verifier::Scalar => self.verify_scalar(pkts),
             Verifier::Lanes(level) => self.verify_lanes(level, pkts),
         }
     }
 
-    /// Authority, epoch and freshness of each of the first `n` packets that
-    /// is governed and still live (`admit`), on a copy of its metadata.
-    fn admit_all(&mut self, snap: &Snapshot, now_ms: u64, n: usize) {
+    /// Authority, epoch and freshness of each packet that is governed and
+    /// still live (`admit`), on a copy of its metadata; or, for a packet the
+    /// verdict memo knows, the memo's authority, key, zone rule and route and
+    /// the freshness of its timestamp.
+    fn admit_all<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
         let freshness = *self.replay.freshness();
         let mut memo = Lookups::default();
-        for i in 0..n {
+        let use_memo = matches!(self.verifier, Verifier::Lanes(_));
+        for (i, p) in pkts.iter().enumerate() {
             if self.meta[i].kind != Kind::Governed || !self.meta[i].live() {
                 continue;
             }
             // On a copy, so the checks' bits are set in registers and the
             // metadata is stored once (see `Meta::check`).
             let mut m = self.meta[i];
-            if let Some((resolved, secret)) =
-                admit(snap, &mut memo, &freshness, now_ms, &self.hdr[i], &mut m)
+            let d = &self.hdr[i];
+            let hit = if use_memo {
+                let h = gov_header(p.as_ref(), &m.off);
+                let claims = h.claims_bytes();
+                self.memo.get(claims_hash(claims), &memo_key(claims, d))
+            } else {
+                None
+            };
+            if let Some(v) = hit {
+                m.memo = true;
+                m.checked |= MEMO_ADMIT;
+                m.auth_slot = Some(v.auth_slot);
+                m.has_secret = true;
+                m.port = v.port;
+                m.next_hop = v.next_hop;
+                judge_freshness(&freshness, now_ms, d, &mut m);
+                self.resolved[i] = v.resolved;
+                self.keys[i] = PacketKey(v.key);
+            } else if let Some((resolved, secret)) =
+                admit(snap, &mut memo, &freshness, now_ms, d, &mut m)
             {
                 self.resolved[i] = resolved;
                 if let Some(s) = secret {
@@ -553,6 +632,9 @@ impl Pipeline {
         } = &mut *self.scratch;
         let mut d = 0;
         for &i in &idx[..n] {
+            if self.meta[i].memo {
+                continue; // The key came with the memo.
+            }
             let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
             match self.key_cache.get(&self.secrets[i], h.claims_bytes()) {
                 Some(k) => self.keys[i] = k,
@@ -614,6 +696,13 @@ impl Pipeline {
             let c = &d.claims;
             m.check(now >= c.not_before, DropReason::NotYetValid);
             m.check(now <= c.not_after, DropReason::Expired);
+            if m.memo {
+                // Only data packets are kept (see `Memo`).
+                m.checked |= MEMO_POLICY;
+                m.check(d.hop_budget > 0, DropReason::HopBudgetExhausted);
+                self.meta[i] = m;
+                continue;
+            }
             m.check(
                 !snap.revoked.contains(&(c.authority, c.credential)),
                 DropReason::Revoked,
@@ -644,11 +733,23 @@ impl Pipeline {
         }
     }
 
+    /// The best route of each live governed data packet (a memo hit's came
+    /// with it), its TTL, and a memo of each clean verdict decided in full.
     fn route<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
         let mut memo = Lookups::default();
         for (i, p) in pkts.iter().enumerate() {
             let m = &mut self.meta[i];
             if m.kind != Kind::Governed || !m.live() || m.local.is_some() {
+                continue;
+            }
+            if m.memo {
+                m.checked |= MEMO_ROUTE;
+                if m.off.encap != Encap::Ethernet {
+                    m.check(
+                        !ttl_expires(p.as_ref(), m.l3, m.off.encap == Encap::UdpIpv6),
+                        DropReason::TtlExceeded,
+                    );
+                }
                 continue;
             }
             let c = &self.hdr[i].claims;
@@ -673,6 +774,20 @@ impl Pipeline {
             }
             m.port = r.port;
             m.next_hop = r.next_hop;
+            let clean = m.live() && m.authenticated && !m.auditing && m.audit.is_none();
+            if let (true, Verifier::Lanes(_), Some(slot)) = (clean, self.verifier, m.auth_slot) {
+                let h = gov_header(p.as_ref(), &m.off);
+                let claims = h.claims_bytes();
+                let memo = Memo {
+                    key: self.keys[i].0,
+                    auth_slot: slot,
+                    resolved: self.resolved[i],
+                    port: r.port,
+                    next_hop: r.next_hop,
+                };
+                let k = memo_key(claims, &self.hdr[i]);
+                self.memo.insert(claims_hash(claims), k, memo);
+            }
         }
     }
 
@@ -870,7 +985,6 @@ fn admit<'s>(
     d: &Decoded,
     m: &mut Meta,
 ) -> Option<(Resolved, Option<&'s ZoneSecret>)> {
-    use crate::replay::Staleness;
     let c = &d.claims;
     let admission = memo.authority(snap, c);
     m.check(admission.is_some(), DropReason::UnknownAuthority);
@@ -902,6 +1016,14 @@ fn admit<'s>(
             None
         }
     };
+    judge_freshness(freshness, now_ms, d, m);
+    Some((resolved, secret))
+}
+
+/// The timestamp's freshness (protocol §8 step 3), if the packet is live.
+#[inline(always)]
+fn judge_freshness(freshness: &crate::replay::Freshness, now_ms: u64, d: &Decoded, m: &mut Meta) {
+    use crate::replay::Staleness;
     if m.live() {
         let judged = freshness.judge(d.timestamp, now_ms);
         m.check(judged != Staleness::Stale, DropReason::Stale);
@@ -911,7 +1033,6 @@ fn admit<'s>(
             DropReason::SentBeforeStart,
         );
     }
-    Some((resolved, secret))
 }
 
 /// Bytes a lineage fold hashes: the lineage, the gateway id, the decision.

@@ -4,6 +4,7 @@
 
 use mnp_dataplane::crypto::{derive_packet_key_for, PacketKey, ZoneSecret};
 use mnp_dataplane::parse::Encap;
+use mnp_dataplane::pipeline::Verifier;
 use mnp_dataplane::replay::ReplayTable;
 use mnp_dataplane::snapshot::{
     AuthorityPolicy, EgressPort, EpochSecret, IpNet, LegacyRule, Route, Snapshot, ZoneRule,
@@ -1425,4 +1426,121 @@ fn p6_ten_times_capacity_of_holders_over_time_are_all_admitted() {
         }
     }
     assert_eq!(forwarded, 10 * cap * 2);
+}
+
+// The verdict memo (pipeline `Memo`): a worker that has forwarded a
+// credential's packets to a zone judges the next ones from the memo. Every
+// packet that differs in what the memo was decided from, or fails a check
+// the memo does not cover, must get the verdict, drop reason and check trace
+// the whole path gives (the scalar reference, which keeps no memo).
+#[test]
+fn p2_a_warm_verdict_memo_never_serves_another_verdict() {
+    let mut gw = Gw::new();
+    let mut seq = 0;
+    let mut next = || {
+        seq += 1;
+        seq
+    };
+    for _ in 0..3 {
+        assert_forwarded(&gw.judge(frame(claims(), next())), 0);
+    }
+    assert!(gw.pipe.memo_stats().0 >= 2, "the memo is warm (hits)");
+    let now = NOW as u64 * 1000;
+    let with = |r: Repr, k: &PacketKey| {
+        build::governed(Encap::UdpIpv4, &Outer::default(), &r, k, b"attack at dawn")
+    };
+    let own = key(&claims());
+    let cases: Vec<(&str, Vec<u8>, u64, DropReason)> = vec![
+        (
+            "forged MAC, memo's claims",
+            with(header(claims(), next()), &PacketKey([7; 32])),
+            now,
+            DropReason::BadMac,
+        ),
+        (
+            "another destination, no route",
+            with(
+                Repr {
+                    dst_zone: VAULT,
+                    ..header(claims(), next())
+                },
+                &own,
+            ),
+            now,
+            DropReason::NoRoute,
+        ),
+        (
+            "a destination not permitted",
+            with(
+                Repr {
+                    dst_zone: DMZ,
+                    ..header(claims(), next())
+                },
+                &own,
+            ),
+            now,
+            DropReason::DestinationNotPermitted,
+        ),
+        (
+            "a control packet the rule does not allow",
+            with(
+                Repr {
+                    packet_type: PacketType::HealthReport,
+                    ..header(claims(), next())
+                },
+                &own,
+            ),
+            now,
+            DropReason::TypeNotAllowed,
+        ),
+        (
+            "hop budget spent",
+            with(
+                Repr {
+                    hop_budget: 0,
+                    ..header(claims(), next())
+                },
+                &own,
+            ),
+            now,
+            DropReason::HopBudgetExhausted,
+        ),
+        (
+            "credential expired since",
+            frame_at(claims(), next(), (NOW as u64 + 101) * 1000),
+            (NOW as u64 + 101) * 1000,
+            DropReason::Expired,
+        ),
+        (
+            "stale timestamp",
+            frame_at(claims(), next(), now - 60_000),
+            now,
+            DropReason::Stale,
+        ),
+    ];
+    for (what, f, at, reason) in cases {
+        let mut reference =
+            Pipeline::with_verifier(Arc::new(ReplayTable::new(64)), Verifier::Scalar);
+        let want = judge_at(&mut reference, &gw.snap, f.clone(), at);
+        let hits = gw.pipe.memo_stats().0;
+        let got = judge_at(&mut gw.pipe, &gw.snap, f, at);
+        assert_eq!(got.0, Verdict::Drop(reason), "{what}");
+        assert_eq!(got.0, want.0, "{what}");
+        assert_eq!(gw.pipe.trace(0), reference.trace(0), "{what}: check trace");
+        assert_eq!(got.1, want.1, "{what}: counters");
+        if what.starts_with("forged") {
+            assert_eq!(gw.pipe.memo_stats().0, hits + 1, "{what} hit the memo");
+        }
+    }
+    // The forgery consumed no sequence number; a replay is still a replay.
+    assert_forwarded(&gw.judge(frame(claims(), 4)), 0);
+    assert_dropped(gw.judge(frame(claims(), 4)), DropReason::Replay);
+    // A new snapshot revokes the credential: the memo goes with the old one.
+    let mut revoked = snapshot();
+    revoked.generation = 1;
+    revoked.revoked.insert((1, 42));
+    assert_dropped(
+        judge_with(&mut gw.pipe, &revoked, frame(claims(), next())),
+        DropReason::Revoked,
+    );
 }

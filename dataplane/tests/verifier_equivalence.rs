@@ -1,6 +1,9 @@
 //! The SIMD verifier at every level this CPU runs gives the same verdicts,
-//! counters and output bytes as the scalar reference, over the hostile mix
-//! at small, full-size and jumbo frame sizes.
+//! counters, check traces and output bytes as the scalar reference, over the
+//! hostile mix at small, full-size and jumbo frame sizes. The lanes pipeline
+//! keeps a key cache and a verdict memo and the reference keeps neither, so
+//! this also checks that every verdict served from them is the one the whole
+//! path gives.
 
 use mnp_dataplane::lanes::Level;
 use mnp_dataplane::pipeline::Verifier;
@@ -36,19 +39,21 @@ fn frames(payload_len: usize, n: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn run(
-    verifier: Verifier,
-    snap: &Snapshot,
-    input: &[Vec<u8>],
-) -> (Vec<Verdict>, Vec<Vec<u8>>, BurstStats) {
+/// Verdicts, output frames, counters, and each packet's check trace (the
+/// checks that ran and those that failed).
+type Run = (Vec<Verdict>, Vec<Vec<u8>>, BurstStats, Vec<(u64, u64)>);
+
+fn run(verifier: Verifier, snap: &Snapshot, input: &[Vec<u8>]) -> Run {
     let mut p = Pipeline::with_verifier(Arc::new(ReplayTable::new(1024)), verifier);
     let mut out = input.to_vec();
     let mut verdicts = vec![Verdict::Drop(DropReason::Truncated); out.len()];
     let mut stats = BurstStats::default();
+    let mut trace = Vec::new();
     for (f, v) in out.chunks_mut(BURST).zip(verdicts.chunks_mut(BURST)) {
         p.process(snap, NOW as u64 * 1000, f, v, &mut stats);
+        trace.extend((0..f.len()).map(|i| p.trace(i)));
     }
-    (verdicts, out, stats)
+    (verdicts, out, stats, trace)
 }
 
 #[test]
@@ -61,16 +66,17 @@ fn simd_and_scalar_verifiers_agree_on_the_hostile_mix() {
         let snap = snapshot(audit);
         for payload in [0usize, 22, 64, 1436, 8900] {
             let input = frames(payload, 640);
-            let (rv, ro, rs) = run(Verifier::Scalar, &snap, &input);
+            let (rv, ro, rs, rt) = run(Verifier::Scalar, &snap, &input);
             assert!(rs.forwarded + rs.audit_forwarded() > 0 && (audit || rs.dropped() > 0));
             for &l in &levels {
-                let (v, o, s) = run(Verifier::Lanes(l), &snap, &input);
+                let (v, o, s, t) = run(Verifier::Lanes(l), &snap, &input);
                 assert_eq!(v, rv, "{l:?} payload {payload} audit {audit}: verdicts");
                 assert!(
                     o == ro,
                     "{l:?} payload {payload} audit {audit}: output bytes differ"
                 );
                 assert_eq!(s, rs, "{l:?} payload {payload}: counters");
+                assert!(t == rt, "{l:?} payload {payload} audit {audit}: traces");
             }
         }
     }
