@@ -29,10 +29,14 @@
 # burst reads them, which can crash the receiver; so the receiver stops
 # polling first. The gateway's p99 comes from its exit summary.
 #
-# With ROUNDS > 1, testpmd and the gateway run in turn ROUNDS times per size
-# and each figure is the median over the rounds; the ratio is the median of
-# the rounds' own ratios (each against its round's testpmd), which keeps it
-# meaningful when the machine's speed drifts between runs.
+# With ROUNDS > 1, testpmd and the gateway run in turn ROUNDS times per size.
+# The gateway's figure is the median over the rounds. testpmd's, which sets
+# the limit, is the fastest round: on this 2-vCPU KVM guest the generator's
+# copy into memif's shared buffers is bimodal from one process to the next
+# (about 19 or about 12 Mpps, the time going to the stores of that copy),
+# so a slow round measures the generator's side of the path, not testpmd,
+# and would lower the limit and inflate the ratio. The ratio is the median
+# gateway against the fastest reference: the stricter reading.
 #
 #   scripts/bench-testpmd.sh [SECONDS [ROUNDS]]   (default 6 and 1; needs DPDK and root; run with nothing else busy)
 set -euo pipefail
@@ -135,7 +139,7 @@ for spec in 128:ether 1518:udp4; do
     frame=${spec%%:*} encap=${spec##*:}
     read -r n t_c < <("$bench" limit --frame "$frame" --encap "$encap" |
         sed -E 's/.* n=([0-9]+) .* t_c_ns=([0-9.]+).*/\1 \2/')
-    tps=() gs=() rs=() share=1
+    tps=() gs=() share=1
     for ((r = 1; r <= rounds; r++)); do
         tag=$frame
         if ((rounds > 1)); then tag=$frame-r$r; fi
@@ -145,14 +149,13 @@ for spec in 128:ether 1518:udp4; do
         # The lowest forwarded share of any round is the one checked.
         share=$(awk -v a="$share" -v b="$(forwarded_share "$tag")" 'BEGIN {printf "%.4f", (b < a) ? b : a}')
         tps+=("$t") gs+=("$g")
-        rs+=("$(awk -v tp="$t" -v g="$g" -v n="$n" -v tc="$t_c" 'BEGIN {
-            printf "%.3f", g * (1e3 / tp + n * tc) / 1e3 }')")
     done
-    tp=$(printf '%s\n' "${tps[@]}" | median)
+    tp=$(printf '%s\n' "${tps[@]}" | sort -g | tail -1)
     g=$(printf '%s\n' "${gs[@]}" | median)
-    ratio=$(printf '%s\n' "${rs[@]}" | median)
+    ratio=$(awk -v tp="$tp" -v g="$g" -v n="$n" -v tc="$t_c" 'BEGIN {
+        printf "%.3f", g * (1e3 / tp + n * tc) / 1e3 }')
     if ((rounds > 1)); then
-        echo "  $frame B rounds: testpmd ${tps[*]}; gateway ${gs[*]}; ratio ${rs[*]}" >&2
+        echo "  $frame B rounds: testpmd ${tps[*]} (fastest taken); gateway ${gs[*]} (median taken)" >&2
     fi
     # Latency at 50 % and 90 % of the (median) rate just measured.
     r50=$(awk -v g="$g" 'BEGIN {printf "%d", g * 0.5e6}')
