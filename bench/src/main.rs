@@ -513,36 +513,28 @@ fn lanes_bench(
             "{n:>6} {one:>12.1} {:>14}",
             bound.map_or("-".to_string(), |b| format!("{b:.1}"))
         );
-        // Split: the message's bytes with a 32-byte gap after the head (the
-        // mutable fields and MAC between a packet's header and payload).
-        let gapped: Vec<Vec<u8>> = match split {
-            Some(h) => msgs
-                .iter()
-                .map(|m| {
-                    let h = h.min(m.len());
-                    [&m[..h], &[0xA5; 32][..], &m[h..]].concat()
-                })
-                .collect(),
-            None => Vec::new(),
-        };
-        let inputs: Vec<Input> = match split {
-            Some(h) => gapped
-                .iter()
-                .zip(&kw)
-                .map(|(g, k)| {
-                    let h = h.min(n);
-                    Input {
-                        tail: &g[h + 32..],
-                        ..Input::keyed(k, &g[..h])
-                    }
-                })
-                .collect(),
-            None => msgs
-                .iter()
-                .zip(&kw)
-                .map(|(m, k)| Input::keyed(k, m))
-                .collect(),
-        };
+        // Split: each message's bytes with a 32-byte gap after its first
+        // `h` (the mutable fields and MAC between a packet's header and
+        // payload); unsplit, the messages themselves.
+        let split_at = split.map(|h| h.min(n));
+        let bufs: Vec<std::borrow::Cow<[u8]>> = msgs
+            .iter()
+            .map(|m| match split_at {
+                Some(h) => [&m[..h], &[0xA5; 32][..], &m[h..]].concat().into(),
+                None => m[..].into(),
+            })
+            .collect();
+        let inputs: Vec<Input> = bufs
+            .iter()
+            .zip(&kw)
+            .map(|(b, k)| match split_at {
+                Some(h) => Input {
+                    tail: &b[h + 32..],
+                    ..Input::keyed(k, &b[..h])
+                },
+                None => Input::keyed(k, b),
+            })
+            .collect();
         let mut out = vec![[0u8; 32]; batch];
         let mut lanes_at = |l: Level| {
             lanes::hash_many(l, &inputs, &mut out);
