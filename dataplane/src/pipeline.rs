@@ -189,11 +189,12 @@ struct Resolved {
     rule: Option<crate::snapshot::ZoneRule>,
 }
 
-/// What the snapshot decided about a data packet that passed every check
-/// that reads only its claims, destination zone and type (authority, epoch,
-/// revocation, zone grant, trust ceiling, permitted destination, zone rule,
-/// route) and forwarded without an audit note: the key it verified under,
-/// and what those checks looked up. Kept per worker under the claims block
+/// What the snapshot decided about an authenticated data packet that passed
+/// every check that reads only its claims, destination zone and type
+/// (authority, epoch, revocation, zone grant, trust ceiling, permitted
+/// destination, zone rule, route) and reached the replay window without a
+/// failed check or an audit note: the key it verified under, and what those
+/// checks looked up. Kept per worker under the claims block
 /// exactly as carried, the destination zone and the type, compared in full,
 /// and forgotten with the snapshot it was decided under, so the next packet
 /// of that credential to that zone runs only the checks that read the

@@ -1543,4 +1543,13 @@ fn p2_a_warm_verdict_memo_never_serves_another_verdict() {
         judge_with(&mut gw.pipe, &revoked, frame(claims(), next())),
         DropReason::Revoked,
     );
+    // Traffic under audit mode is never kept: each packet takes the whole
+    // path, so a check that starts failing is noted on the next packet.
+    let mut audited = snapshot();
+    audited.authorities.get_mut(&1).expect("authority").audit = true;
+    let mut p = Pipeline::new(Arc::new(ReplayTable::new(64)));
+    for seq in 1..=3 {
+        assert_forwarded(&judge_with(&mut p, &audited, frame(claims(), seq)), 0);
+    }
+    assert_eq!(p.memo_stats().0, 0, "audited verdicts are not kept");
 }
