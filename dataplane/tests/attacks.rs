@@ -1436,86 +1436,62 @@ fn p6_ten_times_capacity_of_holders_over_time_are_all_admitted() {
 #[test]
 fn p2_a_warm_verdict_memo_never_serves_another_verdict() {
     let mut gw = Gw::new();
-    let mut seq = 0;
-    let mut next = || {
-        seq += 1;
-        seq
-    };
-    for _ in 0..3 {
-        assert_forwarded(&gw.judge(frame(claims(), next())), 0);
+    for seq in 1..=3 {
+        assert_forwarded(&gw.judge(frame(claims(), seq)), 0);
     }
     assert!(gw.pipe.memo_stats().0 >= 2, "the memo is warm (hits)");
     let now = NOW as u64 * 1000;
-    let with = |r: Repr, k: &PacketKey| {
+    let later = (NOW as u64 + 101) * 1000;
+    let own = key(&claims());
+    // The holder's packet `seq` with one header field changed.
+    let variant = |seq: u64, k: &PacketKey, edit: fn(&mut Repr)| {
+        let mut r = header(claims(), seq);
+        edit(&mut r);
         build::governed(Encap::UdpIpv4, &Outer::default(), &r, k, b"attack at dawn")
     };
-    let own = key(&claims());
+    use DropReason as R;
     let cases: Vec<(&str, Vec<u8>, u64, DropReason)> = vec![
         (
             "forged MAC, memo's claims",
-            with(header(claims(), next()), &PacketKey([7; 32])),
+            variant(4, &PacketKey([7; 32]), |_| {}),
             now,
-            DropReason::BadMac,
+            R::BadMac,
         ),
         (
             "another destination, no route",
-            with(
-                Repr {
-                    dst_zone: VAULT,
-                    ..header(claims(), next())
-                },
-                &own,
-            ),
+            variant(5, &own, |r| r.dst_zone = VAULT),
             now,
-            DropReason::NoRoute,
+            R::NoRoute,
         ),
         (
             "a destination not permitted",
-            with(
-                Repr {
-                    dst_zone: DMZ,
-                    ..header(claims(), next())
-                },
-                &own,
-            ),
+            variant(6, &own, |r| r.dst_zone = DMZ),
             now,
-            DropReason::DestinationNotPermitted,
+            R::DestinationNotPermitted,
         ),
         (
             "a control packet the rule does not allow",
-            with(
-                Repr {
-                    packet_type: PacketType::HealthReport,
-                    ..header(claims(), next())
-                },
-                &own,
-            ),
+            variant(7, &own, |r| r.packet_type = PacketType::HealthReport),
             now,
-            DropReason::TypeNotAllowed,
+            R::TypeNotAllowed,
         ),
         (
             "hop budget spent",
-            with(
-                Repr {
-                    hop_budget: 0,
-                    ..header(claims(), next())
-                },
-                &own,
-            ),
+            variant(8, &own, |r| r.hop_budget = 0),
             now,
-            DropReason::HopBudgetExhausted,
+            R::HopBudgetExhausted,
         ),
         (
             "credential expired since",
-            frame_at(claims(), next(), (NOW as u64 + 101) * 1000),
-            (NOW as u64 + 101) * 1000,
-            DropReason::Expired,
+            frame_at(claims(), 9, later),
+            later,
+            R::Expired,
         ),
         (
             "stale timestamp",
-            frame_at(claims(), next(), now - 60_000),
+            frame_at(claims(), 10, now - 60_000),
             now,
-            DropReason::Stale,
+            R::Stale,
         ),
     ];
     for (what, f, at, reason) in cases {
@@ -1540,7 +1516,7 @@ fn p2_a_warm_verdict_memo_never_serves_another_verdict() {
     revoked.generation = 1;
     revoked.revoked.insert((1, 42));
     assert_dropped(
-        judge_with(&mut gw.pipe, &revoked, frame(claims(), next())),
+        judge_with(&mut gw.pipe, &revoked, frame(claims(), 11)),
         DropReason::Revoked,
     );
     // Traffic under audit mode is never kept: each packet takes the whole
