@@ -307,7 +307,8 @@ impl Pipeline {
         Self::with_key_cache(replay, verifier, crate::keycache::DEFAULT_ENTRIES)
     }
 
-    /// A derived-key cache of `entries` (0 turns it off).
+    /// A derived-key cache and a verdict memo of about `entries` each (0
+    /// turns both off).
     pub fn with_key_cache(replay: Arc<ReplayTable>, verifier: Verifier, entries: usize) -> Self {
         Self {
             replay,
