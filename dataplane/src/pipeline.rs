@@ -214,8 +214,13 @@ struct Memo {
 /// The verdict memo's key: claims block, destination zone, packet type.
 type MemoKey = ([u8; 32], u32);
 
-fn memo_key(claims: &[u8; 32], d: &Decoded) -> MemoKey {
-    (*claims, d.dst_zone as u32 | (d.packet_type as u32) << 16)
+/// A governed packet's verdict-memo key, read from its frame, and the key's
+/// set hash: one place for the lookup and the insert.
+fn memo_key(frame: &[u8], off: &GovOffsets, d: &Decoded) -> (u64, MemoKey) {
+    let h = gov_header(frame, off);
+    let claims = h.claims_bytes();
+    let key = (*claims, d.dst_zone as u32 | (d.packet_type as u32) << 16);
+    (claims_hash(claims), key)
 }
 
 /// Checks a memo hit passed when its memo was made, by stage (see `Memo`).
@@ -559,9 +564,8 @@ impl Pipeline {
             let mut m = self.meta[i];
             let d = &self.hdr[i];
             let hit = if use_memo {
-                let h = gov_header(p.as_ref(), &m.off);
-                let claims = h.claims_bytes();
-                self.memo.get(claims_hash(claims), &memo_key(claims, d))
+                let (hash, key) = memo_key(p.as_ref(), &m.off, d);
+                self.memo.get(hash, &key)
             } else {
                 None
             };
@@ -569,7 +573,7 @@ impl Pipeline {
                 m.memo = true;
                 m.checked |= MEMO_ADMIT;
                 m.auth_slot = Some(v.auth_slot);
-                m.has_secret = true;
+                m.has_secret = true; // Its key is the memo's.
                 m.port = v.port;
                 m.next_hop = v.next_hop;
                 judge_freshness(&freshness, now_ms, d, &mut m);
@@ -778,8 +782,6 @@ impl Pipeline {
             m.next_hop = r.next_hop;
             let clean = m.live() && m.authenticated && !m.auditing && m.audit.is_none();
             if let (true, Verifier::Lanes(_), Some(slot)) = (clean, self.verifier, m.auth_slot) {
-                let h = gov_header(p.as_ref(), &m.off);
-                let claims = h.claims_bytes();
                 let memo = Memo {
                     key: self.keys[i].0,
                     auth_slot: slot,
@@ -787,8 +789,8 @@ impl Pipeline {
                     port: r.port,
                     next_hop: r.next_hop,
                 };
-                let k = memo_key(claims, &self.hdr[i]);
-                self.memo.insert(claims_hash(claims), k, memo);
+                let (hash, key) = memo_key(p.as_ref(), &m.off, &self.hdr[i]);
+                self.memo.insert(hash, key, memo);
             }
         }
     }

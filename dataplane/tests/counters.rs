@@ -18,6 +18,9 @@ fn per_authority_counts_hold_across_interleaved_runs() {
         dst_port: 53,
         ..Outer::default()
     };
+    // The fixture's authority's packet `seq` from credential `cred`.
+    let governed =
+        |cred: u64, seq: u64| fixture::frame(&secret, cred, seq, &Outer::default(), b"x");
     let mut frames = Vec::new();
     // The fixture's authority (slot 0): accepted, dropped.
     let mut expect = [0u64; 2];
@@ -25,18 +28,12 @@ fn per_authority_counts_hold_across_interleaved_runs() {
     for i in 0..41u64 {
         match i % 5 {
             0 | 1 => {
-                frames.push(fixture::frame(
-                    &secret,
-                    1 + i % 3,
-                    i + 1,
-                    &Outer::default(),
-                    b"x",
-                ));
+                frames.push(governed(1 + i % 3, i + 1));
                 expect[0] += 1;
             }
             2 => {
                 // Its payload changed after the MAC: a bad MAC.
-                let mut f = fixture::frame(&secret, 7, i + 1, &Outer::default(), b"x");
+                let mut f = governed(7, i + 1);
                 let last = f.len() - 1;
                 f[last] ^= 1;
                 frames.push(f);
