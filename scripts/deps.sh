@@ -56,7 +56,6 @@ DEPS=(
     "build|cc|gcc|have_cmd cc|the DPDK C shim and C-building crates"
     "build|libdpdk.pc|libdpdk-dev|find_libdpdk_pc|dpdk-sys bindings (headers, shared libraries, PMDs)"
     "build|libclang.so|libclang-dev|find_libclang|bindgen over the DPDK headers"
-    "build|protoc|protobuf-compiler|have_cmd protoc|etcd-client's build script (the fleet's store client, gateway/src/fleet.rs)"
     "test|dpdk-testpmd|dpdk-dev|have_cmd dpdk-testpmd|scripts/bench-testpmd.sh (the reference beside the gateway)"
     "test|promtool|prometheus|have_cmd promtool|the metrics exposition test"
     "test|tshark|tshark|have_cmd tshark|the drop-capture tests (Wireshark reads what the gateway writes)"

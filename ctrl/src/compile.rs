@@ -52,6 +52,29 @@ pub struct FleetConfig {
     pub lease_s: u64,
 }
 
+/// An etcd client URL as the fleet's client connects to it: `http://HOST:PORT`
+/// (a trailing `/` allowed) → `HOST:PORT`. Plain HTTP only: the gateway has
+/// no TLS client (docs/fleet.md says how to protect the link). The port is
+/// required, so a typo is not silently replaced by a default.
+pub fn etcd_host_port(url: &str) -> Result<&str, String> {
+    let bad = || {
+        if url.starts_with("https://") {
+            format!("`{url}`: the gateway speaks plain HTTP to etcd (no TLS client); use http:// over a management network or a local TLS tunnel (docs/fleet.md)")
+        } else {
+            format!("`{url}` is not an http://HOST:PORT URL")
+        }
+    };
+    let rest = url.strip_prefix("http://").ok_or_else(bad)?;
+    let hostport = rest.strip_suffix('/').unwrap_or(rest);
+    if hostport.contains(['/', '@', '?', '#']) {
+        return Err(bad());
+    }
+    match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(hostport),
+        _ => Err(bad()),
+    }
+}
+
 /// A peer gateway as configured.
 #[derive(Debug, Clone)]
 pub struct PeerConfig {
@@ -208,17 +231,8 @@ impl Compiler<'_> {
         if f.etcd.get_ref().is_empty() {
             return Err(self.err(&f.etcd, "fleet.etcd".into(), "give at least one etcd URL"));
         }
-        if let Some(u) = f
-            .etcd
-            .get_ref()
-            .iter()
-            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-        {
-            return Err(self.err(
-                &f.etcd,
-                "fleet.etcd".into(),
-                format!("`{u}` is not an http:// or https:// URL"),
-            ));
+        for u in f.etcd.get_ref() {
+            etcd_host_port(u).map_err(|e| self.err(&f.etcd, "fleet.etcd".into(), e))?;
         }
         let prefix = f.prefix.get_ref();
         if !prefix.starts_with('/') || !prefix.ends_with('/') {

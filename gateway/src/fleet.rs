@@ -15,7 +15,7 @@
 //! Keys: `PREFIX/bundles/policy`, `PREFIX/bundles/revocations` (JSON
 //! bundles), `PREFIX/gateways/<id>` (JSON [`Presence`]).
 
-use etcd_client::{Client, ConnectOptions, EventType, GetOptions, PutOptions, WatchOptions};
+use crate::etcd::{self, Client};
 use mnp_ctrl::compile::FleetConfig;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,36 +143,31 @@ async fn session(
     presence: &Arc<Mutex<Presence>>,
     stop: &AtomicBool,
     reachable: &mut Option<bool>,
-) -> Result<(), etcd_client::Error> {
-    let opts = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(1))
-        .with_timeout(Duration::from_secs(2));
-    let mut client = Client::connect(&cfg.endpoints, Some(opts)).await?;
+) -> Result<(), etcd::Error> {
+    let mut client = Client::connect(
+        &cfg.endpoints,
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+    )
+    .await?;
     let bundles = key(&cfg.prefix, "bundles/");
-    let current = client
-        .get(bundles.as_str(), Some(GetOptions::new().with_prefix()))
-        .await?;
+    let current = client.get_prefix(&bundles).await?;
     if *reachable != Some(true) {
         tracing::info!(
-            "fleet: etcd {:?} reachable, prefix {}",
-            cfg.endpoints,
+            "fleet: etcd {} reachable, prefix {}",
+            client.endpoint(),
             cfg.prefix
         );
         *reachable = Some(true);
         let _ = tx.try_send(FleetEvent::Reachable(true));
     }
-    for kv in current.kvs() {
-        let _ = tx.send(FleetEvent::Bundle(kv.value().to_vec()));
+    for kv in current.kvs {
+        let _ = tx.send(FleetEvent::Bundle(kv.value));
     }
-    let from = current.header().map_or(0, |h| h.revision()) + 1;
-    let (_watcher, mut stream) = client
-        .watch(
-            bundles.as_str(),
-            Some(WatchOptions::new().with_prefix().with_start_revision(from)),
-        )
+    let mut watch = client.watch_prefix(&bundles, current.revision + 1).await?;
+    let lease = client
+        .lease_grant(i64::try_from(cfg.lease_s).unwrap_or(i64::MAX))
         .await?;
-    let lease = client.lease_grant(cfg.lease_s as i64, None).await?.id();
-    let (mut keeper, mut acks) = client.lease_keep_alive(lease).await?;
     let me = key(&cfg.prefix, &format!("gateways/{id}"));
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -182,30 +177,18 @@ async fn session(
             return Ok(());
         }
         tokio::select! {
-            msg = stream.message() => {
-                let Some(resp) = msg? else {
-                    return Err(etcd_client::Error::WatchError("watch closed".into()));
-                };
-                for ev in resp.events() {
-                    if let (EventType::Put, Some(kv)) = (ev.event_type(), ev.kv()) {
-                        let _ = tx.send(FleetEvent::Bundle(kv.value().to_vec()));
-                    }
+            puts = watch.next() => {
+                for put in puts? {
+                    let _ = tx.send(FleetEvent::Bundle(put.kv.value));
                 }
             }
             _ = tick.tick() => {
-                keeper.keep_alive().await?;
+                client.lease_keep_alive(lease).await?;
                 let value = {
                     let p = presence.lock().unwrap_or_else(|e| e.into_inner());
                     serde_json::to_string(&*p).unwrap_or_default()
                 };
-                client
-                    .put(me.as_str(), value, Some(PutOptions::new().with_lease(lease)))
-                    .await?;
-            }
-            ack = acks.message() => {
-                if ack?.is_none() {
-                    return Err(etcd_client::Error::LeaseKeepAliveError("keep-alive stream closed".into()));
-                }
+                client.put(&me, value.as_bytes(), Some(lease)).await?;
             }
         }
     }
@@ -222,10 +205,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, String> {
 }
 
 pub async fn cli_client(endpoints: &[String]) -> Result<Client, String> {
-    let opts = ConnectOptions::new()
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_timeout(Duration::from_secs(5));
-    Client::connect(endpoints, Some(opts))
+    Client::connect(endpoints, Duration::from_secs(2), Duration::from_secs(5))
         .await
         .map_err(|e| format!("etcd {endpoints:?}: {e}"))
 }

@@ -7,6 +7,7 @@ mod out;
 mod cmd;
 mod daemon;
 mod decode;
+mod etcd;
 mod fleet;
 mod flowsjson;
 mod http;

@@ -613,6 +613,19 @@ fn bad_configs_exit_nonzero_naming_file_line_and_field() {
             "legacy[0].dst",
             "/40",
         ),
+        // The fleet's client speaks plain HTTP and needs a port.
+        (
+            "\n[gateway]\n",
+            "\n[fleet]\netcd = [\"http://10.0.0.1:2379\", \"https://10.0.0.2:2379\"]\nscope = \"edge\"\ntrust = []\n[gateway]\n",
+            "fleet.etcd",
+            "https://",
+        ),
+        (
+            "\n[gateway]\n",
+            "\n[fleet]\netcd = [\"http://10.0.0.1\"]\nscope = \"edge\"\ntrust = []\n[gateway]\n",
+            "fleet.etcd",
+            "10.0.0.1\"",
+        ),
     ];
     for (from, to, field, needle) in cases {
         let text = CONFIG.replacen(from, to, 1);

@@ -170,12 +170,12 @@ fn skip(test: &str) -> bool {
 }
 
 /// The demo config in `dir` (its own keys and endpoint), as gateway `id`
-/// of the fleet at `etcd_url` trusting `operator`.
+/// of the fleet at `etcd_urls` (members, tried in order) trusting `operator`.
 fn fleet_gateway_config(
     dir: &Path,
     id: u32,
     port: u16,
-    etcd_url: &str,
+    etcd_urls: &[&str],
     operator: &Path,
 ) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
@@ -185,7 +185,7 @@ fn fleet_gateway_config(
             .unwrap()
             .replacen("id = 1 ", &format!("id = {id} "), 1)
             + &format!(
-                "\n[fleet]\netcd = [\"{etcd_url}\"]\nscope = \"edge\"\ntrust = [\"{}\"]\n",
+                "\n[fleet]\netcd = {etcd_urls:?}\nscope = \"edge\"\ntrust = [\"{}\"]\n",
                 operator.display()
             );
     std::fs::write(&cfg, text).unwrap();
@@ -202,7 +202,7 @@ fn ten_policy_pushes_under_traffic_lose_no_valid_packet() {
     let (_etcd, etcd_url) = start_etcd(&dir);
     let op = mnp_ctrl::keys::keygen(&dir.join("operator"), "operator", &[], false).unwrap();
     let port = free_port();
-    let cfg = fleet_gateway_config(&dir.join("gw"), 7, port, &etcd_url, &op.public_key);
+    let cfg = fleet_gateway_config(&dir.join("gw"), 7, port, &[&etcd_url], &op.public_key);
     // The demo source on one worker follows the traffic mix's schedule from
     // its first packet, so the summary of however many packets it judged is
     // exact: every valid packet forwarded, every hostile one dropped under
@@ -263,6 +263,8 @@ fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
     }
     let dir = tempdir("fleet");
     let (mut etcd, etcd_url) = start_etcd(&dir);
+    // A member nobody listens on (a free port, closed again).
+    let dead_member = format!("http://127.0.0.1:{}", free_port());
 
     let op = mnp_ctrl::keys::keygen(&dir.join("operator"), "operator", &[], false).unwrap();
     let forger = mnp_ctrl::keys::keygen(&dir.join("forger"), "forger", &[], false).unwrap();
@@ -272,7 +274,14 @@ fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
     for g in 0..3 {
         let gdir = dir.join(format!("gw{g}"));
         let port = free_port();
-        let cfg = fleet_gateway_config(&gdir, 101 + g, port, &etcd_url, &op.public_key);
+        // The first gateway's first member is down: it must fail over to
+        // the live one (the client tries the members in order).
+        let urls: Vec<&str> = if g == 0 {
+            vec![&dead_member, &etcd_url]
+        } else {
+            vec![&etcd_url]
+        };
+        let cfg = fleet_gateway_config(&gdir, 101 + g, port, &urls, &op.public_key);
         let child = Reaped(
             Command::new(BIN)
                 .args(["run", "--config", cfg.to_str().unwrap()])
@@ -287,7 +296,15 @@ fn a_fleet_of_three_follows_signed_policy_from_etcd_and_nothing_else() {
     }
     // All three present in the store.
     let present = within(Duration::from_secs(10), || {
-        let out = gateway(&["fleet", "status", "--etcd", &etcd_url, "--json"]);
+        let out = gateway(&[
+            "fleet",
+            "status",
+            "--etcd",
+            &dead_member,
+            "--etcd",
+            &etcd_url,
+            "--json",
+        ]);
         serde_json::from_slice::<Value>(&out.stdout)
             .is_ok_and(|j| j["gateways"].as_array().is_some_and(|g| g.len() == 3))
     });

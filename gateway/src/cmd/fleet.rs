@@ -3,7 +3,6 @@
 
 use crate::fail;
 use crate::fleet::{cli_client, key, runtime, Presence};
-use etcd_client::GetOptions;
 use mnp_ctrl::bundle::{Bundle, Kind};
 use std::path::Path;
 use std::process::ExitCode;
@@ -36,13 +35,10 @@ pub(crate) fn push(
         let version = match version {
             Some(v) => v,
             None => {
-                let cur = c
-                    .get(where_.as_str(), None)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                cur.kvs()
+                let cur = c.get(&where_).await.map_err(|e| e.to_string())?;
+                cur.kvs
                     .first()
-                    .and_then(|kv| Bundle::from_json(kv.value()).ok())
+                    .and_then(|kv| Bundle::from_json(&kv.value).ok())
                     .map_or(1, |b| b.version + 1)
             }
         };
@@ -50,7 +46,7 @@ pub(crate) fn push(
         // Refuse locally what every gateway would refuse.
         b.verify(&[sk.verifying_key()], scope)
             .map_err(|e| format!("{}: {e}", body_file.display()))?;
-        c.put(where_.as_str(), b.to_json(), None)
+        c.put(&where_, b.to_json().as_bytes(), None)
             .await
             .map_err(|e| e.to_string())?;
         Ok(version)
@@ -72,27 +68,21 @@ pub(crate) fn status(etcd: &[String], prefix: &str, json: bool) -> ExitCode {
     let r: Result<(Vec<Presence>, Vec<Bundle>), String> = rt.block_on(async {
         let mut c = cli_client(etcd).await?;
         let g = c
-            .get(
-                key(prefix, "gateways/"),
-                Some(GetOptions::new().with_prefix()),
-            )
+            .get_prefix(&key(prefix, "gateways/"))
             .await
             .map_err(|e| e.to_string())?;
         let b = c
-            .get(
-                key(prefix, "bundles/"),
-                Some(GetOptions::new().with_prefix()),
-            )
+            .get_prefix(&key(prefix, "bundles/"))
             .await
             .map_err(|e| e.to_string())?;
         Ok((
-            g.kvs()
+            g.kvs
                 .iter()
-                .filter_map(|kv| serde_json::from_slice(kv.value()).ok())
+                .filter_map(|kv| serde_json::from_slice(&kv.value).ok())
                 .collect(),
-            b.kvs()
+            b.kvs
                 .iter()
-                .filter_map(|kv| Bundle::from_json(kv.value()).ok())
+                .filter_map(|kv| Bundle::from_json(&kv.value).ok())
                 .collect(),
         ))
     });
