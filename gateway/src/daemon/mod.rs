@@ -48,8 +48,11 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// Buffers not back in their pool when each worker exited (must be 0).
     pub buffers_in_use: usize,
-    /// DPDK mbufs not back in their pools after the workers stopped (must be 0).
+    /// DPDK mbufs not back in their pools after the workers stopped, beyond
+    /// what drivers hold for their rx rings (must be 0).
     pub mbufs_in_use: u64,
+    /// Of those rx rings, what memif zero-copy clients may keep posted.
+    pub mbufs_posted: u64,
     pub exits: Vec<Exit>,
     pub control: ControlStats,
     pub devices: Vec<DeviceView>,
@@ -199,6 +202,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         elapsed: start.elapsed(),
         buffers_in_use: in_use,
         mbufs_in_use: dpdk.as_ref().map_or(0, |d| d.mbufs_in_use()),
+        mbufs_posted: dpdk.as_ref().map_or(0, |d| d.mbufs_posted()),
         exits,
         control: control.stats.clone(),
         devices: control_view(&control, loaded, &replay, Instant::now(), dpdk.as_ref()).devices,

@@ -137,5 +137,11 @@ pub fn print_summary(r: &RunReport) {
     outln!("  buffers in use at exit: {}", r.buffers_in_use);
     if !r.devices.is_empty() {
         outln!("  mbufs in use at exit: {}", r.mbufs_in_use);
+        if r.mbufs_posted > 0 {
+            outln!(
+                "  (besides up to {} posted in memif zero-copy rx rings, which DPDK 22.11's memif keeps)",
+                r.mbufs_posted
+            );
+        }
     }
 }
