@@ -2,14 +2,26 @@
 # Line rate on fresh traffic, beside testpmd, in one run (issue #11):
 #
 #   mnp-bench gen --mode txonly  ──memif──▶  testpmd io         ──▶ net_null
-#   (core 0, memif client)                   or mnp-gateway, 1 worker (core 1)
+#   (core 0, memif server)       zero-copy   or mnp-gateway, 1 worker (core 1)
+#                                            (memif client, zero-copy)
 #
 # The generator emits valid governed packets, every one with a new sequence
 # number and a system-clock timestamp, MACed in SIMD lanes; the gateway runs
 # on the system clock, so at least 99 % of what it judges must be forwarded
 # (rewritten, lineage-folded, transmitted) — the script fails otherwise.
 # Path: DPDK's net_memif between two processes (shared memory; it needs EAL's
-# multi-process channel, so no --no-shconf here). 128-byte frames use the
+# multi-process channel, so no --no-shconf here). The receiver — testpmd or
+# the gateway, the same way — is memif's zero-copy client
+# (`role=client,zero-copy=yes`, EAL `--single-file-segments`): it posts its
+# own mbufs and the generator writes each frame into them, as a NIC's DMA
+# does on the appliance, so the receiver judges and sends its own mbufs with
+# no copy of the frame (#11 item 2). In memif's copy mode the receiver would
+# also pay a memcpy of every frame out of the shared ring, a cost it never
+# has on a NIC (docs/performance.md, eighth round). A zero-copy client must
+# start after its server, so the generator starts first and waits, once the
+# link is up, 1.5 s before its first frame (`--start-after`): the gateway
+# refuses frames stamped before its start plus its clock skew (1 s).
+# 128-byte frames use the
 # raw-EtherType encapsulation (a UDP/IPv4 governed frame is at least 130 B);
 # 1518-byte frames are UDP/IPv4. testpmd takes the gateway's burst size
 # (--burst=64, mnp_dataplane::BURST; a test in bench/ keeps them equal).
@@ -52,23 +64,31 @@ bench=target/release/mnp-bench
 port=$((20000 + $$ % 20000))
 
 
-generate() { # frame encap sock rate → the generator's summary line
-    "$bench" gen --mode txonly --device net_memif0 --frame "$1" --encap "$2" --system-clock \
-        --rate "$4" --seconds "$secs" --credentials 1024 --linger 8 \
-        --eal "--no-huge --no-pci -m 1024 --file-prefix mnpgen$$ -l 0 --vdev net_memif0,role=client,socket=$3" 2>/dev/null |
-        grep '^txonly' || true
+generator_start() { # frame encap sock rate log → the generator (memif server) in the background, its socket listening
+    ("$bench" gen --mode txonly --device net_memif0 --frame "$1" --encap "$2" --system-clock \
+        --rate "$4" --seconds "$secs" --credentials 1024 --link-wait 30 --start-after 1.5 --linger 8 \
+        --eal "--no-huge --no-pci -m 1024 --file-prefix mnpgen$$ -l 0 --vdev net_memif0,role=server,socket=$3" 2>/dev/null |
+        grep '^txonly' >"$5" || true) &
+    gen_pid=$!
+    local i
+    # DPDK 22.11's memif listens on an abstract socket (`@PATH` in
+    # /proc/net/unix; no file) by default.
+    for ((i = 0; i < 100; i++)); do
+        grep -q " @$3\$" /proc/net/unix && return 0
+        sleep 0.1
+    done
+    echo "bench-testpmd: the generator's memif socket $3 did not appear" >&2
+    return 1
 }
 
 testpmd_mpps() { # frame encap → Mpps
     local sock="$out/tp.sock" log="$out/testpmd-$1.log"
-    rm -f "$sock"
-    timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --file-prefix "mnptp$$" -l 0-1 \
-        --vdev "net_memif0,role=server,socket=$sock" --vdev net_null0,no-rx=1 -- \
-        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 &
-    local tp=$!
-    sleep 2
-    generate "$1" "$2" "$sock" 0 >"$out/gen-testpmd-$1.log"
-    wait "$tp" || true
+    generator_start "$1" "$2" "$sock" 0 "$out/gen-testpmd-$1.log"
+    timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --single-file-segments \
+        --file-prefix "mnptp$$" -l 0-1 \
+        --vdev "net_memif0,role=client,socket=$sock,zero-copy=yes" --vdev net_null0,no-rx=1 -- \
+        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 || true
+    wait "$gen_pid" || true
     # Port 0 (memif) is the first of each pair of per-second Rx-pps lines.
     grep -E "Rx-pps:" "$log" | awk 'NR % 2 == 1 {print $2 / 1e6}' | steady | median
 }
@@ -85,8 +105,8 @@ stats_interval_ms = 1000
 [control]
 metrics = "127.0.0.1:$port"
 [dpdk]
-eal_args = ["--no-huge", "--no-pci", "-m", "1024", "--file-prefix", "mnpgw$$"]
-vdevs = ["net_memif0,role=server,socket=$out/gw.sock", "net_null0,no-rx=1"]
+eal_args = ["--no-huge", "--no-pci", "-m", "1024", "--single-file-segments", "--file-prefix", "mnpgw$$"]
+vdevs = ["net_memif0,role=client,socket=$out/gw.sock,zero-copy=yes", "net_null0,no-rx=1"]
 mbufs = 32767
 [[ports]]
 name = "in0"
@@ -110,14 +130,9 @@ TOML
 gateway_run() { # frame encap rate tag → writes $out/gw-TAG.log (and the p99 in gw-TAG.p99)
     local cfg log="$out/gw-$4.log"
     cfg=$(gateway_config)
-    rm -f "$out/gw.sock"
-    "$gw" run --config "$cfg" --duration $((secs + 4)) >"$log" 2>&1 &
-    local g=$!
-    # The gateway refuses packets stamped before its start plus the clock
-    # skew (1 s): start the generator after that.
-    sleep 2.5
-    generate "$1" "$2" "$out/gw.sock" "$3" >"$out/gen-gw-$4.log"
-    wait "$g" || true
+    generator_start "$1" "$2" "$out/gw.sock" "$3" "$out/gen-gw-$4.log"
+    "$gw" run --config "$cfg" --duration $((secs + 4)) >"$log" 2>&1 || true
+    wait "$gen_pid" || true
     # The p99 of the whole run, from the gateway's exit summary.
     awk '/^  burst latency / {print $7}' "$log" >"$out/gw-$4.p99"
 }

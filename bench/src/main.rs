@@ -275,6 +275,12 @@ struct GenArgs {
     /// Wait this many seconds for the DPDK port's link (memif: until the peer connects).
     #[arg(long, default_value_t = 10.0)]
     link_wait: f64,
+    /// Once the link is up, wait this many seconds before the first frame:
+    /// a gateway that connects as a memif client brings the link up while it
+    /// starts, and refuses frames stamped before its start plus its clock
+    /// skew (`sent_before_start`).
+    #[arg(long, default_value_t = 0.0)]
+    start_after: f64,
     /// After the last frame, wait until the peer takes the link down (it
     /// stops polling first), at most this many seconds, before closing the
     /// port. DPDK 22.11's memif frees the shared rings on disconnect even
@@ -702,10 +708,25 @@ fn generate(a: GenArgs) {
             .unwrap_or(if seconds > 0.0 { u64::MAX } else { 100_000 }),
         whole_mix: a.mix,
     };
-    let deadline =
-        (seconds > 0.0).then(|| Instant::now() + std::time::Duration::from_secs_f64(seconds));
+    // `--seconds` of traffic: the deadline is set at the first check, once
+    // the port is up (and `--start-after` has passed), not at start-up.
+    let deadline = std::cell::Cell::new(None::<Instant>);
     let limit = o.packets;
-    let over = |n: u64| n >= limit || deadline.is_some_and(|d| Instant::now() >= d);
+    let over = |n: u64| {
+        if n >= limit {
+            return true;
+        }
+        if seconds <= 0.0 {
+            return false;
+        }
+        let now = Instant::now();
+        let d = deadline.get().unwrap_or_else(|| {
+            let d = now + std::time::Duration::from_secs_f64(seconds);
+            deadline.set(Some(d));
+            d
+        });
+        now >= d
+    };
     let device = a.device.clone();
     let dpdk = device.as_ref().map(|dev| {
         let eal: Vec<String> = a.eal.split_whitespace().map(str::to_string).collect();
@@ -1017,6 +1038,7 @@ fn txonly(
     let mut offered = 0u64;
     if let Some(d) = &dpdk {
         wait_for_link(d, a.link_wait);
+        std::thread::sleep(std::time::Duration::from_secs_f64(a.start_after.max(0.0)));
         let start = Instant::now();
         let mut tx = d.tx(0, 0);
         let mut pool = mnp_dataplane::port::BufPool::new(2 * BURST, 16384);
