@@ -352,9 +352,38 @@ const LANE_DEPTH: usize = 7;
 const DEEP_DEPTH: usize = 48;
 const DEEP_CHUNKS: usize = 127;
 
+/// Ask for every cache line of `bytes` ahead of use: a frame that another
+/// core wrote (a zero-copy memif peer; on a NIC, DMA into the LLC) is not
+/// in this core's cache, and the lanes read their blocks in place, 16
+/// messages in lock step, a pattern the hardware prefetchers do not follow.
+/// A hint only: it never changes a result.
+#[inline]
+pub fn prefetch(bytes: &[u8]) {
+    #[cfg(target_arch = "x86_64")]
+    x86::prefetch(bytes);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
+}
+
+/// Prefetch every byte of `inputs` (both pieces; a padded block is local).
+fn prefetch_inputs(inputs: &[Input]) {
+    for inp in inputs {
+        if inp.whole.is_none() {
+            prefetch(inp.head);
+            prefetch(inp.tail);
+        }
+    }
+}
+
 /// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
 /// BLAKE3 output (truncate as the protocol needs).
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
+    // Messages longer than one block are (the MACs of) frames: ask for the
+    // next 16 while these are hashed, and for the first 16 now.
+    let ahead = inputs.iter().any(|inp| inp.len() > BLOCK_LEN);
+    if ahead {
+        prefetch_inputs(&inputs[..inputs.len().min(16)]);
+    }
     // Messages of one chunk (every packet key, every lineage fold, the MAC
     // of every frame up to ~1 KiB) go chunk-synchronously: no CV stack, no
     // per-lane state machine. (An early-exit test: a `max` over the inputs
@@ -363,7 +392,14 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
         return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 if has_avx512bw() => {
-                for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+                for (i, (batch, outs)) in inputs.chunks(16).zip(out.chunks_mut(16)).enumerate() {
+                    if ahead {
+                        prefetch_inputs(
+                            inputs
+                                .get(16 * (i + 1)..)
+                                .map_or(&[], |r| &r[..r.len().min(16)]),
+                        );
+                    }
                     x86::chunk16(batch, outs);
                 }
             }
@@ -373,6 +409,11 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
             Level::Avx2 => chunk_sync::<8>(inputs, out, &kernel8(), scatter_avx2),
             _ => chunk_sync::<{ portable::LANES }>(inputs, out, &kernel_portable(), scatter_scalar),
         };
+    }
+    if ahead {
+        // Longer than a chunk (frames over ~1 KiB): the lane scheduler takes
+        // inputs as lanes free up, so ask for all of them now.
+        prefetch_inputs(inputs.get(16..).unwrap_or(&[]));
     }
     if inputs.iter().any(|inp| inp.len() > DEEP_CHUNKS * CHUNK_LEN) {
         // Rare: keep the lanes' state small for the common case.

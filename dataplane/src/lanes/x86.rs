@@ -11,6 +11,25 @@
 use super::{Input, Step, IV};
 use std::arch::x86_64::*;
 
+/// Ask for every cache line of `bytes` ahead of use, non-temporally: a
+/// frame's lines are read once here and soon written again by the peer that
+/// owns the buffer (memif's zero-copy server writes into this worker's
+/// mbufs), which then need not take them back from this core's caches
+/// (measured: 1518-byte frames 0.87 → 1.57 Mpps, docs/performance.md).
+#[inline]
+pub(crate) fn prefetch(bytes: &[u8]) {
+    let p = bytes.as_ptr();
+    for off in (0..bytes.len())
+        .step_by(64)
+        .chain(bytes.len().checked_sub(1))
+    {
+        // SAFETY: SSE is part of the x86_64 baseline, so the intrinsic's
+        // target feature is always present; a prefetch is a hint that never
+        // faults or changes memory, and `p + off` is inside `bytes`.
+        unsafe { _mm_prefetch::<_MM_HINT_NTA>(p.add(off).cast()) };
+    }
+}
+
 macro_rules! rounds {
     ($v:ident, $m:ident, $add:ident, $xor:ident, $r16:ident, $r12:ident, $r8:ident, $r7:ident) => {
         macro_rules! g {
