@@ -1032,13 +1032,14 @@ fn txonly(
         fail("the hostile mix is UDP/IPv4 only: drop --encap or --hostile".into());
     }
     let mut src = gen::Source::new(o);
-    let pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
+    let mut pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
     let stamps = Stamps::new(rate);
     let mut sent = 0u64;
     let mut offered = 0u64;
     if let Some(d) = &dpdk {
         wait_for_link(d, a.link_wait);
         std::thread::sleep(std::time::Duration::from_secs_f64(a.start_after.max(0.0)));
+        pacer.restart();
         let start = Instant::now();
         let mut tx = d.tx(0, 0);
         let mut pool = mnp_dataplane::port::BufPool::new(2 * BURST, 16384);
