@@ -392,13 +392,10 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
         return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 if has_avx512bw() => {
-                for (i, (batch, outs)) in inputs.chunks(16).zip(out.chunks_mut(16)).enumerate() {
-                    if ahead {
-                        prefetch_inputs(
-                            inputs
-                                .get(16 * (i + 1)..)
-                                .map_or(&[], |r| &r[..r.len().min(16)]),
-                        );
+                let mut next = inputs.chunks(16).skip(1);
+                for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+                    if let (true, Some(n)) = (ahead, next.next()) {
+                        prefetch_inputs(n);
                     }
                     x86::chunk16(batch, outs);
                 }
