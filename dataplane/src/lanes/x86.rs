@@ -84,6 +84,120 @@ macro_rules! rounds {
     };
 }
 
+/// Four G functions side by side on AVX-512 registers named by number, as
+/// text for `asm!`: BLAKE3's column step (or diagonal step) with the state
+/// words `a`, `b`, `c`, `d` of each G and its two message words `x`, `y`.
+/// Each instruction writes its own first source, so nothing needs a
+/// temporary register.
+macro_rules! g4_asm {
+    ([$($a:literal),*], [$($b:literal),*], [$($c:literal),*], [$($d:literal),*],
+     [$($x:literal),*], [$($y:literal),*]) => {
+        concat!(
+            $("vpaddd zmm", $a, ", zmm", $a, ", zmm", $x, "\n",)*
+            $("vpaddd zmm", $a, ", zmm", $a, ", zmm", $b, "\n",)*
+            $("vpxord zmm", $d, ", zmm", $d, ", zmm", $a, "\n",)*
+            $("vprord zmm", $d, ", zmm", $d, ", 16\n",)*
+            $("vpaddd zmm", $c, ", zmm", $c, ", zmm", $d, "\n",)*
+            $("vpxord zmm", $b, ", zmm", $b, ", zmm", $c, "\n",)*
+            $("vprord zmm", $b, ", zmm", $b, ", 12\n",)*
+            $("vpaddd zmm", $a, ", zmm", $a, ", zmm", $y, "\n",)*
+            $("vpaddd zmm", $a, ", zmm", $a, ", zmm", $b, "\n",)*
+            $("vpxord zmm", $d, ", zmm", $d, ", zmm", $a, "\n",)*
+            $("vprord zmm", $d, ", zmm", $d, ", 8\n",)*
+            $("vpaddd zmm", $c, ", zmm", $c, ", zmm", $d, "\n",)*
+            $("vpxord zmm", $b, ", zmm", $b, ", zmm", $c, "\n",)*
+            $("vprord zmm", $b, ", zmm", $b, ", 7\n",)*
+        )
+    };
+}
+
+/// One round as `asm!` text: the state in zmm0..zmm15, and the registers
+/// of this round's message words in schedule order (zmm16 + word).
+macro_rules! round_asm {
+    ($m0:literal, $m1:literal, $m2:literal, $m3:literal, $m4:literal, $m5:literal,
+     $m6:literal, $m7:literal, $m8:literal, $m9:literal, $m10:literal, $m11:literal,
+     $m12:literal, $m13:literal, $m14:literal, $m15:literal) => {
+        concat!(
+            g4_asm!(
+                [0, 1, 2, 3],
+                [4, 5, 6, 7],
+                [8, 9, 10, 11],
+                [12, 13, 14, 15],
+                [$m0, $m2, $m4, $m6],
+                [$m1, $m3, $m5, $m7]
+            ),
+            g4_asm!(
+                [0, 1, 2, 3],
+                [5, 6, 7, 4],
+                [10, 11, 8, 9],
+                [15, 12, 13, 14],
+                [$m8, $m10, $m12, $m14],
+                [$m9, $m11, $m13, $m15]
+            ),
+        )
+    };
+}
+
+/// The seven rounds on 16 lanes, written out for the assembler: the 16
+/// state rows in zmm0..zmm15, the 16 message rows in zmm16..zmm31, all 32
+/// registers and nothing on the stack. BLAKE3's message permutation is
+/// applied by naming the registers in each round's schedule order (each
+/// row below is `MSG_SCHEDULE[r]` + 16), so no word moves between rounds.
+/// LLVM, given the same rounds as intrinsics (`rounds!`), spilled and
+/// reloaded state rows and copied registers between the G functions
+/// (54 moves per compression, docs/performance.md).
+macro_rules! rounds16_asm {
+    ($v:ident, $m:ident) => {
+        // SAFETY: register-only arithmetic on the operands named below
+        // (no memory, no stack, no flags read); the caller's function
+        // enables AVX-512F, which every instruction here needs.
+        unsafe {
+            std::arch::asm!(
+                round_asm!(16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31),
+                round_asm!(18, 22, 19, 26, 23, 16, 20, 29, 17, 27, 28, 21, 25, 30, 31, 24),
+                round_asm!(19, 20, 26, 28, 29, 18, 23, 30, 22, 21, 25, 16, 27, 31, 24, 17),
+                round_asm!(26, 23, 28, 25, 30, 19, 29, 31, 20, 16, 27, 18, 21, 24, 17, 22),
+                round_asm!(28, 29, 25, 27, 31, 26, 30, 24, 23, 18, 21, 19, 16, 17, 22, 20),
+                round_asm!(25, 30, 27, 21, 24, 28, 31, 17, 29, 19, 16, 26, 18, 22, 20, 23),
+                round_asm!(27, 31, 21, 16, 17, 25, 24, 22, 30, 26, 18, 28, 19, 20, 23, 29),
+                inout("zmm0") $v[0],
+                inout("zmm1") $v[1],
+                inout("zmm2") $v[2],
+                inout("zmm3") $v[3],
+                inout("zmm4") $v[4],
+                inout("zmm5") $v[5],
+                inout("zmm6") $v[6],
+                inout("zmm7") $v[7],
+                inout("zmm8") $v[8],
+                inout("zmm9") $v[9],
+                inout("zmm10") $v[10],
+                inout("zmm11") $v[11],
+                inout("zmm12") $v[12],
+                inout("zmm13") $v[13],
+                inout("zmm14") $v[14],
+                inout("zmm15") $v[15],
+                in("zmm16") $m[0],
+                in("zmm17") $m[1],
+                in("zmm18") $m[2],
+                in("zmm19") $m[3],
+                in("zmm20") $m[4],
+                in("zmm21") $m[5],
+                in("zmm22") $m[6],
+                in("zmm23") $m[7],
+                in("zmm24") $m[8],
+                in("zmm25") $m[9],
+                in("zmm26") $m[10],
+                in("zmm27") $m[11],
+                in("zmm28") $m[12],
+                in("zmm29") $m[13],
+                in("zmm30") $m[14],
+                in("zmm31") $m[15],
+                options(pure, nomem, nostack),
+            )
+        }
+    };
+}
+
 /// One BLAKE3 compression of 16 lanes in AVX-512 registers: the state from
 /// the CV rows `$cv`, the IV, the counter, block length and flag rows, the
 /// seven rounds over the message rows `$m`, and the new CV rows returned.
@@ -92,13 +206,7 @@ macro_rules! rounds {
 macro_rules! compress16 {
     ($cv:expr, $m:expr, $counter_lo:expr, $counter_hi:expr, $block_len:expr, $flags:expr) => {{
         let cv: [__m512i; 8] = $cv;
-        let mut m: [__m512i; 16] = $m;
-        let add = |a, b| _mm512_add_epi32(a, b);
-        let xor = |a, b| _mm512_xor_si512(a, b);
-        let r16 = |a| _mm512_ror_epi32::<16>(a);
-        let r12 = |a| _mm512_ror_epi32::<12>(a);
-        let r8 = |a| _mm512_ror_epi32::<8>(a);
-        let r7 = |a| _mm512_ror_epi32::<7>(a);
+        let m: [__m512i; 16] = $m;
         let mut v: [__m512i; 16] = [
             cv[0],
             cv[1],
@@ -117,10 +225,10 @@ macro_rules! compress16 {
             $block_len,
             $flags,
         ];
-        rounds!(v, m, add, xor, r16, r12, r8, r7);
+        rounds16_asm!(v, m);
         let mut out = [_mm512_setzero_si512(); 8];
         for w in 0..8 {
-            out[w] = xor(v[w], v[w + 8]);
+            out[w] = _mm512_xor_si512(v[w], v[w + 8]);
         }
         out
     }};
@@ -308,15 +416,23 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
             *c = _mm512_set1_epi32(first.key[w] as i32);
         }
     } else {
-        // Row i: lane i's key in the low half, lane i + 8's in the high.
-        let mut keys = [_mm256_setzero_si256(); 16];
-        for (k, inp) in keys.iter_mut().zip(batch) {
-            // SAFETY: a key is 32 readable bytes; unaligned load.
-            *k = unsafe { _mm256_loadu_si256(inp.key.as_ptr() as *const __m256i) };
+        // Row i: lane i's key in the low half, lane i + 8's in the high,
+        // loaded straight into registers from each lane's key address (IV
+        // for lanes past `batch`), as the blocks are below.
+        let mut kp = [IV.as_ptr(); 16];
+        for (k, inp) in kp.iter_mut().zip(batch) {
+            *k = inp.key.as_ptr();
         }
         let mut rows = [_mm512_setzero_si512(); 8];
         for (i, row) in rows.iter_mut().enumerate() {
-            *row = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(keys[i]), keys[i + 8]);
+            // SAFETY: `kp[i]` and `kp[i + 8]` each point at 8 readable
+            // words (a lane's key, or IV); unaligned loads.
+            *row = unsafe {
+                _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_loadu_si256(kp[i] as *const __m256i)),
+                    _mm256_loadu_si256(kp[i + 8] as *const __m256i),
+                )
+            };
         }
         cv = transpose8x2(rows);
     }
@@ -335,6 +451,7 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
     let ends_together =
         uniform || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
     let mut done = cv;
+    let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
     for b in 0..most {
         let start = b * BLOCK_LEN;
         let (block_len, flags) = if uniform {
@@ -366,36 +483,37 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
         // loaded as 32-byte rows, lane l and lane l + 8 paired in one
         // register by the loads, then two 8×8 transposes at once: fewer
         // shuffles, on the path into the rounds, than the 16×16 transpose of
-        // whole rows below. Whether it does is found in the same pass that
-        // loads, without a branch per lane: a lane whose head is shorter
-        // loads zeros instead, and the block is then loaded the other way.
+        // whole rows below. Whether it does is found first, in a scalar pass
+        // that also takes each lane's block address (the zero block for
+        // lanes past `batch`); the loads then go straight into registers,
+        // unrolled, with no branch per lane and no row staged on the stack
+        // (a 64-byte load of two 32-byte stores stalls on store forwarding).
         // Where the first lane's head is already too short (a MAC's block
-        // that straddles the header and the payload), the pass is skipped.
-        let mut half = [[_mm256_setzero_si256(); 16]; 2];
-        let mut in_heads = first.head.len() >= start + BLOCK_LEN;
-        if in_heads {
-            for (l, inp) in batch.iter().enumerate() {
-                let in_head = inp.head.len() >= start + BLOCK_LEN;
-                in_heads &= in_head;
-                let src = if in_head {
-                    // In bounds: the head holds `start + 64` bytes.
-                    inp.head[start..].as_ptr()
-                } else {
-                    ZERO_BLOCK.as_ptr()
-                };
-                for (h, half) in half.iter_mut().enumerate() {
-                    // SAFETY: `src` has 64 readable bytes (the head's block or
-                    // the zero block); unaligned load.
-                    half[l] = unsafe { _mm256_loadu_si256(src.add(32 * h) as *const __m256i) };
-                }
+        // that straddles the header and the payload), the pass stops at once.
+        let mut src = [zero_block.as_ptr(); 16];
+        let in_heads = batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
+            let block = inp.head.get(start..start + BLOCK_LEN);
+            if let Some(b) = block {
+                *s = b.as_ptr();
             }
-        }
+            block.is_some()
+        });
         let m = if in_heads {
             let mut words = [_mm512_setzero_si512(); 16];
-            for (h, half) in half.iter().enumerate() {
+            for h in 0..2 {
                 let mut r = [_mm512_setzero_si512(); 8];
                 for (l, r) in r.iter_mut().enumerate() {
-                    *r = _mm512_inserti64x4::<1>(_mm512_castsi256_si512(half[l]), half[l + 8]);
+                    // SAFETY: `src[l]` and `src[l + 8]` have 64 readable
+                    // bytes each (a head's block or the zero block);
+                    // unaligned loads of half `h`.
+                    *r = unsafe {
+                        _mm512_inserti64x4::<1>(
+                            _mm512_castsi256_si512(_mm256_loadu_si256(
+                                src[l].add(32 * h) as *const __m256i
+                            )),
+                            _mm256_loadu_si256(src[l + 8].add(32 * h) as *const __m256i),
+                        )
+                    };
                 }
                 words[8 * h..8 * h + 8].copy_from_slice(&transpose8x2(r));
             }
