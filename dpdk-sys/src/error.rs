@@ -20,6 +20,14 @@ pub enum DpdkError {
     Mempool { name: String, reason: String },
     #[error("{device}: {reason}")]
     Device { device: String, reason: String },
+    /// `rte_eth_dev_start` failed (configured, queues set up); `hint` says
+    /// what to do where the device's kind is known to fail so.
+    #[error("{device}: {reason}{}", hint.map(|h| format!("; {h}")).unwrap_or_default())]
+    Start {
+        device: String,
+        reason: String,
+        hint: Option<&'static str>,
+    },
 }
 
 /// A device error with its reason.

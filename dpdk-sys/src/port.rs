@@ -112,7 +112,11 @@ impl EthPort {
         // SAFETY: a configured device with all queues set up.
         let r = unsafe { ffi::rte_eth_dev_start(id) };
         if r != 0 {
-            return Err(device_err(device, start_error(device, r)));
+            return Err(DpdkError::Start {
+                device: device.to_string(),
+                reason: start_error(r),
+                hint: None,
+            });
         }
         // SAFETY: a started device; failure (unsupported) is harmless.
         unsafe { ffi::rte_eth_promiscuous_enable(id) };
@@ -182,18 +186,13 @@ impl EthPort {
 }
 
 /// Why `rte_eth_dev_start` failed: its return code (some drivers set no
-/// `rte_errno`), what `rte_errno` says if it is set, and for a memif client,
-/// whose start fails when no server listens on its socket, what to do.
-fn start_error(device: &str, r: i32) -> String {
+/// `rte_errno`) and what `rte_errno` says if it is set.
+fn start_error(r: i32) -> String {
     // SAFETY: reading rte_errno through the shim.
     let errno = unsafe { ffi::mnp_errno() };
     let mut why = format!("start: error {r}");
     if errno != 0 {
         why += &format!(" ({})", last_error());
-    }
-    if device.starts_with("net_memif") {
-        why += "; a memif client needs its server listening on the socket first, \
-                and DPDK 22.11 does not retry (start the server, then the gateway)";
     }
     why
 }

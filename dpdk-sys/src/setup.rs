@@ -42,39 +42,80 @@ pub struct Dpdk {
 /// ring refills in steps of 32, so up to 31 fewer may be posted: the
 /// allowance is a bound, and the summary prints the pool's own count too.
 pub fn memif_zero_copy_posted(eal: &[String], specs: &[PortSpec]) -> u64 {
-    let mut vdevs: Vec<&str> = Vec::new();
-    let mut args = eal.iter();
-    while let Some(a) = args.next() {
-        if a == "--vdev" {
-            vdevs.extend(args.next().map(String::as_str));
-        } else if let Some(v) = a.strip_prefix("--vdev=") {
-            vdevs.push(v);
-        }
-    }
     let mut posted = 0;
-    for v in vdevs {
-        let mut parts = v.split(',');
-        let name = parts.next().unwrap_or_default();
-        let kv: Vec<(&str, &str)> = parts.filter_map(|p| p.split_once('=')).collect();
-        let has = |k: &str, want: &str| kv.iter().any(|(a, b)| *a == k && *b == want);
-        if !name.starts_with("net_memif") || !has("role", "client") || !has("zero-copy", "yes") {
+    for v in vdevs(eal) {
+        if !v.memif_client() || !v.has("zero-copy", "yes") {
             continue;
         }
         // rsize: log2 of the ring size (memif's default, 10: 1024 slots).
-        let log2 = kv
-            .iter()
-            .find(|(k, _)| *k == "rsize")
-            .and_then(|(_, n)| n.parse::<u32>().ok())
+        let log2 = v
+            .get("rsize")
+            .and_then(|n| n.parse::<u32>().ok())
             .unwrap_or(10)
             .min(14);
         let queues: u64 = specs
             .iter()
-            .filter(|s| s.device == name)
+            .filter(|s| s.device == v.name)
             .map(|s| u64::from(s.rx_queues))
             .sum();
         posted += queues << log2;
     }
     posted
+}
+
+/// One `--vdev` argument: the device name and its `key=value` arguments.
+struct Vdev<'a> {
+    name: &'a str,
+    args: Vec<(&'a str, &'a str)>,
+}
+
+impl Vdev<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.args.iter().find(|(k, _)| *k == key).map(|(_, v)| *v)
+    }
+    fn has(&self, key: &str, value: &str) -> bool {
+        self.get(key) == Some(value)
+    }
+    /// A memif in the client role: its start fails unless its server
+    /// already listens, and DPDK 22.11 does not retry.
+    fn memif_client(&self) -> bool {
+        self.name.starts_with("net_memif") && self.has("role", "client")
+    }
+}
+
+/// The `--vdev` devices among EAL arguments (`--vdev X` or `--vdev=X`).
+/// The one reader of devargs in the tree: what is read from them is named
+/// in its callers.
+fn vdevs(eal: &[String]) -> Vec<Vdev<'_>> {
+    let mut out = Vec::new();
+    let mut args = eal.iter();
+    while let Some(a) = args.next() {
+        let v = if a == "--vdev" {
+            args.next().map(String::as_str)
+        } else {
+            a.strip_prefix("--vdev=")
+        };
+        if let Some(v) = v {
+            let mut parts = v.split(',');
+            out.push(Vdev {
+                name: parts.next().unwrap_or_default(),
+                args: parts.filter_map(|p| p.split_once('=')).collect(),
+            });
+        }
+    }
+    out
+}
+
+/// What to do when `device` fails to start, where its kind says.
+#[cfg_attr(not(dpdk), allow(dead_code))]
+fn start_hint(eal: &[String], device: &str) -> Option<&'static str> {
+    vdevs(eal)
+        .iter()
+        .any(|v| v.name == device && v.memif_client())
+        .then_some(
+            "a memif client needs its server listening on the socket first, and DPDK 22.11 \
+             does not retry (start the server, then the gateway)",
+        )
 }
 
 #[cfg(not(dpdk))]
@@ -176,12 +217,20 @@ impl Dpdk {
                     p
                 }
             };
-            ports.push(Arc::new(EthPort::open(
-                &s.device,
-                s.rx_queues,
-                tx_queues,
-                pool,
-            )?));
+            let port =
+                EthPort::open(&s.device, s.rx_queues, tx_queues, pool).map_err(|e| match e {
+                    DpdkError::Start {
+                        device,
+                        reason,
+                        hint: None,
+                    } => DpdkError::Start {
+                        hint: start_hint(eal, &device),
+                        device,
+                        reason,
+                    },
+                    e => e,
+                })?;
+            ports.push(Arc::new(port));
         }
         let pools: Vec<Arc<Mempool>> = pools.into_iter().map(|(_, p)| p).collect();
         let baseline = pools.iter().map(|p| p.in_use() as u64).sum();
@@ -273,5 +322,23 @@ mod tests {
             memif_zero_copy_posted(&eal(&[zc]), &[spec("net_null0", 0)]),
             0
         );
+    }
+
+    #[test]
+    fn only_a_memif_client_is_told_to_start_its_server_first() {
+        let eal = |v: &str| eal_args(&[], &[v.to_string()], &[], 2);
+        let client = eal("net_memif0,role=client,socket=/tmp/a.sock,zero-copy=yes");
+        assert!(start_hint(&client, "net_memif0").is_some_and(|h| h.contains("server")));
+        // memif's default role is server; a server listens and does not wait.
+        for v in [
+            "net_memif0,role=server,socket=/tmp/a.sock",
+            "net_memif0,socket=/tmp/a.sock",
+            "net_null0,role=client",
+        ] {
+            let name = v.split(',').next().unwrap_or_default();
+            assert_eq!(start_hint(&eal(v), name), None, "{v}");
+        }
+        // The hint names the device that failed, not another one.
+        assert_eq!(start_hint(&client, "net_memif1"), None);
     }
 }
