@@ -159,25 +159,34 @@ pub fn holders_from(first: u64, n: u64, secret: &[u8; 32]) -> Vec<(Claims, Packe
         .collect()
 }
 
-/// Sleeps as needed to hold `rate` packets per second (checked per burst).
-pub struct Pacer {
+/// A run's one clock: it paces frames at `rate` a second (0: unpaced),
+/// says when the run is over (after `packets` frames, or `seconds` if
+/// positive) and how long it has run, all from one start instant. The
+/// start is set again with `restart` at the first frame, after the wait
+/// for a peer's link and `--start-after`: counted from before it, the
+/// pacer would send that wait's worth of frames at full speed to catch up,
+/// and the wait would come off `--seconds`.
+pub struct Schedule {
     start: Instant,
     rate: u64,
+    packets: u64,
+    seconds: f64,
 }
 
-impl Pacer {
-    pub fn new(rate: u64) -> Self {
+impl Schedule {
+    pub fn new(rate: u64, packets: u64, seconds: f64) -> Self {
         Self {
             start: Instant::now(),
             rate,
+            packets,
+            seconds,
         }
     }
-    /// Count from now: the schedule starts with the first frame, not with
-    /// the wait for a peer's link before it (or the pacer would send the
-    /// seconds of that wait at full speed to catch up).
+    /// Count from now.
     pub fn restart(&mut self) {
         self.start = Instant::now();
     }
+    /// Sleep until frame `sent` is due (checked per burst).
     pub fn wait(&self, sent: u64) {
         if self.rate == 0 {
             return;
@@ -187,6 +196,15 @@ impl Pacer {
         if due > el {
             std::thread::sleep(due - el);
         }
+    }
+    /// Whether the run is done after `n` frames.
+    pub fn over(&self, n: u64) -> bool {
+        n >= self.packets
+            || (self.seconds > 0.0 && self.start.elapsed().as_secs_f64() >= self.seconds)
+    }
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
     }
 }
 
@@ -420,16 +438,17 @@ pub fn unix_ms() -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::Pacer;
+    use super::Schedule;
     use std::time::{Duration, Instant};
 
-    /// A pacer restarted after a wait (a memif peer's link, `--start-after`)
-    /// holds its rate from the restart: it does not send the wait's worth of
-    /// frames at full speed to catch up. (A lower bound on a sleep only: a
-    /// sleep never returns early, so this cannot fail on a busy machine.)
+    /// A schedule restarted after a wait (a memif peer's link,
+    /// `--start-after`) holds its rate from the restart: it does not send
+    /// the wait's worth of frames at full speed to catch up. (A lower bound
+    /// on a sleep only: a sleep never returns early, so this cannot fail on
+    /// a busy machine.)
     #[test]
-    fn a_restarted_pacer_does_not_catch_up_on_the_wait() {
-        let mut p = Pacer::new(1000);
+    fn a_restarted_schedule_does_not_catch_up_on_the_wait() {
+        let mut p = Schedule::new(1000, u64::MAX, 0.0);
         std::thread::sleep(Duration::from_millis(200));
         p.restart();
         let t = Instant::now();
@@ -439,5 +458,18 @@ mod tests {
             "{:?}",
             t.elapsed()
         );
+    }
+
+    /// `--seconds` counts from the restart too, and `--packets` ends a run
+    /// whatever the clock says.
+    #[test]
+    fn a_restarted_schedule_counts_its_seconds_from_the_restart() {
+        let mut s = Schedule::new(0, u64::MAX, 0.15);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(s.over(0), "the run's seconds passed before the restart");
+        s.restart();
+        assert!(!s.over(0), "restarted: the seconds count again");
+        assert!(Schedule::new(0, 10, 0.0).over(10));
+        assert!(!Schedule::new(0, 10, 0.0).over(9));
     }
 }

@@ -708,25 +708,10 @@ fn generate(a: GenArgs) {
             .unwrap_or(if seconds > 0.0 { u64::MAX } else { 100_000 }),
         whole_mix: a.mix,
     };
-    // `--seconds` of traffic: the deadline is set at the first check, once
-    // the port is up (and `--start-after` has passed), not at start-up.
-    let deadline = std::cell::Cell::new(None::<Instant>);
-    let limit = o.packets;
-    let over = |n: u64| {
-        if n >= limit {
-            return true;
-        }
-        if seconds <= 0.0 {
-            return false;
-        }
-        let now = Instant::now();
-        let d = deadline.get().unwrap_or_else(|| {
-            let d = now + std::time::Duration::from_secs_f64(seconds);
-            deadline.set(Some(d));
-            d
-        });
-        now >= d
-    };
+    // Paced at `--rate` (txonly), over after `--packets` or `--seconds`:
+    // restarted at the first frame (see `gen::Schedule`).
+    let rate = if a.pcap.is_some() { 0 } else { o.rate };
+    let mut schedule = gen::Schedule::new(rate, o.packets, seconds);
     let device = a.device.clone();
     let dpdk = device.as_ref().map(|dev| {
         let eal: Vec<String> = a.eal.split_whitespace().map(str::to_string).collect();
@@ -738,10 +723,10 @@ fn generate(a: GenArgs) {
         let eal = mnp_dpdk_sys::setup::eal_args(&eal, &[], &[], 1);
         mnp_dpdk_sys::Dpdk::start(&eal, &[spec], 1, 8191).unwrap_or_else(|e| fail(e.to_string()))
     });
-    let start = Instant::now();
+    schedule.restart();
     match a.mode {
-        Mode::Txonly => txonly(&a, o, dpdk.as_ref(), &over, start),
-        Mode::Rxonly => rxonly(&a, dpdk.as_ref(), &over, start),
+        Mode::Txonly => txonly(&a, o, dpdk.as_ref(), &mut schedule),
+        Mode::Rxonly => rxonly(&a, dpdk.as_ref(), &schedule),
     }
 }
 
@@ -991,8 +976,7 @@ fn txonly(
     a: &GenArgs,
     o: gen::Options,
     dpdk: Option<&mnp_dpdk_sys::Dpdk>,
-    over: &dyn Fn(u64) -> bool,
-    start: Instant,
+    schedule: &mut gen::Schedule,
 ) {
     use pcap_file::pcap::{PcapPacket, PcapWriter};
     let packets = o.packets;
@@ -1032,20 +1016,18 @@ fn txonly(
         fail("the hostile mix is UDP/IPv4 only: drop --encap or --hostile".into());
     }
     let mut src = gen::Source::new(o);
-    let mut pacer = gen::Pacer::new(if a.pcap.is_some() { 0 } else { rate });
     let stamps = Stamps::new(rate);
     let mut sent = 0u64;
     let mut offered = 0u64;
     if let Some(d) = &dpdk {
         wait_for_link(d, a.link_wait);
         std::thread::sleep(std::time::Duration::from_secs_f64(a.start_after.max(0.0)));
-        pacer.restart();
-        let start = Instant::now();
+        schedule.restart();
         let mut tx = d.tx(0, 0);
         let mut pool = mnp_dataplane::port::BufPool::new(2 * BURST, 16384);
         let mut burst: Vec<PktBuf> = Vec::with_capacity(BURST);
         let mut fresh_bufs: Vec<PktBuf> = Vec::with_capacity(BURST);
-        while !over(sent) {
+        while !schedule.over(sent) {
             // Refill the burst behind frames not yet sent (they keep their stamp).
             let want = (BURST - burst.len())
                 .min(packets.saturating_sub(sent + burst.len() as u64) as usize);
@@ -1081,12 +1063,12 @@ fn txonly(
             for b in burst.drain(..k) {
                 pool.put(b);
             }
-            pacer.wait(sent);
+            schedule.wait(sent);
         }
         for b in burst.drain(..) {
             pool.put(b);
         }
-        report_tx(sent, offered, start, &src);
+        report_tx(sent, offered, schedule, &src);
         linger(d, a.linger);
         return;
     }
@@ -1095,7 +1077,7 @@ fn txonly(
     let mut w = PcapWriter::new(std::io::BufWriter::new(f))
         .unwrap_or_else(|e| fail(format!("{path}: {e}")));
     let mut buf = vec![0u8; 16384];
-    while !over(sent) {
+    while !schedule.over(sent) {
         let n = match fresh.as_mut() {
             Some(f) => {
                 f.fill(&mut [&mut buf[..]], stamp());
@@ -1107,13 +1089,13 @@ fn txonly(
             .unwrap_or_else(|e| fail(format!("{path}: {e}")));
         sent += 1;
         offered += 1;
-        pacer.wait(sent);
+        schedule.wait(sent);
     }
-    report_tx(sent, offered, start, &src);
+    report_tx(sent, offered, schedule, &src);
 }
 
-fn report_tx(sent: u64, offered: u64, start: Instant, src: &gen::Source) {
-    let s = start.elapsed().as_secs_f64();
+fn report_tx(sent: u64, offered: u64, schedule: &gen::Schedule, src: &gen::Source) {
+    let s = schedule.elapsed();
     println!(
         "txonly: {sent} frames in {s:.2} s ({:.3} Mpps; {:.1} % of tx attempts accepted)",
         sent as f64 / s / 1e6,
@@ -1147,12 +1129,7 @@ fn wait_for_link(d: &mnp_dpdk_sys::Dpdk, seconds: f64) {
 }
 
 /// rxonly: frames from a DPDK port or a capture, counted and MAC-checked.
-fn rxonly(
-    a: &GenArgs,
-    dpdk: Option<&mnp_dpdk_sys::Dpdk>,
-    over: &dyn Fn(u64) -> bool,
-    start: Instant,
-) {
+fn rxonly(a: &GenArgs, dpdk: Option<&mnp_dpdk_sys::Dpdk>, schedule: &gen::Schedule) {
     let mut t = gen::Tally {
         secret: a.material.secret,
         ..gen::Tally::default()
@@ -1161,7 +1138,7 @@ fn rxonly(
         let mut rx = d.rx(0, 0);
         let mut pool = mnp_dataplane::port::BufPool::new(4 * BURST, 16384);
         let mut burst = Vec::with_capacity(BURST);
-        while !over(t.frames) {
+        while !schedule.over(t.frames) {
             rx.rx_burst(&mut pool, &mut burst, BURST);
             for b in burst.drain(..) {
                 t.add(b.as_ref());
@@ -1174,12 +1151,12 @@ fn rxonly(
             mnp_dataplane::port::pcap::read_capture(&path).unwrap_or_else(|e| fail(e.to_string()));
         for c in frames {
             t.add(&c.data);
-            if over(t.frames) {
+            if schedule.over(t.frames) {
                 break;
             }
         }
     }
-    let s = start.elapsed().as_secs_f64();
+    let s = schedule.elapsed();
     println!(
         "rxonly: {} frames, {} bytes in {s:.2} s ({:.3} Mpps)",
         t.frames,
