@@ -41,6 +41,10 @@ pub struct Dpdk {
 /// at stop, close or a reconnect). The exit check allows for them. The
 /// ring refills in steps of 32, so up to 31 fewer may be posted: the
 /// allowance is a bound, and the summary prints the pool's own count too.
+///
+/// The ring size comes from the `--vdev` arguments because the device will
+/// not say: 22.11's memif implements no `rxq_info_get` (testpmd's
+/// `show rxq info 0 0` on a memif answers "Operation not supported(-95)").
 pub fn memif_zero_copy_posted(eal: &[String], specs: &[PortSpec]) -> u64 {
     let mut posted = 0;
     for v in vdevs(eal) {
