@@ -385,20 +385,46 @@ pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]]) {
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT, ZERO_BLOCK};
     let n = batch.len().min(16).min(outs.len());
     let Some(first) = batch.first() else {
         return;
     };
     let batch = &batch[..n];
-    // Whether the lanes share the first's key, or its length and mode (then
-    // each block's lengths and flags are one broadcast value). Early-exit
-    // tests, so the compiler does not turn them into gathers over the inputs.
+    // Whether the lanes share the first's length and mode: then each
+    // block's lengths and flags are one broadcast value, and every lane
+    // ends with the last block. An early-exit test, so the compiler does not
+    // turn it into gathers over the inputs. The two cases are compiled
+    // apart: in one body the mixed case's per-lane lengths, flags and kept
+    // CVs stayed live around the rounds, which use all 32 registers, and
+    // were spilled and reloaded for every batch (64 B: 13.4 → 11.9 ns a
+    // message, docs/performance.md).
     let first_len = first.len();
-    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
     let uniform = batch
         .iter()
         .all(|inp| inp.len() == first_len && inp.mode == first.mode);
+    // SAFETY: same target features as this function.
+    unsafe {
+        if uniform {
+            chunk16_shaped::<true>(batch, outs)
+        } else {
+            chunk16_shaped::<false>(batch, outs)
+        }
+    }
+}
+
+/// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
+/// `outs`), all of one length and mode if `UNIFORM`.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]]) {
+    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT, ZERO_BLOCK};
+    let n = batch.len();
+    let Some(first) = batch.first() else {
+        return;
+    };
+    let first_len = first.len();
+    let uniform = UNIFORM;
+    // Whether the lanes share the first's key (an early-exit test, as above).
+    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
     // Each lane's length and mode, for batches of mixed lengths or modes.
     let mut lens = [0u32; 16];
     let mut modes = [0u32; 16];
