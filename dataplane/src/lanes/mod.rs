@@ -380,15 +380,24 @@ fn prefetch_inputs(inputs: &[Input]) {
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     // Messages longer than one block are (the MACs of) frames: ask for the
     // next 16 while these are hashed, and for the first 16 now.
-    let ahead = inputs.iter().any(|inp| inp.len() > BLOCK_LEN);
+    // One pass for both questions (a `max` over the inputs compiles to
+    // gathers, which cost more than the test; a pass with an exit does not).
+    let (mut ahead, mut one_chunk) = (false, true);
+    for inp in inputs {
+        let len = inp.len();
+        if len > CHUNK_LEN {
+            (ahead, one_chunk) = (true, false);
+            break;
+        }
+        ahead |= len > BLOCK_LEN;
+    }
     if ahead {
         prefetch_inputs(&inputs[..inputs.len().min(16)]);
     }
     // Messages of one chunk (every packet key, every lineage fold, the MAC
     // of every frame up to ~1 KiB) go chunk-synchronously: no CV stack, no
-    // per-lane state machine. (An early-exit test: a `max` over the inputs
-    // compiles to gathers, which cost more than the test.)
-    if inputs.iter().all(|inp| inp.len() <= CHUNK_LEN) {
+    // per-lane state machine.
+    if one_chunk {
         return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 if has_avx512bw() => {
