@@ -8,7 +8,7 @@
 //! the AVX-512BW row loads (`stage_block`, `chunk16`) only after
 //! `has_avx512bw` found that extension too.
 
-use super::{Input, Step, IV};
+use super::{Input, Node, Step, IV};
 use std::arch::x86_64::*;
 
 /// Ask for every cache line of `bytes` ahead of use, non-temporally: a
@@ -377,14 +377,14 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
 /// Lanes past `batch` hash zero rows and are not stored. Lanes shorter than
 /// the longest go on hashing zero rows once their message ended; their CV is
 /// taken at their own last block.
-pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]]) {
+pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`).
-    unsafe { chunk16_avx512bw(batch, outs) }
+    unsafe { chunk16_avx512bw(batch, outs, node) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
+unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     let n = batch.len().min(16).min(outs.len());
     let Some(first) = batch.first() else {
         return;
@@ -405,9 +405,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
     // SAFETY: same target features as this function.
     unsafe {
         if uniform {
-            chunk16_shaped::<true>(batch, outs)
+            chunk16_shaped::<true>(batch, outs, node)
         } else {
-            chunk16_shaped::<false>(batch, outs)
+            chunk16_shaped::<false>(batch, outs, node)
         }
     }
 }
@@ -415,8 +415,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
 /// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
 /// `outs`), all of one length and mode if `UNIFORM`.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]]) {
-    use super::{BLOCK_LEN, CHUNK_END, CHUNK_START, ROOT, ZERO_BLOCK};
+unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+    use super::{BLOCK_LEN, ZERO_BLOCK};
+    let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
     let n = batch.len();
     let Some(first) = batch.first() else {
         return;
@@ -484,10 +485,10 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             let len = first_len.saturating_sub(start).min(BLOCK_LEN) as u32;
             let mut f = first.mode;
             if b == 0 {
-                f |= CHUNK_START;
+                f |= start_flag;
             }
             if b + 1 == most {
-                f |= CHUNK_END | ROOT;
+                f |= end_flags;
             }
             (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
         } else {
@@ -499,9 +500,9 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
             let mut f = modes_v;
             if b == 0 {
-                f = _mm512_or_si512(f, _mm512_set1_epi32(CHUNK_START as i32));
+                f = _mm512_or_si512(f, _mm512_set1_epi32(start_flag as i32));
             }
-            f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32((CHUNK_END | ROOT) as i32));
+            f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32(end_flags as i32));
             (len, f)
         };
         // Where every lane's head holds this whole block (key derivations,
@@ -557,8 +558,12 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             transpose16(rows)
         };
         // A one-chunk message is chunk 0: both counter words are 0.
-        let zero = _mm512_setzero_si512();
-        cv = compress16!(cv, m, zero, zero, block_len, flags);
+        // The chunk's index is the counter (a parent's is 0); below 2^32.
+        let (counter_lo, counter_hi) = (
+            _mm512_set1_epi32(node.counter() as i32),
+            _mm512_setzero_si512(),
+        );
+        cv = compress16!(cv, m, counter_lo, counter_hi, block_len, flags);
         if !ends_together {
             // Keep the CV of each lane whose message ended with this block.
             let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
