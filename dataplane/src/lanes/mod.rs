@@ -414,6 +414,68 @@ fn prefetch_inputs(inputs: &[Input]) {
     }
 }
 
+/// Whether `level` can run [`chunk_cvs`] and [`root_parents`] (the
+/// AVX-512BW kernel); where not, hash whole messages with [`hash_many`].
+pub fn tree_steps(level: Level) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if level.or_supported() == Level::Avx512 && has_avx512bw() {
+        return true;
+    }
+    let _ = level;
+    false
+}
+
+/// The chaining value of chunk `index` of longer messages: each input is
+/// that chunk's bytes (1024, or fewer for a message's last chunk) under
+/// its message's key and mode. For callers whose messages share a chunk
+/// (a generator whose payloads repeat), with [`root_parents`]. Writes
+/// nothing and returns false where `tree_steps(level)` is false.
+pub fn chunk_cvs(level: Level, inputs: &[Input], index: u32, out: &mut [[u8; 32]]) -> bool {
+    if !tree_steps(level) || inputs.iter().any(|inp| inp.len() > CHUNK_LEN) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+        x86::chunk16(batch, outs, Node::Chunk(index));
+    }
+    true
+}
+
+/// The outputs of two-chunk messages from their chunks' chaining values:
+/// `out[i]` is the root parent of `left[i]` and `right[i]` under `keys[i]`
+/// in `mode` (the same 32 bytes `hash_many` gives for the whole message).
+/// Writes nothing and returns false where `tree_steps(level)` is false.
+pub fn root_parents(
+    level: Level,
+    keys: &[&[u32; 8]],
+    mode: u32,
+    left: &[[u8; 32]],
+    right: &[[u8; 32]],
+    out: &mut [[u8; 32]],
+) -> bool {
+    if !tree_steps(level) {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let n = keys.len().min(left.len()).min(right.len()).min(out.len());
+        let groups = keys[..n]
+            .chunks(16)
+            .zip(left.chunks(16))
+            .zip(right.chunks(16));
+        for (((k, l), r), outs) in groups.zip(out.chunks_mut(16)) {
+            let mut kms = [(&IV, 0); 16];
+            for (km, key) in kms.iter_mut().zip(k) {
+                *km = (*key, mode);
+            }
+            parents16(&kms[..k.len()], l, r, outs);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (keys, mode, left, right, out);
+    true
+}
+
 /// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
 /// BLAKE3 output (truncate as the protocol needs).
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
@@ -553,23 +615,38 @@ fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
         let (mut cv0, mut cv1) = ([[0u8; 32]; 16], [[0u8; 32]; 16]);
         x86::chunk16(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
         x86::chunk16(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
-        let mut blocks = [[0u8; BLOCK_LEN]; 16];
-        for ((blk, a), b) in blocks.iter_mut().zip(&cv0[..nl]).zip(&cv1[..nl]) {
-            blk[..32].copy_from_slice(a);
-            blk[32..].copy_from_slice(b);
+        let mut kms = [(&IV, 0); 16];
+        for (km, &l) in kms.iter_mut().zip(&long[..nl]) {
+            *km = (batch[l].key, batch[l].mode);
         }
-        let mut parents = [Input::EMPTY; 16];
-        for ((p, blk), &l) in parents.iter_mut().zip(&blocks).zip(&long[..nl]) {
-            let inp = &batch[l];
-            *p = Input::padded(inp.key, inp.mode | PARENT, blk, BLOCK_LEN);
-        }
-        x86::chunk16(&parents[..nl], &mut res[..nl], Node::RootParent);
+        parents16(&kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
         for (r, &l) in res[..nl].iter().zip(&long[..nl]) {
             if let Some(o) = outs.get_mut(l) {
                 *o = *r;
             }
         }
     }
+}
+
+/// Up to 16 root parents: `out[i]` over `left[i]` then `right[i]` (two
+/// chunks' CVs, one 64-byte block) under `kms[i]`'s key, in its mode.
+#[cfg(target_arch = "x86_64")]
+fn parents16(
+    kms: &[(&[u32; 8], u32)],
+    left: &[[u8; 32]],
+    right: &[[u8; 32]],
+    out: &mut [[u8; 32]],
+) {
+    let mut blocks = [[0u8; BLOCK_LEN]; 16];
+    for (blk, (a, b)) in blocks.iter_mut().zip(left.iter().zip(right)) {
+        blk[..32].copy_from_slice(a);
+        blk[32..].copy_from_slice(b);
+    }
+    let mut parents = [Input::EMPTY; 16];
+    for ((p, blk), (key, mode)) in parents.iter_mut().zip(&blocks).zip(kms) {
+        *p = Input::padded(key, mode | PARENT, blk, BLOCK_LEN);
+    }
+    x86::chunk16(&parents[..kms.len().min(16)], out, Node::RootParent);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1051,6 +1128,50 @@ mod tests {
             for (i, inp) in inputs.iter().enumerate() {
                 let msg = [inp.head, inp.tail].concat();
                 assert_eq!(out[i], reference(&key, &msg), "{level:?} input {i}");
+            }
+        }
+    }
+
+    /// A two-chunk message from its chunks' CVs (`chunk_cvs`, then
+    /// `root_parents`) is the crate's hash of the whole message, for every
+    /// length of the second chunk; a level without the tree steps says so.
+    #[test]
+    fn tree_steps_rebuild_two_chunk_messages() {
+        for level in levels() {
+            let lens: Vec<usize> = vec![1025, 1030, 1087, 1088, 1500, 2047, 2048];
+            let msgs: Vec<Vec<u8>> = lens
+                .iter()
+                .map(|n| (0..*n).map(|i| (i * 7 + n) as u8).collect())
+                .collect();
+            let keys: Vec<[u8; 32]> = (0..lens.len()).map(|i| [i as u8 + 1; 32]).collect();
+            let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+            let firsts: Vec<Input> = msgs
+                .iter()
+                .zip(&kw)
+                .map(|(m, k)| Input::keyed(k, &m[..CHUNK_LEN]))
+                .collect();
+            let seconds: Vec<Input> = msgs
+                .iter()
+                .zip(&kw)
+                .map(|(m, k)| Input::keyed(k, &m[CHUNK_LEN..]))
+                .collect();
+            let (mut l, mut r) = (vec![[0u8; 32]; lens.len()], vec![[0u8; 32]; lens.len()]);
+            let mut out = vec![[0u8; 32]; lens.len()];
+            let key_refs: Vec<&[u32; 8]> = kw.iter().collect();
+            let ran = chunk_cvs(level, &firsts, 0, &mut l)
+                && chunk_cvs(level, &seconds, 1, &mut r)
+                && root_parents(level, &key_refs, KEYED_HASH, &l, &r, &mut out);
+            assert_eq!(ran, tree_steps(level), "{level:?}");
+            if !ran {
+                continue;
+            }
+            for i in 0..lens.len() {
+                assert_eq!(
+                    out[i],
+                    reference(&keys[i], &msgs[i]),
+                    "{level:?} len {}",
+                    lens[i]
+                );
             }
         }
     }
