@@ -354,7 +354,7 @@ impl Fresh {
         let hdr = off.gov as usize + mnp_dataplane::wire::governance::field::MAC.end;
         let tail = templates[0][hdr..].to_vec();
         for t in &mut templates {
-            debug_assert_eq!(t[hdr..], tail[..]);
+            assert_eq!(t[hdr..], tail[..], "templates differ past their headers");
             t.truncate(hdr);
         }
         let level = mnp_dataplane::lanes::Level::current();

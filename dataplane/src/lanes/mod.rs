@@ -600,7 +600,8 @@ fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
             let h = inp.head.len().min(CHUNK_LEN);
             *a = Input {
                 head: &inp.head[..h],
-                tail: &inp.tail[..CHUNK_LEN - h],
+                // In bounds: the message is longer than CHUNK_LEN.
+                tail: inp.tail.get(..CHUNK_LEN - h).unwrap_or(inp.tail),
                 whole: None,
                 ..*inp
             };

@@ -1,6 +1,7 @@
-//! x86_64 backends: 16 lanes in AVX-512 registers, 8 in AVX2. One macro
-//! writes the seven BLAKE3 rounds for both, so the two differ only in the
-//! vector operations they plug in.
+//! x86_64 backends: 16 lanes in AVX-512 registers, 8 in AVX2. The AVX2
+//! rounds are intrinsics (`rounds!`); the AVX-512 ones are one `asm!` block
+//! over all 32 registers (`rounds16_asm!`), where the compiler, given the
+//! intrinsics, spilled state between G functions.
 //!
 //! Every intrinsic is called inside a `#[target_feature]` function, and those
 //! functions are reached only through `hash_many`, which dispatches to a level
@@ -149,7 +150,7 @@ macro_rules! round_asm {
 macro_rules! rounds16_asm {
     ($v:ident, $m:ident) => {
         // SAFETY: register-only arithmetic on the operands named below
-        // (no memory, no stack, no flags read); the caller's function
+        // (no memory, no stack, no flags read or written); the caller's function
         // enables AVX-512F, which every instruction here needs.
         unsafe {
             std::arch::asm!(
@@ -192,7 +193,7 @@ macro_rules! rounds16_asm {
                 in("zmm29") $m[13],
                 in("zmm30") $m[14],
                 in("zmm31") $m[15],
-                options(pure, nomem, nostack),
+                options(pure, nomem, nostack, preserves_flags),
             )
         }
     };
