@@ -1033,20 +1033,25 @@ fn txonly(
                 .min(packets.saturating_sub(sent + burst.len() as u64) as usize);
             match fresh.as_mut() {
                 Some(f) => {
+                    // Built in the port's own mbufs, which its tx queue then
+                    // sends as they are (no copy into an mbuf first); in
+                    // the pool's buffers where none are free.
                     let len = f.frame_len();
-                    fresh_bufs.extend((0..want).map_while(|_| pool.get()));
+                    if d.alloc_lent(0, want, len, &mut fresh_bufs) == 0 {
+                        fresh_bufs.extend((0..want).map_while(|_| pool.get()));
+                        for b in fresh_bufs.iter_mut() {
+                            b.set_len(len);
+                        }
+                    }
                     {
                         let n = fresh_bufs.len();
                         let mut views: [&mut [u8]; BURST] = std::array::from_fn(|_| &mut [][..]);
                         for (v, b) in views.iter_mut().zip(fresh_bufs.iter_mut()) {
-                            *v = b.spare();
+                            *v = b.as_mut();
                         }
                         f.fill(&mut views[..n], stamp());
                     }
-                    for mut b in fresh_bufs.drain(..) {
-                        b.set_len(len);
-                        burst.push(b);
-                    }
+                    burst.append(&mut fresh_bufs);
                 }
                 None => {
                     for _ in 0..want {
@@ -1068,6 +1073,8 @@ fn txonly(
         for b in burst.drain(..) {
             pool.put(b);
         }
+        // Mbufs built and never sent go back to their pool.
+        pool.release_lent();
         report_tx(sent, offered, schedule, &src);
         linger(d, a.linger);
         return;

@@ -175,6 +175,56 @@ impl EthPort {
         }
     }
 
+    /// Up to `n` (at most [`BURST`]) mbufs from this port's pool, each of
+    /// `len` data bytes, pushed onto `out` as lent packets: for a sender
+    /// that builds its frames in the mbufs themselves, which this port's
+    /// tx queue then sends without a copy (a traffic generator). Returns
+    /// how many: 0 when the pool is short or `len` does not fit an mbuf.
+    /// Their bytes are what the mbufs last held: write all `len` of them.
+    pub fn alloc_lent(&self, n: usize, len: usize, out: &mut Vec<PktBuf>) -> usize {
+        let n = n.min(BURST);
+        let Ok(len16) = u16::try_from(len) else {
+            return 0;
+        };
+        let mut mbufs = [std::ptr::null_mut::<ffi::rte_mbuf>(); BURST];
+        // SAFETY: room for `n` ≤ BURST pointers; the pool is valid.
+        if n == 0
+            || unsafe {
+                ffi::mnp_pktmbuf_alloc_bulk(self.pool.as_ptr(), mbufs.as_mut_ptr(), n as u32)
+            } != 0
+        {
+            return 0;
+        }
+        // SAFETY: freshly allocated single-segment mbufs that we own.
+        if mbufs[..n]
+            .iter()
+            .any(|&m| unsafe { (*m).buf_len - (*m).data_off } < len16)
+        {
+            // SAFETY: ours, unused: back to the pool.
+            unsafe { ffi::mnp_pktmbuf_free_bulk(mbufs.as_mut_ptr(), n as u32) };
+            return 0;
+        }
+        for &m in &mbufs[..n] {
+            // SAFETY: as above; `len` fits after the headroom (checked).
+            let (data, handle) = unsafe {
+                (*m).data_len = len16;
+                (*m).pkt_len = u32::from(len16);
+                let d = ((*m).buf_addr as *mut u8).add((*m).data_off as usize);
+                (NonNull::new(d), NonNull::new(m))
+            };
+            let (Some(data), Some(handle)) = (data, handle) else {
+                continue; // cannot happen: DPDK hands out no null mbuf
+            };
+            // SAFETY: the mbuf is ours alone (just allocated) and `len`
+            // bytes from `data` lie in its buffer, until MBUFS releases it
+            // or DpdkTx sends it.
+            out.push(PktBuf::lent(unsafe {
+                Lent::new(data, len as u32, handle.cast(), &MBUFS)
+            }));
+        }
+        n
+    }
+
     pub fn tx(self: &Arc<Self>, queue: u16) -> DpdkTx {
         DpdkTx {
             port: self.clone(),

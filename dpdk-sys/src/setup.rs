@@ -3,7 +3,7 @@
 //! per worker, and hand out the workers' queues. The same API exists in a
 //! build without DPDK, where `start` fails with a clear message.
 
-use mnp_dataplane::port::{RxQueue, TxQueue};
+use mnp_dataplane::port::{PktBuf, RxQueue, TxQueue};
 
 /// A `driver = "dpdk"` port as configured.
 #[derive(Debug, Clone)]
@@ -180,6 +180,15 @@ impl Dpdk {
     pub fn tx(&self, _port: usize, _queue: u16) -> Box<dyn TxQueue> {
         unreachable!("no DPDK port can exist in a build without DPDK")
     }
+    pub fn alloc_lent(
+        &self,
+        _port: usize,
+        _n: usize,
+        _len: usize,
+        _out: &mut Vec<PktBuf>,
+    ) -> usize {
+        0
+    }
     pub fn stats(&self) -> Vec<(String, DeviceStats)> {
         Vec::new()
     }
@@ -250,6 +259,12 @@ impl Dpdk {
     }
     pub fn tx(&self, port: usize, queue: u16) -> Box<dyn TxQueue> {
         Box::new(self.ports[port].tx(queue))
+    }
+    /// See [`crate::port::EthPort::alloc_lent`].
+    pub fn alloc_lent(&self, port: usize, n: usize, len: usize, out: &mut Vec<PktBuf>) -> usize {
+        self.ports
+            .get(port)
+            .map_or(0, |p| p.alloc_lent(n, len, out))
     }
     pub fn stats(&self) -> Vec<(String, DeviceStats)> {
         self.ports

@@ -102,6 +102,27 @@ mod with_dpdk {
             &frames[0][..],
             "a copy leaves the buffer as it was"
         );
+        // A sender builds frames in the port's own mbufs and sends them as
+        // they are; one it keeps goes back to the pool with the rest.
+        let mut built = Vec::new();
+        assert_eq!(null.alloc_lent(8, 100, &mut built), 8);
+        assert_eq!(
+            null.alloc_lent(1, 100_000, &mut built),
+            0,
+            "larger than an mbuf"
+        );
+        assert_eq!(built.len(), 8);
+        for (i, p) in built.iter_mut().enumerate() {
+            assert_eq!(p.as_ref().len(), 100);
+            p.as_mut().fill(i as u8);
+        }
+        let kept = built.pop().unwrap();
+        assert_eq!(null.tx(0).tx_burst(&mut built), 7);
+        assert!(
+            built.iter().all(|p| p.as_lent().is_none()),
+            "the device took the mbufs themselves"
+        );
+        bufs.put(kept);
         // Frames received and dropped go back to the mempool in bulk.
         let mut burst = Vec::new();
         let mut more = null.rx(0);
