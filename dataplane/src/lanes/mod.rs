@@ -1265,6 +1265,41 @@ mod tests {
         }
     }
 
+    /// Every level's `hash_many` of `msgs`, each split at `split` into
+    /// two pieces, equals the crate's hash of the whole message.
+    fn split_batches_equal_the_crate(
+        msgs: &[&[u8]],
+        keys: &[[u8; 32]],
+        kw: &[[u32; 8]],
+        split: prop::sample::Index,
+    ) -> Result<(), TestCaseError> {
+        for level in levels() {
+            let inputs: Vec<Input> = msgs
+                .iter()
+                .zip(kw)
+                .map(|(m, k)| {
+                    let at = split.index(m.len() + 1);
+                    Input {
+                        tail: &m[at..],
+                        ..Input::keyed(k, &m[..at])
+                    }
+                })
+                .collect();
+            let mut out = vec![[0u8; 32]; inputs.len()];
+            hash_many(level, &inputs, &mut out);
+            for i in 0..msgs.len() {
+                prop_assert_eq!(
+                    out[i],
+                    reference(&keys[i], msgs[i]),
+                    "{:?} len {}",
+                    level,
+                    msgs[i].len()
+                );
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
         /// Lengths 0..=2048 only, so the AVX-512 level takes the batch chunk
@@ -1284,17 +1319,8 @@ mod tests {
                 .map(|i| [if same_key { seed } else { seed.wrapping_add(i as u8) }; 32])
                 .collect();
             let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
-            for level in levels() {
-                let inputs: Vec<Input> = msgs.iter().zip(&kw).map(|(m, k)| {
-                    let at = split.index(m.len() + 1);
-                    Input { tail: &m[at..], ..Input::keyed(k, &m[..at]) }
-                }).collect();
-                let mut out = vec![[0u8; 32]; inputs.len()];
-                hash_many(level, &inputs, &mut out);
-                for i in 0..msgs.len() {
-                    prop_assert_eq!(out[i], reference(&keys[i], &msgs[i]), "{:?} len {}", level, msgs[i].len());
-                }
-            }
+            let msgs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+            split_batches_equal_the_crate(&msgs, &keys, &kw, split)?;
         }
 
         /// Random keys, lengths 0..=9000, random lane counts, two-piece
@@ -1312,17 +1338,7 @@ mod tests {
             let msgs: Vec<&[u8]> = storage.iter().map(|s| &s[misalign..]).collect();
             let keys: Vec<[u8; 32]> = (0..msgs.len()).map(|i| [seed.wrapping_add(i as u8); 32]).collect();
             let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
-            for level in levels() {
-                let inputs: Vec<Input> = msgs.iter().zip(&kw).map(|(m, k)| {
-                    let at = split.index(m.len() + 1);
-                    Input { tail: &m[at..], ..Input::keyed(k, &m[..at]) }
-                }).collect();
-                let mut out = vec![[0u8; 32]; inputs.len()];
-                hash_many(level, &inputs, &mut out);
-                for i in 0..msgs.len() {
-                    prop_assert_eq!(out[i], reference(&keys[i], msgs[i]), "{:?} len {}", level, msgs[i].len());
-                }
-            }
+            split_batches_equal_the_crate(&msgs, &keys, &kw, split)?;
         }
     }
 }
