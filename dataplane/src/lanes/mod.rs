@@ -414,11 +414,40 @@ fn prefetch_inputs(inputs: &[Input]) {
     }
 }
 
-/// Whether `level` can run [`chunk_cvs`] and [`root_parents`] (the
-/// AVX-512BW kernel); where not, hash whole messages with [`hash_many`].
+/// One-chunk messages in lock step, up to `lanes` per call (`x86::chunk16`
+/// or `x86::chunk8`): the kernel behind the one- and two-chunk paths of
+/// `hash_many` and behind [`chunk_cvs`] and [`root_parents`].
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct ChunkKernel {
+    lanes: usize,
+    run: fn(&[Input], &mut [[u8; 32]], Node),
+}
+
+/// The chunk kernel for `level`, where it has one: AVX-512BW's 16 lanes
+/// (masked byte loads), or AVX2's 8 (pads staged for partial blocks).
+/// AVX-512F without BW keeps `chunk_sync` on 16 lanes.
+#[cfg(target_arch = "x86_64")]
+fn chunk_kernel(level: Level) -> Option<ChunkKernel> {
+    match level.or_supported() {
+        Level::Avx512 if has_avx512bw() => Some(ChunkKernel {
+            lanes: 16,
+            run: x86::chunk16,
+        }),
+        Level::Avx2 => Some(ChunkKernel {
+            lanes: 8,
+            run: x86::chunk8,
+        }),
+        _ => None,
+    }
+}
+
+/// Whether `level` can run [`chunk_cvs`] and [`root_parents`] (a chunk
+/// kernel: AVX-512BW or AVX2); where not, hash whole messages with
+/// [`hash_many`].
 pub fn tree_steps(level: Level) -> bool {
     #[cfg(target_arch = "x86_64")]
-    if level.or_supported() == Level::Avx512 && has_avx512bw() {
+    if chunk_kernel(level).is_some() {
         return true;
     }
     let _ = level;
@@ -435,9 +464,12 @@ pub fn chunk_cvs(level: Level, inputs: &[Input], index: u32, out: &mut [[u8; 32]
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
-        x86::chunk16(batch, outs, Node::Chunk(index));
+    if let Some(k) = chunk_kernel(level) {
+        for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
+            (k.run)(batch, outs, Node::Chunk(index));
+        }
     }
+    let _ = (index, out);
     true
 }
 
@@ -457,7 +489,7 @@ pub fn root_parents(
         return false;
     }
     #[cfg(target_arch = "x86_64")]
-    {
+    if let Some(kernel) = chunk_kernel(level) {
         let n = keys.len().min(left.len()).min(right.len()).min(out.len());
         let groups = keys[..n]
             .chunks(16)
@@ -468,7 +500,7 @@ pub fn root_parents(
             for (km, key) in kms.iter_mut().zip(k) {
                 *km = (*key, mode);
             }
-            parents16(&kms[..k.len()], l, r, outs);
+            parents(kernel, &kms[..k.len()], l, r, outs);
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -499,17 +531,18 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     // of every frame up to ~1 KiB) go chunk-synchronously: no CV stack, no
     // per-lane state machine.
     if one_chunk {
-        return match level.or_supported() {
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx512 if has_avx512bw() => {
-                let mut next = inputs.chunks(16).skip(1);
-                for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
-                    if let (true, Some(n)) = (ahead, next.next()) {
-                        prefetch_inputs(n);
-                    }
-                    x86::chunk16(batch, outs, Node::Root);
+        #[cfg(target_arch = "x86_64")]
+        if let Some(k) = chunk_kernel(level) {
+            let mut next = inputs.chunks(k.lanes).skip(1);
+            for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
+                if let (true, Some(n)) = (ahead, next.next()) {
+                    prefetch_inputs(n);
                 }
+                (k.run)(batch, outs, Node::Root);
             }
+            return;
+        }
+        return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => chunk_sync::<16>(inputs, out, &kernel16(), scatter_avx512),
             #[cfg(target_arch = "x86_64")]
@@ -518,14 +551,13 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
         };
     }
     #[cfg(target_arch = "x86_64")]
-    if level.or_supported() == Level::Avx512
-        && has_avx512bw()
-        && inputs.iter().all(|inp| inp.len() <= 2 * CHUNK_LEN)
-    {
-        // Up to two chunks (frames up to ~2 KiB, standard Ethernet's
-        // 1518 B among them): chunk by chunk, 16 lanes in lock step, then
-        // the parents, as one-chunk messages are.
-        return two_chunks16(inputs, out);
+    if let Some(k) = chunk_kernel(level) {
+        if inputs.iter().all(|inp| inp.len() <= 2 * CHUNK_LEN) {
+            // Up to two chunks (frames up to ~2 KiB, standard Ethernet's
+            // 1518 B among them): chunk by chunk, the lanes in lock step,
+            // then the parents, as one-chunk messages are.
+            return two_chunks(k, inputs, out);
+        }
     }
     if ahead {
         // Longer than a chunk (frames over ~1 KiB): the lane scheduler takes
@@ -550,17 +582,17 @@ fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
     }
 }
 
-/// `hash_many` for messages of at most two chunks, 16 at a time, on the
-/// AVX-512 `chunk16`: a batch's one-chunk messages as roots; its two-chunk
+/// `hash_many` for messages of at most two chunks, `k.lanes` at a time, on
+/// the chunk kernel `k`: a batch's one-chunk messages as roots; its two-chunk
 /// ones as chunk 0 (their first 1024 bytes, so all of one length), chunk 1
 /// (the rest), then their root parents (each the two chunks' CVs under the
-/// same key), every step one `chunk16` call. The lane scheduler (`drive`)
+/// same key), every step one kernel call. The lane scheduler (`drive`)
 /// runs such messages at 1.7 × the one-chunk cost per block.
 #[cfg(target_arch = "x86_64")]
-fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
-    let mut next = inputs.chunks(16).skip(1);
-    prefetch_inputs(&inputs[..inputs.len().min(16)]);
-    for (batch, outs) in inputs.chunks(16).zip(out.chunks_mut(16)) {
+fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
+    let mut next = inputs.chunks(k.lanes).skip(1);
+    prefetch_inputs(&inputs[..inputs.len().min(k.lanes)]);
+    for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
         if let Some(n) = next.next() {
             prefetch_inputs(n);
         }
@@ -582,7 +614,7 @@ fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
             for (i, &l) in ins.iter_mut().zip(&short[..ns]) {
                 *i = batch[l];
             }
-            x86::chunk16(&ins[..ns], &mut res[..ns], Node::Root);
+            (k.run)(&ins[..ns], &mut res[..ns], Node::Root);
             for (r, &l) in res[..ns].iter().zip(&short[..ns]) {
                 if let Some(o) = outs.get_mut(l) {
                     *o = *r;
@@ -614,13 +646,13 @@ fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
             };
         }
         let (mut cv0, mut cv1) = ([[0u8; 32]; 16], [[0u8; 32]; 16]);
-        x86::chunk16(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
-        x86::chunk16(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
+        (k.run)(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
+        (k.run)(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
         let mut kms = [(&IV, 0); 16];
         for (km, &l) in kms.iter_mut().zip(&long[..nl]) {
             *km = (batch[l].key, batch[l].mode);
         }
-        parents16(&kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
+        parents(k, &kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
         for (r, &l) in res[..nl].iter().zip(&long[..nl]) {
             if let Some(o) = outs.get_mut(l) {
                 *o = *r;
@@ -630,9 +662,11 @@ fn two_chunks16(inputs: &[Input], out: &mut [[u8; 32]]) {
 }
 
 /// Up to 16 root parents: `out[i]` over `left[i]` then `right[i]` (two
-/// chunks' CVs, one 64-byte block) under `kms[i]`'s key, in its mode.
+/// chunks' CVs, one 64-byte block) under `kms[i]`'s key, in its mode,
+/// `k.lanes` per kernel call.
 #[cfg(target_arch = "x86_64")]
-fn parents16(
+fn parents(
+    k: ChunkKernel,
     kms: &[(&[u32; 8], u32)],
     left: &[[u8; 32]],
     right: &[[u8; 32]],
@@ -643,11 +677,14 @@ fn parents16(
         blk[..32].copy_from_slice(a);
         blk[32..].copy_from_slice(b);
     }
-    let mut parents = [Input::EMPTY; 16];
-    for ((p, blk), (key, mode)) in parents.iter_mut().zip(&blocks).zip(kms) {
+    let mut nodes = [Input::EMPTY; 16];
+    for ((p, blk), (key, mode)) in nodes.iter_mut().zip(&blocks).zip(kms) {
         *p = Input::padded(key, mode | PARENT, blk, BLOCK_LEN);
     }
-    x86::chunk16(&parents[..kms.len().min(16)], out, Node::RootParent);
+    let n = kms.len().min(16).min(out.len());
+    for (batch, outs) in nodes[..n].chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
+        (k.run)(batch, outs, Node::RootParent);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -1303,7 +1340,7 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
         /// Lengths 0..=2048 only, so the AVX-512 level takes the batch chunk
-        /// by chunk (`two_chunks16`): one- and two-chunk messages mixed,
+        /// by chunk (`two_chunks`): one- and two-chunk messages mixed,
         /// split anywhere, one key or many: equal to the crate.
         #[test]
         fn two_chunk_batches_equal_the_crate(

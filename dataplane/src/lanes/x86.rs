@@ -1,7 +1,8 @@
-//! x86_64 backends: 16 lanes in AVX-512 registers, 8 in AVX2. The AVX2
-//! rounds are intrinsics (`rounds!`); the AVX-512 ones are one `asm!` block
-//! over all 32 registers (`rounds16_asm!`), where the compiler, given the
-//! intrinsics, spilled state between G functions.
+//! x86_64 backends: 16 lanes in AVX-512 registers, 8 in AVX2. The rounds
+//! of each are one `asm!` block: AVX-512's over all 32 registers
+//! (`rounds16_asm!`), AVX2's over the 16 state rows with the message rows
+//! in memory (`rounds8_asm!`); given the rounds as intrinsics, the compiler
+//! spilled state between G functions at both widths.
 //!
 //! Every intrinsic is called inside a `#[target_feature]` function, and those
 //! functions are reached only through `hash_many`, which dispatches to a level
@@ -29,60 +30,6 @@ pub(crate) fn prefetch(bytes: &[u8]) {
         // faults or changes memory, and `p + off` is inside `bytes`.
         unsafe { _mm_prefetch::<_MM_HINT_NTA>(p.add(off).cast()) };
     }
-}
-
-macro_rules! rounds {
-    ($v:ident, $m:ident, $add:ident, $xor:ident, $r16:ident, $r12:ident, $r8:ident, $r7:ident) => {
-        macro_rules! g {
-            ($a:expr, $b:expr, $c:expr, $d:expr, $x:expr, $y:expr) => {
-                $v[$a] = $add($add($v[$a], $x), $v[$b]);
-                $v[$d] = $r16($xor($v[$d], $v[$a]));
-                $v[$c] = $add($v[$c], $v[$d]);
-                $v[$b] = $r12($xor($v[$b], $v[$c]));
-                $v[$a] = $add($add($v[$a], $y), $v[$b]);
-                $v[$d] = $r8($xor($v[$d], $v[$a]));
-                $v[$c] = $add($v[$c], $v[$d]);
-                $v[$b] = $r7($xor($v[$b], $v[$c]));
-            };
-        }
-        // Seven rounds, each followed by BLAKE3's message permutation applied
-        // to the array itself: every index is a constant, so the message
-        // words stay in registers (indexing through `MSG_SCHEDULE` at run
-        // time kept them on the stack and bounds-checked every load).
-        macro_rules! round {
-            () => {
-                g!(0, 4, 8, 12, $m[0], $m[1]);
-                g!(1, 5, 9, 13, $m[2], $m[3]);
-                g!(2, 6, 10, 14, $m[4], $m[5]);
-                g!(3, 7, 11, 15, $m[6], $m[7]);
-                g!(0, 5, 10, 15, $m[8], $m[9]);
-                g!(1, 6, 11, 12, $m[10], $m[11]);
-                g!(2, 7, 8, 13, $m[12], $m[13]);
-                g!(3, 4, 9, 14, $m[14], $m[15]);
-            };
-        }
-        macro_rules! permute {
-            () => {
-                $m = [
-                    $m[2], $m[6], $m[3], $m[10], $m[7], $m[0], $m[4], $m[13], $m[1], $m[11],
-                    $m[12], $m[5], $m[9], $m[14], $m[15], $m[8],
-                ];
-            };
-        }
-        round!();
-        permute!();
-        round!();
-        permute!();
-        round!();
-        permute!();
-        round!();
-        permute!();
-        round!();
-        permute!();
-        round!();
-        permute!();
-        round!();
-    };
 }
 
 /// Four G functions side by side on AVX-512 registers named by number, as
@@ -144,7 +91,7 @@ macro_rules! round_asm {
 /// registers and nothing on the stack. BLAKE3's message permutation is
 /// applied by naming the registers in each round's schedule order (each
 /// row below is `MSG_SCHEDULE[r]` + 16), so no word moves between rounds.
-/// LLVM, given the same rounds as intrinsics (`rounds!`), spilled and
+/// LLVM, given the same rounds as intrinsics, spilled and
 /// reloaded state rows and copied registers between the G functions
 /// (54 moves per compression, docs/performance.md).
 macro_rules! rounds16_asm {
@@ -199,10 +146,168 @@ macro_rules! rounds16_asm {
     };
 }
 
+/// Four G functions side by side on AVX2 registers named by number, as
+/// text for `asm!`: the state words `a`, `b`, `c`, `d` of each G in
+/// registers, its message words `x`, `y` read as memory operands from the
+/// rows at `{m}`. AVX2 has no rotate: 16 and 8 are byte shuffles by the
+/// masks at `{k}`; 12 and 7 are two shifts and an or through one temporary,
+/// ymm8, whose row (a `c` of every step) is parked at `{t}` meanwhile, as
+/// the blake3 crate's own AVX2 assembly does.
+macro_rules! g4_avx2_asm {
+    ([$($a:literal),*], [$($b:literal),*], [$($c:literal),*], [$($d:literal),*],
+     [$($x:literal),*], [$($y:literal),*]) => {
+        concat!(
+            $("vpaddd ymm", $a, ", ymm", $a, ", ymmword ptr [{m} + ", $x, " * 32]\n",)*
+            $("vpaddd ymm", $a, ", ymm", $a, ", ymm", $b, "\n",)*
+            $("vpxor ymm", $d, ", ymm", $d, ", ymm", $a, "\n",)*
+            $("vpshufb ymm", $d, ", ymm", $d, ", ymmword ptr [{k}]\n",)*
+            $("vpaddd ymm", $c, ", ymm", $c, ", ymm", $d, "\n",)*
+            $("vpxor ymm", $b, ", ymm", $b, ", ymm", $c, "\n",)*
+            "vmovdqa ymmword ptr [{t}], ymm8\n",
+            $("vpsrld ymm8, ymm", $b, ", 12\n",
+              "vpslld ymm", $b, ", ymm", $b, ", 20\n",
+              "vpor ymm", $b, ", ymm", $b, ", ymm8\n",)*
+            "vmovdqa ymm8, ymmword ptr [{t}]\n",
+            $("vpaddd ymm", $a, ", ymm", $a, ", ymmword ptr [{m} + ", $y, " * 32]\n",)*
+            $("vpaddd ymm", $a, ", ymm", $a, ", ymm", $b, "\n",)*
+            $("vpxor ymm", $d, ", ymm", $d, ", ymm", $a, "\n",)*
+            $("vpshufb ymm", $d, ", ymm", $d, ", ymmword ptr [{k} + 32]\n",)*
+            $("vpaddd ymm", $c, ", ymm", $c, ", ymm", $d, "\n",)*
+            $("vpxor ymm", $b, ", ymm", $b, ", ymm", $c, "\n",)*
+            "vmovdqa ymmword ptr [{t}], ymm8\n",
+            $("vpsrld ymm8, ymm", $b, ", 7\n",
+              "vpslld ymm", $b, ", ymm", $b, ", 25\n",
+              "vpor ymm", $b, ", ymm", $b, ", ymm8\n",)*
+            "vmovdqa ymm8, ymmword ptr [{t}]\n",
+        )
+    };
+}
+
+/// One AVX2 round as `asm!` text: the state in ymm0..ymm15, this round's
+/// message rows (indices into `{m}`) in schedule order.
+macro_rules! round_avx2_asm {
+    ($m0:literal, $m1:literal, $m2:literal, $m3:literal, $m4:literal, $m5:literal,
+     $m6:literal, $m7:literal, $m8:literal, $m9:literal, $m10:literal, $m11:literal,
+     $m12:literal, $m13:literal, $m14:literal, $m15:literal) => {
+        concat!(
+            g4_avx2_asm!(
+                [0, 1, 2, 3],
+                [4, 5, 6, 7],
+                [8, 9, 10, 11],
+                [12, 13, 14, 15],
+                [$m0, $m2, $m4, $m6],
+                [$m1, $m3, $m5, $m7]
+            ),
+            g4_avx2_asm!(
+                [0, 1, 2, 3],
+                [5, 6, 7, 4],
+                [10, 11, 8, 9],
+                [15, 12, 13, 14],
+                [$m8, $m10, $m12, $m14],
+                [$m9, $m11, $m13, $m15]
+            ),
+        )
+    };
+}
+
+/// The byte shuffles that rotate each 32-bit word right by 16 and by 8.
+#[repr(C, align(32))]
+struct RotMasks([u8; 64]);
+
+static ROT_MASKS: RotMasks = RotMasks([
+    2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14,
+    15, 12, 13, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9,
+    10, 11, 8, 13, 14, 15, 12,
+]);
+
+/// The seven rounds on 8 lanes for the assembler: the 16 state rows in
+/// ymm0..ymm15, the 16 message rows `$m` in memory (each round names them
+/// in `MSG_SCHEDULE` order, so no word moves between rounds). LLVM, given
+/// the rounds as intrinsics, spilled state and message rows
+/// around every G function and split each 16-bit rotate into two shuffles
+/// (1.6 × the crate's AVX2 `hash_many` per block, docs/performance.md).
+macro_rules! rounds8_asm {
+    ($v:ident, $m:ident) => {
+        let mut park = _mm256_setzero_si256();
+        // SAFETY: arithmetic on the registers named below, loads from the
+        // 16 rows of `$m` (offsets 0..512) and the 64 bytes of `ROT_MASKS`,
+        // and a store and load of `park`, 32 bytes aligned as `vmovdqa`
+        // needs (an `__m256i`); no stack, no flags. The caller's function
+        // enables AVX2, which every instruction here needs.
+        unsafe {
+            std::arch::asm!(
+                round_avx2_asm!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                round_avx2_asm!(2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8),
+                round_avx2_asm!(3, 4, 10, 12, 13, 2, 7, 14, 6, 5, 9, 0, 11, 15, 8, 1),
+                round_avx2_asm!(10, 7, 12, 9, 14, 3, 13, 15, 4, 0, 11, 2, 5, 8, 1, 6),
+                round_avx2_asm!(12, 13, 9, 11, 15, 10, 14, 8, 7, 2, 5, 3, 0, 1, 6, 4),
+                round_avx2_asm!(9, 14, 11, 5, 8, 12, 15, 1, 13, 3, 0, 10, 2, 6, 4, 7),
+                round_avx2_asm!(11, 15, 5, 0, 1, 9, 8, 6, 14, 10, 2, 12, 3, 4, 7, 13),
+                m = in(reg) $m.as_ptr(),
+                k = in(reg) ROT_MASKS.0.as_ptr(),
+                t = in(reg) &mut park as *mut __m256i,
+                inout("ymm0") $v[0],
+                inout("ymm1") $v[1],
+                inout("ymm2") $v[2],
+                inout("ymm3") $v[3],
+                inout("ymm4") $v[4],
+                inout("ymm5") $v[5],
+                inout("ymm6") $v[6],
+                inout("ymm7") $v[7],
+                inout("ymm8") $v[8],
+                inout("ymm9") $v[9],
+                inout("ymm10") $v[10],
+                inout("ymm11") $v[11],
+                inout("ymm12") $v[12],
+                inout("ymm13") $v[13],
+                inout("ymm14") $v[14],
+                inout("ymm15") $v[15],
+                options(nostack, preserves_flags),
+            )
+        }
+    };
+}
+
+/// One BLAKE3 compression of 8 lanes in AVX2 registers, as `compress16!`
+/// is for 16: the state from the CV rows `$cv`, the IV, the counter, block
+/// length and flag rows, the seven rounds (`rounds8_asm!`) over the message
+/// rows `$m`, and the new CV rows returned. With 16 registers the message
+/// rows live on the stack and the rounds read them as memory operands.
+macro_rules! compress8 {
+    ($cv:expr, $m:expr, $counter_lo:expr, $counter_hi:expr, $block_len:expr, $flags:expr) => {{
+        let cv: [__m256i; 8] = $cv;
+        let m: [__m256i; 16] = $m;
+        let mut v: [__m256i; 16] = [
+            cv[0],
+            cv[1],
+            cv[2],
+            cv[3],
+            cv[4],
+            cv[5],
+            cv[6],
+            cv[7],
+            _mm256_set1_epi32(IV[0] as i32),
+            _mm256_set1_epi32(IV[1] as i32),
+            _mm256_set1_epi32(IV[2] as i32),
+            _mm256_set1_epi32(IV[3] as i32),
+            $counter_lo,
+            $counter_hi,
+            $block_len,
+            $flags,
+        ];
+        rounds8_asm!(v, m);
+        let mut out = [_mm256_setzero_si256(); 8];
+        for w in 0..8 {
+            out[w] = _mm256_xor_si256(v[w], v[w + 8]);
+        }
+        out
+    }};
+}
+
 /// One BLAKE3 compression of 16 lanes in AVX-512 registers: the state from
 /// the CV rows `$cv`, the IV, the counter, block length and flag rows, the
 /// seven rounds over the message rows `$m`, and the new CV rows returned.
-/// A macro, like `rounds!`, so each kernel keeps it inline: a function
+/// A macro, so each kernel keeps it inline: a function
 /// would take its 24 vectors through memory wherever it was not inlined.
 macro_rules! compress16 {
     ($cv:expr, $m:expr, $counter_lo:expr, $counter_hi:expr, $block_len:expr, $flags:expr) => {{
@@ -309,43 +414,18 @@ unsafe fn compress8_avx2(s: &mut Step<8>) {
         // SAFETY: `a` is 32 readable bytes; the load has no alignment requirement.
         unsafe { _mm256_loadu_si256(a.as_ptr() as *const __m256i) }
     }
-    let rot16_mask = _mm256_setr_epi8(
-        2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,
-        14, 15, 12, 13,
-    );
-    let rot8_mask = _mm256_setr_epi8(
-        1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8, 13, 14, 15, 12, 1, 2, 3, 0, 5, 6, 7, 4, 9, 10, 11, 8,
-        13, 14, 15, 12,
-    );
-    let add = |a, b| _mm256_add_epi32(a, b);
-    let xor = |a, b| _mm256_xor_si256(a, b);
-    let r16 = |a| _mm256_shuffle_epi8(a, rot16_mask);
-    let r12 = |a| _mm256_or_si256(_mm256_srli_epi32::<12>(a), _mm256_slli_epi32::<20>(a));
-    let r8 = |a| _mm256_shuffle_epi8(a, rot8_mask);
-    let r7 = |a| _mm256_or_si256(_mm256_srli_epi32::<7>(a), _mm256_slli_epi32::<25>(a));
-    let mut m: [__m256i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
-    let mut v: [__m256i; 16] = [
-        ld(&s.cv[0]),
-        ld(&s.cv[1]),
-        ld(&s.cv[2]),
-        ld(&s.cv[3]),
-        ld(&s.cv[4]),
-        ld(&s.cv[5]),
-        ld(&s.cv[6]),
-        ld(&s.cv[7]),
-        _mm256_set1_epi32(IV[0] as i32),
-        _mm256_set1_epi32(IV[1] as i32),
-        _mm256_set1_epi32(IV[2] as i32),
-        _mm256_set1_epi32(IV[3] as i32),
+    let m: [__m256i; 16] = std::array::from_fn(|w| ld(&s.msg[w]));
+    let cv: [__m256i; 8] = std::array::from_fn(|w| ld(&s.cv[w]));
+    let (lo, hi, len, flags) = (
         ld(&s.counter_lo),
         ld(&s.counter_hi),
         ld(&s.block_len),
         ld(&s.flags),
-    ];
-    rounds!(v, m, add, xor, r16, r12, r8, r7);
-    for w in 0..8 {
+    );
+    let out = compress8!(cv, m, lo, hi, len, flags);
+    for (w, o) in out.into_iter().enumerate() {
         // SAFETY: `s.cv[w]` is 32 writable bytes; unaligned store.
-        unsafe { _mm256_storeu_si256(s.cv[w].as_mut_ptr() as *mut __m256i, xor(v[w], v[w + 8])) };
+        unsafe { _mm256_storeu_si256(s.cv[w].as_mut_ptr() as *mut __m256i, o) };
     }
 }
 
@@ -862,6 +942,270 @@ unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
         for (w, v) in transpose8(r).into_iter().enumerate() {
             // SAFETY: `msg[w]` is 32 writable bytes; unaligned store.
             unsafe { _mm256_storeu_si256(msg[8 * half + w].as_mut_ptr() as *mut __m256i, v) };
+        }
+    }
+}
+
+/// `chunk16` on AVX2: up to 8 one-chunk messages start to end, the CVs in
+/// registers between blocks, keys and blocks transposed in (8×8 word
+/// transposes of 32-byte half rows), the CVs transposed out into `outs`.
+/// AVX2 has no masked byte loads, so a block that is not whole inside one
+/// piece (a MAC's block across the header and the payload, a message's
+/// short last block) is staged zero-padded in its lane's pad first
+/// (`stage_pad`); every other block is read in place.
+pub fn chunk8(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+    // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
+    unsafe { chunk8_avx2(batch, outs, node) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+    let n = batch.len().min(8).min(outs.len());
+    let Some(first) = batch.first() else {
+        return;
+    };
+    let batch = &batch[..n];
+    // Compiled apart for one length and mode, as `chunk16_shaped` is.
+    let first_len = first.len();
+    let uniform = batch
+        .iter()
+        .all(|inp| inp.len() == first_len && inp.mode == first.mode);
+    // SAFETY: same target features as this function.
+    unsafe {
+        if uniform {
+            chunk8_shaped::<true>(batch, outs, node)
+        } else {
+            chunk8_shaped::<false>(batch, outs, node)
+        }
+    }
+}
+
+/// `chunk8` for a batch of `n` ≥ 1 inputs (`batch` already cut to `outs`),
+/// all of one length and mode if `UNIFORM`.
+#[target_feature(enable = "avx2")]
+unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+    use super::{BLOCK_LEN, ZERO_BLOCK};
+    let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
+    let n = batch.len();
+    let Some(first) = batch.first() else {
+        return;
+    };
+    let first_len = first.len();
+    let uniform = UNIFORM;
+    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
+    let mut lens = [0u32; 8];
+    let mut modes = [0u32; 8];
+    let mut most = first_len.div_ceil(BLOCK_LEN).max(1);
+    if !uniform {
+        for (l, inp) in batch.iter().enumerate() {
+            lens[l] = inp.len() as u32;
+            modes[l] = inp.mode;
+            most = most.max(inp.len().div_ceil(BLOCK_LEN));
+        }
+    }
+    let mut cv = [_mm256_setzero_si256(); 8];
+    if same_key {
+        for (w, c) in cv.iter_mut().enumerate() {
+            *c = _mm256_set1_epi32(first.key[w] as i32);
+        }
+    } else {
+        let mut kp = [IV.as_ptr(); 8];
+        for (k, inp) in kp.iter_mut().zip(batch) {
+            *k = inp.key.as_ptr();
+        }
+        let mut rows = [_mm256_setzero_si256(); 8];
+        for (row, k) in rows.iter_mut().zip(kp) {
+            // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
+            // unaligned load.
+            *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
+        }
+        cv = transpose8(rows);
+    }
+    // SAFETY: 32 readable bytes each; unaligned loads.
+    let (lens_v, modes_v) = unsafe {
+        (
+            _mm256_loadu_si256(lens.as_ptr() as *const __m256i),
+            _mm256_loadu_si256(modes.as_ptr() as *const __m256i),
+        )
+    };
+    let blocks_v = _mm256_max_epu32(
+        _mm256_srli_epi32::<6>(_mm256_add_epi32(lens_v, _mm256_set1_epi32(63))),
+        _mm256_set1_epi32(1),
+    );
+    let all_end = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(most as i32));
+    let ends_together = uniform || _mm256_movemask_ps(_mm256_castsi256_ps(all_end)) == 0xFF;
+    let mut done = cv;
+    let mut pads = Pads([[0; BLOCK_LEN]; 8]);
+    let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
+    for b in 0..most {
+        let start = b * BLOCK_LEN;
+        let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
+        let (block_len, flags) = if uniform {
+            let len = first_len.saturating_sub(start).min(BLOCK_LEN) as u32;
+            let mut f = first.mode;
+            if b == 0 {
+                f |= start_flag;
+            }
+            if b + 1 == most {
+                f |= end_flags;
+            }
+            (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
+        } else {
+            let rest = _mm256_max_epi32(
+                _mm256_sub_epi32(lens_v, _mm256_set1_epi32(start as i32)),
+                _mm256_setzero_si256(),
+            );
+            let len = _mm256_min_epu32(rest, _mm256_set1_epi32(BLOCK_LEN as i32));
+            let mut f = modes_v;
+            if b == 0 {
+                f = _mm256_or_si256(f, _mm256_set1_epi32(start_flag as i32));
+            }
+            f = _mm256_or_si256(
+                f,
+                _mm256_and_si256(last, _mm256_set1_epi32(end_flags as i32)),
+            );
+            (len, f)
+        };
+        // Each lane's block address: in place where the block is whole in
+        // the head (the first pass, which stops at the first lane where it
+        // is not) or in either piece, else staged in the lane's pad; the
+        // zero block for lanes past `batch` and lanes whose message ended.
+        let mut src = [zero_block.as_ptr(); 8];
+        let in_heads = batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
+            let block = inp.head.get(start..start + BLOCK_LEN);
+            if let Some(b) = block {
+                *s = b.as_ptr();
+            }
+            block.is_some()
+        });
+        if !in_heads {
+            for ((s, inp), pad) in src.iter_mut().zip(batch).zip(pads.0.iter_mut()) {
+                *s = if let Some(w) = inp.whole {
+                    if b == 0 {
+                        w.as_ptr()
+                    } else {
+                        zero_block.as_ptr()
+                    }
+                } else if start >= inp.len() && start > 0 {
+                    zero_block.as_ptr()
+                } else if let Some(row) = inp.direct(start) {
+                    row.as_ptr()
+                } else {
+                    // SAFETY: same target features as this function.
+                    unsafe { stage_pad(inp, start, pad) };
+                    pad.as_ptr()
+                };
+            }
+        }
+        let mut m = [_mm256_setzero_si256(); 16];
+        for h in 0..2 {
+            let mut r = [_mm256_setzero_si256(); 8];
+            for (r, s) in r.iter_mut().zip(src) {
+                // SAFETY: `s` has 64 readable bytes (a block in place, a
+                // pad, or the zero block); unaligned load of half `h`.
+                *r = unsafe { _mm256_loadu_si256(s.add(32 * h) as *const __m256i) };
+            }
+            m[8 * h..8 * h + 8].copy_from_slice(&transpose8(r));
+        }
+        let (counter_lo, counter_hi) = (
+            _mm256_set1_epi32(node.counter() as i32),
+            _mm256_setzero_si256(),
+        );
+        cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
+        if !ends_together {
+            for w in 0..8 {
+                done[w] = _mm256_blendv_epi8(done[w], cv[w], last);
+            }
+        }
+    }
+    let out = transpose8(if ends_together { cv } else { done });
+    for (dst, o) in outs.iter_mut().zip(out).take(n) {
+        // SAFETY: `dst` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
+    }
+}
+
+/// Eight lanes' staging pads, aligned so each 32-byte half is one line's.
+#[repr(C, align(64))]
+struct Pads([[u8; 64]; 8]);
+
+/// Bytes `start..start + 64` of `inp`, zero-padded past its end, into
+/// `pad`: the pad zeroed whole, then each piece's bytes copied in by two
+/// overlapping loads and stores of the widest size that fits (no `memcpy`
+/// call for a few bytes, no per-byte loop).
+#[target_feature(enable = "avx2")]
+unsafe fn stage_pad(inp: &Input, start: usize, pad: &mut [u8; 64]) {
+    let (head, tail) = (inp.head, inp.tail);
+    let h = head.len();
+    let from_head = head.get(start.min(h)..).unwrap_or(&[]);
+    let nh = from_head.len().min(64);
+    let from_tail = tail.get(start.saturating_sub(h)..).unwrap_or(&[]);
+    let nt = from_tail.len().min(64 - nh);
+    let p = pad.as_mut_ptr();
+    // SAFETY: `pad` is 64 writable bytes; unaligned stores.
+    unsafe {
+        _mm256_storeu_si256(p as *mut __m256i, _mm256_setzero_si256());
+        _mm256_storeu_si256(p.add(32) as *mut __m256i, _mm256_setzero_si256());
+    }
+    // SAFETY: `nh + nt <= 64`, so both copies stay inside `pad`.
+    unsafe {
+        copy_short(&from_head[..nh], p);
+        copy_short(&from_tail[..nt], p.add(nh));
+    }
+}
+
+/// Copy `src` (at most 64 bytes) to `dst` with at most two overlapping
+/// loads and stores of one width.
+///
+/// # Safety
+/// `dst` has `src.len()` writable bytes; the CPU has AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn copy_short(src: &[u8], dst: *mut u8) {
+    let (s, n) = (src.as_ptr(), src.len());
+    // SAFETY: every load reads `src[i..i + w]` with `i + w <= n`, every
+    // store writes `dst[i..i + w]` likewise (the caller's bound); all
+    // unaligned.
+    unsafe {
+        match n {
+            0 => {}
+            1..=3 => {
+                *dst = *s;
+                *dst.add(n / 2) = *s.add(n / 2);
+                *dst.add(n - 1) = *s.add(n - 1);
+            }
+            4..=7 => {
+                let (a, b) = (
+                    (s as *const u32).read_unaligned(),
+                    (s.add(n - 4) as *const u32).read_unaligned(),
+                );
+                (dst as *mut u32).write_unaligned(a);
+                (dst.add(n - 4) as *mut u32).write_unaligned(b);
+            }
+            8..=15 => {
+                let (a, b) = (
+                    (s as *const u64).read_unaligned(),
+                    (s.add(n - 8) as *const u64).read_unaligned(),
+                );
+                (dst as *mut u64).write_unaligned(a);
+                (dst.add(n - 8) as *mut u64).write_unaligned(b);
+            }
+            16..=31 => {
+                let (a, b) = (
+                    _mm_loadu_si128(s as *const __m128i),
+                    _mm_loadu_si128(s.add(n - 16) as *const __m128i),
+                );
+                _mm_storeu_si128(dst as *mut __m128i, a);
+                _mm_storeu_si128(dst.add(n - 16) as *mut __m128i, b);
+            }
+            _ => {
+                let (a, b) = (
+                    _mm256_loadu_si256(s as *const __m256i),
+                    _mm256_loadu_si256(s.add(n - 32) as *const __m256i),
+                );
+                _mm256_storeu_si256(dst as *mut __m256i, a);
+                _mm256_storeu_si256(dst.add(n - 32) as *mut __m256i, b);
+            }
         }
     }
 }
