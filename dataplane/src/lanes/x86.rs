@@ -20,15 +20,21 @@ use std::arch::x86_64::*;
 /// (measured: 1518-byte frames 0.87 → 1.57 Mpps, docs/performance.md).
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
+    let Some(last) = bytes.len().checked_sub(1) else {
+        return;
+    };
+    // One hint per line the bytes touch, counted once: an iterator over
+    // 64-byte steps and the last byte cost more than the hints (measured).
     let p = bytes.as_ptr();
-    for off in (0..bytes.len())
-        .step_by(64)
-        .chain(bytes.len().checked_sub(1))
-    {
+    let at = p as usize;
+    let lines = ((at + last) >> 6) - (at >> 6) + 1;
+    let first = p.wrapping_sub(at & 63);
+    for i in 0..lines {
         // SAFETY: SSE is part of the x86_64 baseline, so the intrinsic's
         // target feature is always present; a prefetch is a hint that never
-        // faults or changes memory, and `p + off` is inside `bytes`.
-        unsafe { _mm_prefetch::<_MM_HINT_NTA>(p.add(off).cast()) };
+        // faults or changes memory, whatever the address (here the lines
+        // holding `bytes`).
+        unsafe { _mm_prefetch::<_MM_HINT_NTA>(first.wrapping_add(64 * i).cast()) };
     }
 }
 
