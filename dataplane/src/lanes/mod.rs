@@ -545,8 +545,7 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
         return match level.or_supported() {
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => chunk_sync::<16>(inputs, out, &kernel16(), scatter_avx512),
-            #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => chunk_sync::<8>(inputs, out, &kernel8(), scatter_avx2),
+            // AVX2 always has its chunk kernel (`chunk8`, above).
             _ => chunk_sync::<{ portable::LANES }>(inputs, out, &kernel_portable(), scatter_scalar),
         };
     }
@@ -876,12 +875,6 @@ fn scatter_scalar<const L: usize>(cv: &[[u32; L]; 8], outs: &mut [[u8; 32]]) {
 #[cfg(target_arch = "x86_64")]
 fn scatter_avx512(cv: &[[u32; 16]; 8], outs: &mut [[u8; 32]]) {
     x86::scatter16(cv, outs)
-}
-
-/// CVs back to bytes for 8 lanes: one in-register 8×8 transpose.
-#[cfg(target_arch = "x86_64")]
-fn scatter_avx2(cv: &[[u32; 8]; 8], outs: &mut [[u8; 32]]) {
-    x86::scatter8(cv, outs)
 }
 
 impl<'a> Input<'a> {

@@ -831,23 +831,6 @@ unsafe fn scatter16_avx2(cv: &[[u32; 16]; 8], out: &mut [[u8; 32]]) {
     }
 }
 
-/// The CVs of up to 8 lanes (word-major) into `out[l]` as bytes.
-pub fn scatter8(cv: &[[u32; 8]; 8], out: &mut [[u8; 32]]) {
-    // SAFETY: `hash_many` selects this backend only when the CPU reports AVX2.
-    unsafe { scatter8_avx2(cv, out) }
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn scatter8_avx2(cv: &[[u32; 8]; 8], out: &mut [[u8; 32]]) {
-    // SAFETY: `cv[w]` is 32 readable bytes; unaligned loads.
-    let r: [__m256i; 8] =
-        std::array::from_fn(|w| unsafe { _mm256_loadu_si256(cv[w].as_ptr() as *const __m256i) });
-    for (o, v) in out.iter_mut().zip(transpose8(r)) {
-        // SAFETY: `o` is 32 writable bytes; unaligned store.
-        unsafe { _mm256_storeu_si256(o.as_mut_ptr() as *mut __m256i, v) };
-    }
-}
-
 /// Transpose a 16×16 matrix of 32-bit words held in 16 registers:
 /// interleave 32-bit then 64-bit words within 128-bit lanes, then move
 /// 128-bit lanes across registers.
