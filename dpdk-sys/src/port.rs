@@ -308,6 +308,10 @@ impl RxQueue for DpdkRx {
                 want,
             )
         } as usize;
+        if n == 0 {
+            // An empty poll (most of them while idle) zeroes no scratch.
+            return RxStatus::Open;
+        }
         let mut done = [std::ptr::null_mut::<ffi::rte_mbuf>(); BURST];
         let mut n_done = 0;
         for (&m, v) in self.mbufs[..n].iter().zip(&self.views[..n]) {

@@ -111,6 +111,28 @@ fn one_hundred_reloads_under_traffic_lose_nothing_and_drop_every_hostile_packet(
     let stderr = log.join().unwrap();
     assert!(status.success(), "{text}\n{stderr}");
     assert!(text.contains("stopped"), "{text}");
+    // The worker line counts its polls: bursts with packets (their mean no
+    // larger than a burst, and together every frame it received) and
+    // empty ones.
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("worker ") && l.contains("; polls "))
+        .unwrap_or_else(|| panic!("no worker polls line:\n{text}"));
+    let after = |key: &str| -> f64 {
+        let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key}: {line}")) + key.len()..];
+        rest.trim_start()
+            .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{key}: {line}"))
+    };
+    let (bursts, mean) = (after("; polls "), after("with packets ("));
+    assert!(bursts > 0.0 && mean > 0.0 && mean <= 64.0, "{line}");
+    let worker_rx = after(" rx ");
+    assert!(
+        (bursts * mean - worker_rx).abs() <= bursts * 0.05 + 1.0,
+        "{line}"
+    );
     // A reload may also be triggered by the file watcher; none failed.
     assert!(!stderr.contains("FAILED"), "{stderr}");
     let reloads = stderr.matches("reload: ok").count();

@@ -45,6 +45,11 @@ pub struct RunOptions {
 pub struct RunReport {
     pub totals: BurstStats,
     pub per_worker: Vec<(String, BurstStats)>,
+    /// Per worker, in `per_worker`'s order: (bursts published: rx polls
+    /// that returned packets, plus the rare poll that only reported frames
+    /// the port refused; rx polls that returned nothing). Few empty polls
+    /// under load say the worker, not its source, set the rate.
+    pub polls: Vec<(u64, u64)>,
     pub elapsed: Duration,
     /// Buffers not back in their pool when each worker exited (must be 0).
     pub buffers_in_use: usize,
@@ -199,6 +204,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
             .iter()
             .map(|(l, c)| (l.clone(), c.read()))
             .collect(),
+        polls: counters.iter().map(|(_, c)| c.polls()).collect(),
         elapsed: start.elapsed(),
         buffers_in_use: in_use,
         mbufs_in_use: dpdk.as_ref().map_or(0, |d| d.mbufs_in_use()),

@@ -92,15 +92,18 @@ pub fn print_summary(r: &RunReport) {
             );
         }
     }
-    for ((label, s), exit) in r.per_worker.iter().zip(&r.exits) {
+    for (((label, s), exit), &(bursts, empty)) in r.per_worker.iter().zip(&r.exits).zip(&r.polls) {
         let how = match exit {
             Exit::Stopped => "stopped",
             Exit::SourceExhausted => "source exhausted",
         };
         outln!(
-            "  worker {label:<12} rx {:>12}  ({:.3} Mpps), {how}",
+            "  worker {label:<12} rx {:>12}  ({:.3} Mpps), {how}; polls {} with packets ({:.1} a burst), {} empty",
             s.rx,
-            s.rx as f64 / secs / 1e6
+            s.rx as f64 / secs / 1e6,
+            bursts,
+            s.rx as f64 / bursts.max(1) as f64,
+            empty
         );
     }
     let c = &r.control;
