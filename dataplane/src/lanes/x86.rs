@@ -1024,7 +1024,10 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
     let all_end = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(most as i32));
     let ends_together = uniform || _mm256_movemask_ps(_mm256_castsi256_ps(all_end)) == 0xFF;
     let mut done = cv;
-    let mut pads = Pads([[0; BLOCK_LEN]; 8]);
+    // Uninitialised: only `stage_pad` writes a pad (all 64 bytes) and only
+    // a pad it wrote is read; zeroing eight every call cost 16 stores.
+    let mut pads = std::mem::MaybeUninit::<Pads>::uninit();
+    let pad_base = pads.as_mut_ptr().cast::<u8>();
     let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
     for b in 0..most {
         let start = b * BLOCK_LEN;
@@ -1068,7 +1071,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
             block.is_some()
         });
         if !in_heads {
-            for ((s, inp), pad) in src.iter_mut().zip(batch).zip(pads.0.iter_mut()) {
+            for (l, (s, inp)) in src.iter_mut().zip(batch).enumerate() {
                 *s = if let Some(w) = inp.whole {
                     if b == 0 {
                         w.as_ptr()
@@ -1080,9 +1083,11 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
                 } else if let Some(row) = inp.direct(start) {
                     row.as_ptr()
                 } else {
-                    // SAFETY: same target features as this function.
+                    let pad = pad_base.wrapping_add(BLOCK_LEN * l);
+                    // SAFETY: same target features as this function; `pad`
+                    // is lane `l`'s 64 bytes of `pads` (l < 8), writable.
                     unsafe { stage_pad(inp, start, pad) };
-                    pad.as_ptr()
+                    pad.cast_const()
                 };
             }
         }
@@ -1118,20 +1123,24 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
 #[repr(C, align(64))]
 struct Pads([[u8; 64]; 8]);
 
-/// Bytes `start..start + 64` of `inp`, zero-padded past its end, into
-/// `pad`: the pad zeroed whole, then each piece's bytes copied in by two
-/// overlapping loads and stores of the widest size that fits (no `memcpy`
-/// call for a few bytes, no per-byte loop).
+/// Bytes `start..start + 64` of `inp`, zero-padded past its end, into the
+/// 64 bytes at `pad`: the pad zeroed whole, then each piece's bytes copied
+/// in by two overlapping loads and stores of the widest size that fits (no
+/// `memcpy` call for a few bytes, no per-byte loop). Every byte of the pad
+/// is written, so it may start uninitialised.
+///
+/// # Safety
+/// `pad` has 64 writable bytes; the CPU has AVX2.
 #[target_feature(enable = "avx2")]
-unsafe fn stage_pad(inp: &Input, start: usize, pad: &mut [u8; 64]) {
+unsafe fn stage_pad(inp: &Input, start: usize, pad: *mut u8) {
     let (head, tail) = (inp.head, inp.tail);
     let h = head.len();
     let from_head = head.get(start.min(h)..).unwrap_or(&[]);
     let nh = from_head.len().min(64);
     let from_tail = tail.get(start.saturating_sub(h)..).unwrap_or(&[]);
     let nt = from_tail.len().min(64 - nh);
-    let p = pad.as_mut_ptr();
-    // SAFETY: `pad` is 64 writable bytes; unaligned stores.
+    let p = pad;
+    // SAFETY: `pad` is 64 writable bytes (the caller's bound); unaligned stores.
     unsafe {
         _mm256_storeu_si256(p as *mut __m256i, _mm256_setzero_si256());
         _mm256_storeu_si256(p.add(32) as *mut __m256i, _mm256_setzero_si256());
