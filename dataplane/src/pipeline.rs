@@ -1122,13 +1122,9 @@ fn rewrite_governed(frame: &mut [u8], off: &GovOffsets, lineage: &[u8; LINEAGE_L
     if hc == 0 && !v6 {
         return; // IPv4 sender chose no checksum; keep it that way.
     }
-    let bytes = |w: [u64; 2]| {
-        let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&w[0].to_le_bytes());
-        b[8..].copy_from_slice(&w[1].to_le_bytes());
-        b
-    };
-    let mut c = checksum::update(hc, &bytes(old), &bytes(new));
+    // The words as they are (little-endian loads): no bytes rebuilt for a
+    // 16-bit-word loop, which was 70 % of this function's samples.
+    let mut c = checksum::update_le64(hc, &old, &new);
     if c == 0 {
         c = 0xffff;
     }
