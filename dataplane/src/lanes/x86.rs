@@ -10,7 +10,7 @@
 //! the AVX-512BW row loads (`stage_block`, `chunk16`) only after
 //! `has_avx512bw` found that extension too.
 
-use super::{Input, Node, Step, IV};
+use super::{Input, Node, Step, BLOCK_LEN, IV};
 use std::arch::x86_64::*;
 
 /// Ask for every cache line of `bytes` ahead of use, non-temporally: a
@@ -452,6 +452,82 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
     unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, row_at(inp, start)) }
 }
 
+/// Whether every input of `batch` has the first's length and mode: then a
+/// chunk kernel's lengths and flags are one broadcast value per block, and
+/// every lane ends with the last block. An early-exit test, so the compiler
+/// does not turn it into gathers over the inputs.
+#[inline(always)]
+fn one_shape(batch: &[Input]) -> bool {
+    let Some(first) = batch.first() else {
+        return true;
+    };
+    let first_len = first.len();
+    batch
+        .iter()
+        .all(|inp| inp.len() == first_len && inp.mode == first.mode)
+}
+
+/// Each lane's length and mode for a batch of mixed shapes (zeros where
+/// `uniform`, which needs neither), and the blocks of its longest message
+/// (an empty message is one block). `batch` has at least one input.
+#[inline(always)]
+fn lane_shapes<const L: usize>(batch: &[Input], uniform: bool) -> ([u32; L], [u32; L], usize) {
+    let (mut lens, mut modes) = ([0u32; L], [0u32; L]);
+    let mut most = batch
+        .first()
+        .map_or(0, |f| f.len().div_ceil(BLOCK_LEN))
+        .max(1);
+    if !uniform {
+        for (l, inp) in batch.iter().enumerate().take(L) {
+            lens[l] = inp.len() as u32;
+            modes[l] = inp.mode;
+            most = most.max(inp.len().div_ceil(BLOCK_LEN));
+        }
+    }
+    (lens, modes, most)
+}
+
+/// Each lane's key address, IV for lanes past `batch`: rows for the key
+/// transpose, loaded straight into registers.
+#[inline(always)]
+fn key_rows<const L: usize>(batch: &[Input]) -> [*const u32; L] {
+    let mut kp = [IV.as_ptr(); L];
+    for (k, inp) in kp.iter_mut().zip(batch) {
+        *k = inp.key.as_ptr();
+    }
+    kp
+}
+
+/// Block `b` of `most`'s length and flags in a batch of one shape (the
+/// first input's), for a kernel computing `node`.
+#[inline(always)]
+fn uniform_block(first: &Input, b: usize, most: usize, node: Node) -> (u32, u32) {
+    let len = first.len().saturating_sub(b * BLOCK_LEN).min(BLOCK_LEN) as u32;
+    let mut f = first.mode;
+    if b == 0 {
+        f |= node.start_flag();
+    }
+    if b + 1 == most {
+        f |= node.end_flags();
+    }
+    (len, f)
+}
+
+/// Each lane's block at `start` where every lane's head holds it whole,
+/// into `src` (lanes past `batch` keep what `src` held: the zero block).
+/// A scalar pass that stops at the first lane whose head does not (a MAC's
+/// block that straddles the header and the payload), returning false.
+#[inline(always)]
+fn head_blocks<const L: usize>(batch: &[Input], start: usize, src: &mut [*const u8; L]) -> bool {
+    batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
+        let block = inp.head.get(start..start + BLOCK_LEN);
+        if let Some(b) = block {
+            *s = b.as_ptr();
+        }
+        block.is_some()
+    })
+}
+
 /// Hash up to 16 one-chunk messages (each at most 1024 bytes) start to end
 /// in registers: keys transposed in (or broadcast when the lanes share one),
 /// each block loaded straight from the messages (as paired half rows where
@@ -473,25 +549,18 @@ pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     let n = batch.len().min(16).min(outs.len());
-    let Some(first) = batch.first() else {
+    if n == 0 {
         return;
-    };
+    }
     let batch = &batch[..n];
-    // Whether the lanes share the first's length and mode: then each
-    // block's lengths and flags are one broadcast value, and every lane
-    // ends with the last block. An early-exit test, so the compiler does not
-    // turn it into gathers over the inputs. The two cases are compiled
+    // Batches of one shape (`one_shape`) and mixed ones are compiled
     // apart: in one body the mixed case's per-lane lengths, flags and kept
     // CVs stayed live around the rounds, which use all 32 registers, and
     // were spilled and reloaded for every batch (64 B: 13.4 → 11.9 ns a
     // message, docs/performance.md).
-    let first_len = first.len();
-    let uniform = batch
-        .iter()
-        .all(|inp| inp.len() == first_len && inp.mode == first.mode);
     // SAFETY: same target features as this function.
     unsafe {
-        if uniform {
+        if one_shape(batch) {
             chunk16_shaped::<true>(batch, outs, node)
         } else {
             chunk16_shaped::<false>(batch, outs, node)
@@ -509,21 +578,10 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
     let Some(first) = batch.first() else {
         return;
     };
-    let first_len = first.len();
     let uniform = UNIFORM;
     // Whether the lanes share the first's key (an early-exit test, as above).
     let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
-    // Each lane's length and mode, for batches of mixed lengths or modes.
-    let mut lens = [0u32; 16];
-    let mut modes = [0u32; 16];
-    let mut most = first_len.div_ceil(BLOCK_LEN).max(1);
-    if !uniform {
-        for (l, inp) in batch.iter().enumerate() {
-            lens[l] = inp.len() as u32;
-            modes[l] = inp.mode;
-            most = most.max(inp.len().div_ceil(BLOCK_LEN));
-        }
-    }
+    let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
     let mut cv = [_mm512_setzero_si512(); 8];
     if same_key {
         for (w, c) in cv.iter_mut().enumerate() {
@@ -533,10 +591,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
         // Row i: lane i's key in the low half, lane i + 8's in the high,
         // loaded straight into registers from each lane's key address (IV
         // for lanes past `batch`), as the blocks are below.
-        let mut kp = [IV.as_ptr(); 16];
-        for (k, inp) in kp.iter_mut().zip(batch) {
-            *k = inp.key.as_ptr();
-        }
+        let kp = key_rows::<16>(batch);
         let mut rows = [_mm512_setzero_si512(); 8];
         for (i, row) in rows.iter_mut().enumerate() {
             // SAFETY: `kp[i]` and `kp[i + 8]` each point at 8 readable
@@ -569,14 +624,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
     for b in 0..most {
         let start = b * BLOCK_LEN;
         let (block_len, flags) = if uniform {
-            let len = first_len.saturating_sub(start).min(BLOCK_LEN) as u32;
-            let mut f = first.mode;
-            if b == 0 {
-                f |= start_flag;
-            }
-            if b + 1 == most {
-                f |= end_flags;
-            }
+            let (len, f) = uniform_block(first, b, most, node);
             (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
         } else {
             let rest = _mm512_max_epi32(
@@ -605,13 +653,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
         // Where the first lane's head is already too short (a MAC's block
         // that straddles the header and the payload), the pass stops at once.
         let mut src = [zero_block.as_ptr(); 16];
-        let in_heads = batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
-            let block = inp.head.get(start..start + BLOCK_LEN);
-            if let Some(b) = block {
-                *s = b.as_ptr();
-            }
-            block.is_some()
-        });
+        let in_heads = head_blocks(batch, start, &mut src);
         let m = if in_heads {
             let mut words = [_mm512_setzero_si512(); 16];
             for h in 0..2 {
@@ -950,18 +992,14 @@ pub fn chunk8(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 #[target_feature(enable = "avx2")]
 unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     let n = batch.len().min(8).min(outs.len());
-    let Some(first) = batch.first() else {
+    if n == 0 {
         return;
-    };
+    }
     let batch = &batch[..n];
     // Compiled apart for one length and mode, as `chunk16_shaped` is.
-    let first_len = first.len();
-    let uniform = batch
-        .iter()
-        .all(|inp| inp.len() == first_len && inp.mode == first.mode);
     // SAFETY: same target features as this function.
     unsafe {
-        if uniform {
+        if one_shape(batch) {
             chunk8_shaped::<true>(batch, outs, node)
         } else {
             chunk8_shaped::<false>(batch, outs, node)
@@ -979,29 +1017,16 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
     let Some(first) = batch.first() else {
         return;
     };
-    let first_len = first.len();
     let uniform = UNIFORM;
     let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
-    let mut lens = [0u32; 8];
-    let mut modes = [0u32; 8];
-    let mut most = first_len.div_ceil(BLOCK_LEN).max(1);
-    if !uniform {
-        for (l, inp) in batch.iter().enumerate() {
-            lens[l] = inp.len() as u32;
-            modes[l] = inp.mode;
-            most = most.max(inp.len().div_ceil(BLOCK_LEN));
-        }
-    }
+    let (lens, modes, most) = lane_shapes::<8>(batch, uniform);
     let mut cv = [_mm256_setzero_si256(); 8];
     if same_key {
         for (w, c) in cv.iter_mut().enumerate() {
             *c = _mm256_set1_epi32(first.key[w] as i32);
         }
     } else {
-        let mut kp = [IV.as_ptr(); 8];
-        for (k, inp) in kp.iter_mut().zip(batch) {
-            *k = inp.key.as_ptr();
-        }
+        let kp = key_rows::<8>(batch);
         let mut rows = [_mm256_setzero_si256(); 8];
         for (row, k) in rows.iter_mut().zip(kp) {
             // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
@@ -1033,14 +1058,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
         let start = b * BLOCK_LEN;
         let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
         let (block_len, flags) = if uniform {
-            let len = first_len.saturating_sub(start).min(BLOCK_LEN) as u32;
-            let mut f = first.mode;
-            if b == 0 {
-                f |= start_flag;
-            }
-            if b + 1 == most {
-                f |= end_flags;
-            }
+            let (len, f) = uniform_block(first, b, most, node);
             (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
         } else {
             let rest = _mm256_max_epi32(
@@ -1063,13 +1081,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
         // is not) or in either piece, else staged in the lane's pad; the
         // zero block for lanes past `batch` and lanes whose message ended.
         let mut src = [zero_block.as_ptr(); 8];
-        let in_heads = batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
-            let block = inp.head.get(start..start + BLOCK_LEN);
-            if let Some(b) = block {
-                *s = b.as_ptr();
-            }
-            block.is_some()
-        });
+        let in_heads = head_blocks(batch, start, &mut src);
         if !in_heads {
             for (l, (s, inp)) in src.iter_mut().zip(batch).enumerate() {
                 *s = if let Some(w) = inp.whole {
