@@ -1331,8 +1331,152 @@ mod tests {
         Ok(())
     }
 
+    /// A batch of one length and one split point (every lane's head the
+    /// same length, as a burst's MAC inputs are), each level against the
+    /// crate: on AVX2, where the head length is a multiple of 4, these go
+    /// through the masked-load path (`x86::chunk8_split`).
+    fn one_split_equals_the_crate(len: usize, at: usize, lanes: usize, seed: u8, same_key: bool) {
+        let msgs: Vec<Vec<u8>> = (0..lanes)
+            .map(|i| {
+                (0..len)
+                    .map(|j| (j as u8).wrapping_mul(seed | 1) ^ i as u8)
+                    .collect()
+            })
+            .collect();
+        let keys: Vec<[u8; 32]> = (0..lanes)
+            .map(|i| {
+                [if same_key {
+                    seed
+                } else {
+                    seed.wrapping_add(i as u8)
+                }; 32]
+            })
+            .collect();
+        let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+        for level in levels() {
+            let inputs: Vec<Input> = msgs
+                .iter()
+                .zip(&kw)
+                .map(|(m, k)| Input {
+                    tail: &m[at..],
+                    ..Input::keyed(k, &m[..at])
+                })
+                .collect();
+            let mut out = vec![[0u8; 32]; lanes];
+            hash_many(level, &inputs, &mut out);
+            for i in 0..lanes {
+                assert_eq!(
+                    out[i],
+                    reference(&keys[i], &msgs[i]),
+                    "{level:?} len {len} split {at} lanes {lanes}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn one_split_batches_every_length_near_the_mac_shape() {
+        for len in 0..=200 {
+            for at in [0, 4, 8, 52, 56, 60, 64, 68, 128] {
+                for lanes in [1, 3, 8, 9, 17] {
+                    if at <= len {
+                        one_split_equals_the_crate(len, at, lanes, len as u8, lanes % 2 == 0);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Pieces laid against inaccessible pages, so a load that reads one
+    /// byte outside its piece faults: each piece's end just before a guard
+    /// page, and each piece's start just after one (a masked load's
+    /// unselected dwords lie before the tail it reads). Every level
+    /// against the crate.
+    #[test]
+    fn pieces_against_guard_pages_are_read_only_inside() {
+        const PAGE: usize = 4096;
+        // SAFETY: a private anonymous mapping of three inaccessible pages,
+        // released below; only the middle one is made accessible.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                3 * PAGE,
+                libc::PROT_NONE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED);
+        let base = base.cast::<u8>();
+        // SAFETY: page 1 of the mapping above.
+        let rw = unsafe {
+            libc::mprotect(
+                base.add(PAGE).cast(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+            )
+        };
+        assert_eq!(rw, 0);
+        // SAFETY: page 1 is readable and writable, PAGE bytes.
+        let page = unsafe { std::slice::from_raw_parts_mut(base.add(PAGE), PAGE) };
+        for len in [1usize, 3, 14, 22, 63, 64, 65, 78, 100, 150] {
+            for at in [0usize, 4, 8, 56, 60].into_iter().filter(|&a| a <= len) {
+                let msg: Vec<u8> = (0..len).map(|j| (j * 7 + len) as u8).collect();
+                let key = [len as u8; 32];
+                let kw = words(&key);
+                let tail_len = len - at;
+                for tail_first in [false, true] {
+                    page.fill(0xa5);
+                    // The tail at the page's start and the head ending at
+                    // its end, or the head at the start and the tail
+                    // ending at the end.
+                    let (h0, t0) = if tail_first {
+                        (PAGE - at, 0)
+                    } else {
+                        (0, PAGE - tail_len)
+                    };
+                    page[h0..h0 + at].copy_from_slice(&msg[..at]);
+                    page[t0..t0 + tail_len].copy_from_slice(&msg[at..]);
+                    let page: &[u8] = page;
+                    let inputs = vec![
+                        Input {
+                            tail: &page[t0..t0 + tail_len],
+                            ..Input::keyed(&kw, &page[h0..h0 + at])
+                        };
+                        8
+                    ];
+                    let want = reference(&key, &msg);
+                    for level in levels() {
+                        let mut out = vec![[0u8; 32]; 8];
+                        hash_many(level, &inputs, &mut out);
+                        assert!(
+                            out.iter().all(|o| *o == want),
+                            "{level:?} len {len} split {at}"
+                        );
+                    }
+                }
+            }
+        }
+        // SAFETY: the mapping made above, no longer referenced.
+        assert_eq!(unsafe { libc::munmap(base.cast(), 3 * PAGE) }, 0);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+        /// One length and one split point for the whole batch (as a
+        /// burst's MACs): equal to the crate.
+        #[test]
+        fn one_split_batches_equal_the_crate(
+            len in 0usize..=1024,
+            split in any::<prop::sample::Index>(),
+            lanes in 1usize..=24,
+            seed in any::<u8>(),
+            same_key in any::<bool>(),
+        ) {
+            one_split_equals_the_crate(len, split.index(len + 1), lanes, seed, same_key);
+        }
+
         /// Lengths 0..=2048 only, so the levels with a chunk kernel
         /// (AVX-512BW, AVX2) take the batch chunk by chunk (`two_chunks`):
         /// one- and two-chunk messages mixed,

@@ -980,10 +980,13 @@ unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
 /// `chunk16` on AVX2: up to 8 one-chunk messages start to end, the CVs in
 /// registers between blocks, keys and blocks transposed in (8×8 word
 /// transposes of 32-byte half rows), the CVs transposed out into `outs`.
-/// AVX2 has no masked byte loads, so a block that is not whole inside one
-/// piece (a MAC's block across the header and the payload, a message's
-/// short last block) is staged zero-padded in its lane's pad first
-/// (`stage_pad`); every other block is read in place.
+/// AVX2 has no masked byte loads. A batch of one length whose lanes share
+/// a head length that is a multiple of 4 (a burst's MACs: the 56-byte
+/// immutable header, then the payload) reads every block, straddling or
+/// short, by dword-masked loads from both pieces (`chunk8_split`). In
+/// other batches a block that is not whole inside one piece is staged
+/// zero-padded in its lane's pad first (`stage_pad`); every other block is
+/// read in place.
 pub fn chunk8(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
     unsafe { chunk8_avx2(batch, outs, node) }
@@ -1000,10 +1003,159 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if one_shape(batch) {
-            chunk8_shaped::<true>(batch, outs, node)
+            if let Some(h) = split_shape(batch) {
+                chunk8_split(batch, outs, node, h)
+            } else {
+                chunk8_shaped::<true>(batch, outs, node)
+            }
         } else {
             chunk8_shaped::<false>(batch, outs, node)
         }
+    }
+}
+
+/// The head length every input of a one-shape `batch` shares, where each
+/// block of every lane can be read by dword-masked loads from its two
+/// pieces (`chunk8_split`): the same head length, a multiple of 4 (no
+/// dword straddles the pieces), no caller-padded block, and a tail of at
+/// least 4 bytes where the message ends inside a dword (that dword is read
+/// as the 4 bytes ending the message, then shifted). A MAC's input (the
+/// 56-byte immutable header, then the payload) has this shape.
+#[inline(always)]
+fn split_shape(batch: &[Input]) -> Option<usize> {
+    let first = batch.first()?;
+    let h = first.head.len();
+    let len = h + first.tail.len();
+    let fits = h % 4 == 0 && (len % 4 == 0 || first.tail.len() >= 4);
+    (fits
+        && batch
+            .iter()
+            .all(|inp| inp.head.len() == h && inp.whole.is_none()))
+    .then_some(h)
+}
+
+/// `chunk8` for a batch of one shape whose lanes share the head length `h`
+/// (`split_shape`): every block is loaded straight from the two pieces, as
+/// each 32-byte half row's dwords from the head (a plain load where the
+/// head holds the whole half, else `vpmaskmovd`) or'ed with its dwords
+/// from the tail (likewise), and the message's last bytes where it ends
+/// inside a dword or'ed into that word's message row. Which dwords come
+/// from where is the same for every lane, so it is decided once per half
+/// block, not per lane: nothing is staged, and no load waits on a store.
+#[target_feature(enable = "avx2")]
+unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: usize) {
+    let n = batch.len();
+    let Some(first) = batch.first() else {
+        return;
+    };
+    let len = first.len();
+    let most = len.div_ceil(BLOCK_LEN).max(1);
+    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
+    let mut cv = [_mm256_setzero_si256(); 8];
+    if same_key {
+        for (w, c) in cv.iter_mut().enumerate() {
+            *c = _mm256_set1_epi32(first.key[w] as i32);
+        }
+    } else {
+        let kp = key_rows::<8>(batch);
+        let mut rows = [_mm256_setzero_si256(); 8];
+        for (row, k) in rows.iter_mut().zip(kp) {
+            // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
+            // unaligned load.
+            *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
+        }
+        cv = transpose8(rows);
+    }
+    let (mut heads, mut tails) = ([std::ptr::null::<u8>(); 8], [std::ptr::null::<u8>(); 8]);
+    for (l, inp) in batch.iter().enumerate() {
+        (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
+    }
+    // The message's last `len % 4` bytes, each lane's as the low bytes of
+    // a word: read as the 4 bytes ending the message (inside the tail, by
+    // `split_shape`), shifted down past the bytes before them.
+    let rem = len % 4;
+    let last_word = (rem != 0).then(|| {
+        let at = len - 4 - h;
+        let mut w = [0u32; 8];
+        for (w, inp) in w.iter_mut().zip(batch) {
+            let b = &inp.tail[at..at + 4];
+            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> (8 * (4 - rem));
+        }
+        // SAFETY: 32 readable bytes; unaligned load.
+        (len / 4, unsafe {
+            _mm256_loadu_si256(w.as_ptr() as *const __m256i)
+        })
+    });
+    let dword_at = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+    for b in 0..most {
+        let start = b * BLOCK_LEN;
+        let (block_len, f) = uniform_block(first, b, most, node);
+        let mut m = [_mm256_setzero_si256(); 16];
+        for half in 0..2 {
+            let p0 = start + 32 * half;
+            let pos = _mm256_add_epi32(_mm256_set1_epi32(p0 as i32), dword_at);
+            // Dwords wholly in the head: p + 4 <= h. In the tail: p >= h
+            // and p + 4 <= len.
+            let in_head = _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32 - 3), pos);
+            let in_tail = _mm256_andnot_si256(
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32), pos),
+                _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 3), pos),
+            );
+            let head_all = p0 + 32 <= h;
+            let head_some = p0 + 4 <= h;
+            let tail_all = p0 >= h && p0 + 32 <= len;
+            let tail_some = _mm256_movemask_ps(_mm256_castsi256_ps(in_tail)) != 0;
+            let mut r = [_mm256_setzero_si256(); 8];
+            for (l, r) in r.iter_mut().enumerate().take(n) {
+                let hp = heads[l].wrapping_add(p0);
+                let tp = tails[l].wrapping_add(p0).wrapping_sub(h);
+                // SAFETY: every byte a load reads is inside its lane's
+                // piece: a plain head load where `head_all` (p0 + 32 <= h),
+                // a plain tail load where `tail_all`; a masked load reads
+                // only the dwords its mask selects, each wholly inside the
+                // piece by the masks' bounds (`vpmaskmovd` neither reads
+                // nor faults on the others, so the pointer of an
+                // unselected dword may lie outside the piece). Unaligned.
+                let (hv, tv) = unsafe {
+                    let hv = if head_all {
+                        _mm256_loadu_si256(hp as *const __m256i)
+                    } else if head_some {
+                        _mm256_maskload_epi32(hp as *const i32, in_head)
+                    } else {
+                        _mm256_setzero_si256()
+                    };
+                    let tv = if tail_all {
+                        _mm256_loadu_si256(tp as *const __m256i)
+                    } else if tail_some {
+                        _mm256_maskload_epi32(tp as *const i32, in_tail)
+                    } else {
+                        _mm256_setzero_si256()
+                    };
+                    (hv, tv)
+                };
+                *r = _mm256_or_si256(hv, tv);
+            }
+            m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
+        }
+        if let Some((word, v)) = last_word {
+            if (start / 4..start / 4 + 16).contains(&word) {
+                m[word - start / 4] = _mm256_or_si256(m[word - start / 4], v);
+            }
+        }
+        let (counter_lo, counter_hi) = (
+            _mm256_set1_epi32(node.counter() as i32),
+            _mm256_setzero_si256(),
+        );
+        let (block_len, flags) = (
+            _mm256_set1_epi32(block_len as i32),
+            _mm256_set1_epi32(f as i32),
+        );
+        cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
+    }
+    let out = transpose8(cv);
+    for (dst, o) in outs.iter_mut().zip(out).take(n) {
+        // SAFETY: `dst` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
     }
 }
 

@@ -79,6 +79,16 @@ pub fn update_word(hc: u16, old: u16, new: u16) -> u16 {
     update(hc, &old.to_be_bytes(), &new.to_be_bytes())
 }
 
+/// [`update_word`] for a word whose high byte dropped by one (an IPv4
+/// TTL decremented, the protocol byte beside it unchanged): `~m + m'` is
+/// `0xfeff` for every such word, so `HC' = ~(~HC + 0xfeff)` with one fold
+/// (the sum is at most `0x1fefe`, whose fold is at most `0xfeff`).
+#[inline]
+pub fn update_ttl(hc: u16) -> u16 {
+    let acc = (!hc) as u32 + 0xfeff;
+    !(((acc & 0xffff) + (acc >> 16)) as u16)
+}
+
 /// UDP checksum over IPv4 pseudo-header + UDP header + payload (`udp` is the
 /// whole datagram with its checksum field as it stands). Returns the value to
 /// store: zero is replaced by 0xffff (RFC 768).
@@ -118,6 +128,25 @@ mod tests {
         let data = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
         assert_eq!(fold64(sum(&data, 0) as u64), 0xddf2);
         assert_eq!(checksum(&data), !0xddf2);
+    }
+
+    /// Every checksum, every TTL that may be decremented (1..=255), and
+    /// protocol bytes around the edges: the TTL update is the general
+    /// update bit for bit.
+    #[test]
+    fn ttl_update_is_the_word_update_everywhere() {
+        for hc in 0..=u16::MAX {
+            for ttl in 1..=255u16 {
+                for proto in [0u16, 1, 6, 17, 0x7f, 0xfe, 0xff] {
+                    let old = ttl << 8 | proto;
+                    assert_eq!(
+                        update_ttl(hc),
+                        update_word(hc, old, old - 0x100),
+                        "{hc:#x} {old:#x}"
+                    );
+                }
+            }
+        }
     }
 
     proptest! {

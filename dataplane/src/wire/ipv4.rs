@@ -91,13 +91,20 @@ impl<T: AsRef<[u8]>> Packet<T> {
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     /// Decrement TTL, updating the header checksum incrementally (RFC 1624).
     /// The caller has checked TTL > 1.
+    ///
+    /// The TTL is the high byte of the 16-bit word (TTL, protocol), so that
+    /// word `m` becomes `m' = m − 0x0100`, and in RFC 1624 eqn. 3,
+    /// `HC' = ~(~HC + ~m + m')`, the sum `~m + m'` is `0xfeff` whatever
+    /// the word: one add and one fold (`checksum::update_ttl`), equal to
+    /// the general update bit for bit.
     pub fn decrement_ttl(&mut self) {
-        let b = self.buf.as_mut();
-        let old = be16(b, field::TTL);
-        b[field::TTL] -= 1;
-        let new = be16(b, field::TTL);
-        let c = checksum::update_word(be16(b, field::CHECKSUM), old, new);
-        put16(b, field::CHECKSUM, c);
+        const _: () =
+            assert!(field::PROTOCOL == field::TTL + 1 && field::CHECKSUM == field::TTL + 2);
+        let b = &mut self.buf.as_mut()[field::TTL..field::CHECKSUM + 2];
+        debug_assert!(b[0] > 0, "the caller checked the TTL");
+        b[0] = b[0].wrapping_sub(1);
+        let c = checksum::update_ttl(u16::from_be_bytes([b[2], b[3]]));
+        b[2..4].copy_from_slice(&c.to_be_bytes());
     }
     pub fn fill_checksum(&mut self) {
         let hl = self.header_len();
