@@ -36,6 +36,35 @@ pub fn checksum(data: &[u8]) -> u16 {
     finish(sum(data, 0))
 }
 
+/// Whether `data`, its checksum field included, checks: `checksum(data)
+/// == 0`, that is its ones'-complement sum is `0xffff`. Where the length
+/// is a multiple of 4 (every IPv4 header), the sum is taken over
+/// little-endian 64-bit words (then one 32-bit word) with the carries
+/// brought round and folded to 16 bits, as in [`update_le64`]: the sum of
+/// the byte-swapped 16-bit words, and `0xffff` swapped is itself.
+pub fn verifies(data: &[u8]) -> bool {
+    if !data.len().is_multiple_of(4) {
+        return checksum(data) == 0;
+    }
+    let add = |acc: u64, w: u64| {
+        let (s, carry) = acc.overflowing_add(w);
+        s + carry as u64
+    };
+    let mut acc = 0u64;
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        acc = add(acc, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    }
+    if let Ok(w) = <[u8; 4]>::try_from(words.remainder()) {
+        acc = add(acc, u32::from_le_bytes(w) as u64);
+    }
+    let mut x = (acc & 0xffff_ffff) + (acc >> 32);
+    x = (x & 0xffff_ffff) + (x >> 32);
+    x = (x & 0xffff) + (x >> 16);
+    x = (x & 0xffff) + (x >> 16);
+    x == 0xffff
+}
+
 /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`, for a region that starts at an
 /// even offset of the checksummed data and has even length.
 pub fn update(hc: u16, old: &[u8], new: &[u8]) -> u16 {
@@ -150,6 +179,25 @@ mod tests {
     }
 
     proptest! {
+        /// Random data of every IPv4 header length (and others), and the
+        /// same data with its checksum filled in: `verifies` agrees with
+        /// the full checksum either way.
+        #[test]
+        fn verifies_is_checksum_zero(mut data in proptest::collection::vec(any::<u8>(), 0..64usize),
+                                     at in any::<prop::sample::Index>()) {
+            prop_assert_eq!(verifies(&data), checksum(&data) == 0);
+            if data.len() >= 2 {
+                let at = at.index(data.len() / 2) * 2;
+                data[at..at + 2].fill(0);
+                let c = checksum(&data);
+                data[at..at + 2].copy_from_slice(&c.to_be_bytes());
+                prop_assert!(verifies(&data));
+                let last = data.len() - 1;
+                data[last] ^= 1;
+                prop_assert_eq!(verifies(&data), checksum(&data) == 0);
+            }
+        }
+
         #[test]
         fn incremental_matches_full(mut data in proptest::collection::vec(any::<u8>(), 2..200usize),
                                     at in any::<prop::sample::Index>(),

@@ -84,7 +84,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be16(self.buf.as_ref(), field::FLAGS_FRAG) & 0x1fff != 0
     }
     pub fn checksum_ok(&self) -> bool {
-        checksum::checksum(&self.buf.as_ref()[..self.header_len()]) == 0
+        checksum::verifies(&self.buf.as_ref()[..self.header_len()])
     }
 }
 
