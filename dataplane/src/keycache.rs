@@ -75,7 +75,7 @@ impl<K: Copy + Default + PartialEq, V: Copy + Default> Ways<K, V> {
 
     /// The value kept for exactly `key` (`hash` is the caller's hash of it).
     #[inline]
-    pub fn get(&mut self, hash: u64, key: &K) -> Option<V> {
+    pub fn get(&mut self, hash: u64, key: &K) -> Option<&V> {
         if self.sets.is_empty() {
             self.misses += 1;
             return None;
@@ -85,7 +85,7 @@ impl<K: Copy + Default + PartialEq, V: Copy + Default> Ways<K, V> {
             if e.tag == self.tag && e.key == *key {
                 self.victim[s] = ((way + 1) % WAYS) as u8;
                 self.hits += 1;
-                return Some(e.value);
+                return Some(&e.value);
             }
         }
         self.misses += 1;
@@ -152,7 +152,7 @@ impl KeyCache {
     pub fn get(&mut self, secret: &ZoneSecret, claims: &[u8; 32]) -> Option<PacketKey> {
         self.0
             .get(claims_hash(claims), &(*claims, *secret))
-            .map(PacketKey)
+            .map(|k| PacketKey(*k))
     }
 
     /// Remember `key` as derived from `secret` and `claims`.

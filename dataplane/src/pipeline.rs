@@ -566,28 +566,33 @@ impl Pipeline {
             if self.meta[i].kind != Kind::Governed || !self.meta[i].live() {
                 continue;
             }
-            // On a copy, so the checks' bits are set in registers and the
-            // metadata is stored once (see `Meta::check`).
-            let mut m = self.meta[i];
             let d = &self.hdr[i];
             let hit = if use_memo {
-                let (hash, key) = memo_key(p.as_ref(), &m.off, d);
+                let (hash, key) = memo_key(p.as_ref(), &self.meta[i].off, d);
                 self.memo.get(hash, &key)
             } else {
                 None
             };
             if let Some(v) = hit {
+                // A hit sets a few fields in place: the whole metadata
+                // copied in and out (the miss path's way) cost more than
+                // every check of the hit path together.
+                let m = &mut self.meta[i];
                 m.memo = true;
                 m.checked |= MEMO_ADMIT;
                 m.auth_slot = Some(v.auth_slot);
                 m.has_secret = true; // Its key is the memo's.
                 m.port = v.port;
                 m.next_hop = v.next_hop;
-                judge_freshness(&freshness, now_ms, d, &mut m);
+                judge_freshness(&freshness, now_ms, d, m);
                 self.resolved[i] = v.resolved;
                 self.keys[i] = PacketKey(v.key);
-            } else if let Some((resolved, secret)) =
-                admit(snap, &mut memo, &freshness, now_ms, d, &mut m)
+                continue;
+            }
+            // On a copy, so the checks' bits are set in registers and the
+            // metadata is stored once (see `Meta::check`).
+            let mut m = self.meta[i];
+            if let Some((resolved, secret)) = admit(snap, &mut memo, &freshness, now_ms, d, &mut m)
             {
                 self.resolved[i] = resolved;
                 if let Some(s) = secret {
