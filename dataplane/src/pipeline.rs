@@ -279,8 +279,9 @@ pub struct Pipeline {
 /// once with the pipeline. Each use writes the rows it reads first, so they
 /// are not zeroed every burst (12 KB a burst, as locals).
 struct Scratch {
-    /// Key material (secret, claims) of the burst's key-cache misses.
-    material: [[[u8; 32]; 2]; BURST],
+    /// Key material (secret, then claims: one block) of the burst's
+    /// key-cache misses.
+    material: [[u8; 64]; BURST],
     /// Each MAC's key as words.
     key_words: [[u32; 8]; BURST],
     /// Hash outputs.
@@ -294,7 +295,7 @@ struct Scratch {
 impl Scratch {
     fn new() -> Box<Self> {
         Box::new(Self {
-            material: [[[0; 32]; 2]; BURST],
+            material: [[0; 64]; BURST],
             key_words: [[0; 8]; BURST],
             out: [[0; 32]; BURST],
             fold: [[0; 64]; BURST],
@@ -658,24 +659,27 @@ impl Pipeline {
                 Some(k) => self.keys[i] = k,
                 None => {
                     derive[d] = i;
-                    material[d] = [self.secrets[i], *h.claims_bytes()];
+                    material[d][..32].copy_from_slice(&self.secrets[i]);
+                    material[d][32..].copy_from_slice(h.claims_bytes());
                     d += 1;
                 }
             }
         }
         if d > 0 {
-            let mut inputs = [lanes::Input::EMPTY; BURST];
-            for (input, m) in inputs.iter_mut().zip(&material[..d]) {
-                *input = lanes::Input::new(
-                    &self.key_context,
-                    lanes::DERIVE_KEY_MATERIAL,
-                    m.as_flattened(),
-                );
-            }
-            lanes::hash_many(level, &inputs[..d], &mut out[..d]);
+            lanes::hash_blocks(
+                level,
+                &self.key_context,
+                lanes::DERIVE_KEY_MATERIAL,
+                64,
+                &material[..d],
+                &mut out[..d],
+            );
             for (k, &i) in derive[..d].iter().enumerate() {
                 self.keys[i] = PacketKey(out[k]);
-                let [secret, claims] = &material[k];
+                let (secret, claims) = material[k].split_at(32);
+                let (Ok(secret), Ok(claims)) = (secret.try_into(), claims.try_into()) else {
+                    continue; // Two halves of 64 bytes: always 32 each.
+                };
                 self.key_cache.insert(secret, claims, &self.keys[i]);
             }
         }
@@ -897,16 +901,14 @@ impl Pipeline {
             }
         }
         if let (Verifier::Lanes(level), true) = (self.verifier, n > 0) {
-            let mut inputs = [lanes::Input::EMPTY; BURST];
-            for (input, m) in inputs.iter_mut().zip(&material[..n]) {
-                *input = lanes::Input::padded(
-                    &self.lineage_context,
-                    lanes::DERIVE_KEY_MATERIAL,
-                    m,
-                    LINEAGE_MATERIAL,
-                );
-            }
-            lanes::hash_many(level, &inputs[..n], &mut h[..n]);
+            lanes::hash_blocks(
+                level,
+                &self.lineage_context,
+                lanes::DERIVE_KEY_MATERIAL,
+                LINEAGE_MATERIAL,
+                &material[..n],
+                &mut h[..n],
+            );
             for (k, &i) in idx[..n].iter().enumerate() {
                 out[i].copy_from_slice(&h[k][..LINEAGE_LEN]);
             }

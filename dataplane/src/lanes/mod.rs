@@ -571,6 +571,41 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     dispatch::<LANE_DEPTH>(level, inputs, out)
 }
 
+/// One-block messages under one key and one mode: `blocks[i]` holds
+/// message `i`'s first `len` (≤ 64) bytes, zero-padded to the block, and
+/// `out[i]` receives its hash's first 32 bytes, as [`hash_many`] would
+/// give for `Input::padded(key, mode, &blocks[i], len)`. A burst's lineage
+/// folds (17 bytes under the lineage context) and key derivations (64
+/// bytes under the packet-key context) are such batches; on AVX2 the
+/// kernel (`x86::blocks8`) loads each block's rows straight from `blocks`,
+/// with the key broadcast and one length and one flag word for every lane:
+/// none of the per-lane choices a batch of `Input`s needs.
+pub fn hash_blocks(
+    level: Level,
+    key: &[u32; 8],
+    mode: u32,
+    len: usize,
+    blocks: &[[u8; BLOCK_LEN]],
+    out: &mut [[u8; 32]],
+) {
+    let len = len.min(BLOCK_LEN);
+    #[cfg(target_arch = "x86_64")]
+    if level.or_supported() == Level::Avx2 {
+        for (b, o) in blocks.chunks(8).zip(out.chunks_mut(8)) {
+            x86::blocks8(key, mode, len, b, o);
+        }
+        return;
+    }
+    const AT_ONCE: usize = 64;
+    for (b, o) in blocks.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {
+        let mut inputs = [Input::EMPTY; AT_ONCE];
+        for (inp, blk) in inputs.iter_mut().zip(b) {
+            *inp = Input::padded(key, mode, blk, len);
+        }
+        hash_many(level, &inputs[..b.len()], o);
+    }
+}
+
 /// Bytes `from..` of a message in two pieces, as two pieces again.
 #[cfg(target_arch = "x86_64")]
 fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
@@ -1256,6 +1291,49 @@ mod tests {
                     blake3::derive_key("mnp-gateway v1 packet key", m),
                     "{level:?}"
                 );
+            }
+        }
+    }
+
+    /// One-block batches under one key (`hash_blocks`), every length a
+    /// block holds and batch sizes around the lane counts, keyed and
+    /// derived, at every level: equal to the crate.
+    #[test]
+    fn one_block_batches_equal_the_crate() {
+        let context = "mnp-gateway v1 lineage";
+        let ck = context_key(context);
+        let key = [0x3cu8; 32];
+        let kw = words(&key);
+        for len in 0..=BLOCK_LEN {
+            for count in [0usize, 1, 7, 8, 9, 16, 17, 64, 65] {
+                let blocks: Vec<[u8; BLOCK_LEN]> = (0..count)
+                    .map(|i| {
+                        let mut b = [0u8; BLOCK_LEN];
+                        for (j, x) in b[..len].iter_mut().enumerate() {
+                            *x = (i * 31 + j * 7 + len) as u8;
+                        }
+                        b
+                    })
+                    .collect();
+                for level in levels() {
+                    let mut out = vec![[0u8; 32]; count];
+                    hash_blocks(level, &kw, KEYED_HASH, len, &blocks, &mut out);
+                    for (b, o) in blocks.iter().zip(&out) {
+                        assert_eq!(
+                            *o,
+                            reference(&key, &b[..len]),
+                            "{level:?} len {len} count {count}"
+                        );
+                    }
+                    hash_blocks(level, &ck, DERIVE_KEY_MATERIAL, len, &blocks, &mut out);
+                    for (b, o) in blocks.iter().zip(&out) {
+                        assert_eq!(
+                            *o,
+                            blake3::derive_key(context, &b[..len]),
+                            "{level:?} len {len} count {count}"
+                        );
+                    }
+                }
             }
         }
     }

@@ -452,6 +452,56 @@ unsafe fn stage_block_avx512bw(inp: &Input, start: usize, out: &mut [u8; 64]) {
     unsafe { _mm512_storeu_si512(out.as_mut_ptr() as *mut _, row_at(inp, start)) }
 }
 
+/// `hash_blocks` on AVX2, up to 8 messages: each one block, already
+/// zero-padded in `blocks`, all of length `len` under `key` in `mode`. The
+/// key broadcast, each block's two half rows loaded in place and
+/// transposed, one compression (chunk start, end, root), the CVs
+/// transposed out into `outs`.
+pub fn blocks8(key: &[u32; 8], mode: u32, len: usize, blocks: &[[u8; 64]], outs: &mut [[u8; 32]]) {
+    // SAFETY: `hash_blocks` calls this only when the CPU reports AVX2.
+    unsafe { blocks8_avx2(key, mode, len, blocks, outs) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn blocks8_avx2(
+    key: &[u32; 8],
+    mode: u32,
+    len: usize,
+    blocks: &[[u8; 64]],
+    outs: &mut [[u8; 32]],
+) {
+    let n = blocks.len().min(8).min(outs.len());
+    let mut cv = [_mm256_setzero_si256(); 8];
+    for (c, &k) in cv.iter_mut().zip(key) {
+        *c = _mm256_set1_epi32(k as i32);
+    }
+    let mut rows = [[_mm256_setzero_si256(); 8]; 2];
+    for (l, blk) in blocks[..n].iter().enumerate() {
+        // SAFETY: each block is 64 readable bytes; unaligned loads.
+        unsafe {
+            rows[0][l] = _mm256_loadu_si256(blk.as_ptr() as *const __m256i);
+            rows[1][l] = _mm256_loadu_si256(blk.as_ptr().add(32) as *const __m256i);
+        }
+    }
+    let mut m = [_mm256_setzero_si256(); 16];
+    m[..8].copy_from_slice(&transpose8(rows[0]));
+    m[8..].copy_from_slice(&transpose8(rows[1]));
+    let node = Node::Root;
+    let flags = mode | node.start_flag() | node.end_flags();
+    let cv = compress8!(
+        cv,
+        m,
+        _mm256_set1_epi32(node.counter() as i32),
+        _mm256_setzero_si256(),
+        _mm256_set1_epi32(len as i32),
+        _mm256_set1_epi32(flags as i32)
+    );
+    for (dst, o) in outs.iter_mut().zip(transpose8(cv)).take(n) {
+        // SAFETY: `dst` is 32 writable bytes; unaligned store.
+        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
+    }
+}
+
 /// Whether every input of `batch` has the first's length and mode: then a
 /// chunk kernel's lengths and flags are one broadcast value per block, and
 /// every lane ends with the last block. An early-exit test, so the compiler
