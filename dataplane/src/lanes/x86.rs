@@ -1052,36 +1052,37 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // Compiled apart for one length and mode, as `chunk16_shaped` is.
     // SAFETY: same target features as this function.
     unsafe {
-        if one_shape(batch) {
-            if let Some(h) = split_shape(batch) {
-                chunk8_split(batch, outs, node, h)
-            } else {
-                chunk8_shaped::<true>(batch, outs, node)
-            }
+        if let Some(h) = split_shape(batch) {
+            chunk8_split(batch, outs, node, h)
+        } else if one_shape(batch) {
+            chunk8_shaped::<true>(batch, outs, node)
         } else {
             chunk8_shaped::<false>(batch, outs, node)
         }
     }
 }
 
-/// The head length every input of a one-shape `batch` shares, where each
-/// block of every lane can be read by dword-masked loads from its two
-/// pieces (`chunk8_split`): the same head length, a multiple of 4 (no
-/// dword straddles the pieces), no caller-padded block, and a tail of at
-/// least 4 bytes where the message ends inside a dword (that dword is read
-/// as the 4 bytes ending the message, then shifted). A MAC's input (the
-/// 56-byte immutable header, then the payload) has this shape.
+/// The head length every input of `batch` shares, where every lane has
+/// one shape (the first's head and tail lengths and mode) and each block
+/// can be read by dword-masked loads from its two pieces (`chunk8_split`):
+/// a head length that is a multiple of 4 (no dword straddles the pieces),
+/// no caller-padded block, a tail, of at least 4 bytes where the message
+/// ends inside a dword (that dword is read as the 4 bytes ending the
+/// message, then shifted). A burst's MACs of one frame size (the
+/// 56-byte immutable header, then the payload) have this shape. One pass
+/// that stops at the first lane that differs.
 #[inline(always)]
 fn split_shape(batch: &[Input]) -> Option<usize> {
     let first = batch.first()?;
-    let h = first.head.len();
-    let len = h + first.tail.len();
-    let fits = h % 4 == 0 && (len % 4 == 0 || first.tail.len() >= 4);
-    (fits
-        && batch
-            .iter()
-            .all(|inp| inp.head.len() == h && inp.whole.is_none()))
-    .then_some(h)
+    let (h, t) = (first.head.len(), first.tail.len());
+    // Two pieces only: a message whole in its head reads its blocks in
+    // place faster through `chunk8_shaped` (7-13 % fewer instructions at
+    // 64 and 1024 bytes).
+    let fits = t > 0 && h.is_multiple_of(4) && ((h + t).is_multiple_of(4) || t >= 4);
+    let same = |inp: &Input| {
+        inp.head.len() == h && inp.tail.len() == t && inp.mode == first.mode && inp.whole.is_none()
+    };
+    (fits && batch.iter().all(same)).then_some(h)
 }
 
 /// `chunk8` for a batch of one shape whose lanes share the head length `h`
@@ -1127,9 +1128,11 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
     let last_word = (rem != 0).then(|| {
         let at = len - 4 - h;
         let mut w = [0u32; 8];
-        for (w, inp) in w.iter_mut().zip(batch) {
-            let b = &inp.tail[at..at + 4];
-            *w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) >> (8 * (4 - rem));
+        for (w, t) in w.iter_mut().zip(&tails[..n]) {
+            // SAFETY: every lane's tail is `len - h` >= 4 bytes long
+            // (`split_shape`), so bytes `at..at + 4` are inside it.
+            let word = unsafe { (t.add(at) as *const u32).read_unaligned() };
+            *w = u32::from_le(word) >> (8 * (4 - rem));
         }
         // SAFETY: 32 readable bytes; unaligned load.
         (len / 4, unsafe {
