@@ -282,7 +282,9 @@ macro_rules! rounds8_asm {
 macro_rules! compress8 {
     ($cv:expr, $m:expr, $counter_lo:expr, $counter_hi:expr, $block_len:expr, $flags:expr) => {{
         let cv: [__m256i; 8] = $cv;
-        let m: [__m256i; 16] = $m;
+        // By reference: the rounds read the rows from memory where they
+        // are (a copy of the 512 bytes was a `memcpy` call per block).
+        let m: &[__m256i; 16] = &$m;
         let mut v: [__m256i; 16] = [
             cv[0],
             cv[1],
