@@ -430,6 +430,11 @@ impl Pipeline {
             let f = p.as_ref();
             lanes::prefetch(&f[..f.len().min(HEADERS_PREFETCH)]);
         }
+        // The stages that loop over the burst are not inlined here
+        // (`#[inline(never)]`): each gets its own registers (inlined, they
+        // made one function so large that values spilled across stages,
+        // for no fewer instructions in all), and a profile names each
+        // stage (docs/performance.md's per-stage tables).
         if self.parse(snap, pkts) > 0 {
             self.legacy(snap, pkts);
         }
@@ -442,6 +447,7 @@ impl Pipeline {
     }
 
     /// Each packet's verdict from its metadata, and the burst's counters.
+    #[inline(never)]
     fn verdicts<P: AsRef<[u8]>>(
         &mut self,
         pkts: &[P],
@@ -498,6 +504,7 @@ impl Pipeline {
 
     /// Returns how many packets are legacy (ungoverned), so a burst without
     /// any skips the legacy stage.
+    #[inline(never)]
     fn parse<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) -> usize {
         let mut legacy = 0;
         for (i, p) in pkts.iter().enumerate() {
@@ -559,6 +566,7 @@ impl Pipeline {
     /// still live (`admit`), on a copy of its metadata; or, for a packet the
     /// verdict memo knows, the memo's authority, key, zone rule and route and
     /// the freshness of its timestamp.
+    #[inline(never)]
     fn admit_all<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, now_ms: u64, pkts: &[P]) {
         let freshness = *self.replay.freshness();
         let mut memo = Lookups::default();
@@ -626,6 +634,7 @@ impl Pipeline {
 
     /// The same two hashes for the whole burst in SIMD lanes: every key
     /// derivation at once, then every MAC at once.
+    #[inline(never)]
     fn verify_lanes<P: AsRef<[u8]>>(&mut self, level: Level, pkts: &[P]) {
         let mut idx = [0usize; BURST];
         let mut n = 0;
@@ -757,6 +766,7 @@ impl Pipeline {
 
     /// The best route of each live governed data packet (a memo hit's came
     /// with it), its TTL, and a memo of each clean verdict decided in full.
+    #[inline(never)]
     fn route<P: AsRef<[u8]>>(&mut self, snap: &Snapshot, pkts: &[P]) {
         let mut memo = Lookups::default();
         for (i, p) in pkts.iter().enumerate() {
@@ -843,6 +853,7 @@ impl Pipeline {
         }
     }
 
+    #[inline(never)]
     fn rewrite<P: AsRef<[u8]> + AsMut<[u8]>>(&mut self, snap: &Snapshot, pkts: &mut [P]) {
         let lineage = self.fold_lineages(snap, pkts.len());
         for (i, p) in pkts.iter_mut().enumerate() {
