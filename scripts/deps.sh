@@ -65,6 +65,8 @@ DEPS=(
     "test|ip|iproute2|have_cmd ip|gateway/tests/netns.rs (namespaces and veth pairs) and scripts/bench-veth.sh"
     "test|python3|python3|have_cmd python3|scripts/verify_vectors.py (independent check of the vectors)"
     "test|pip|python3-pip|have_py_pip|installing the PyPI modules of scripts/verify_vectors.py"
+    "test|perf|linux-perf|have_cmd perf|docs/performance.md's profiles (perf record -e cpu-clock)"
+    "test|callgrind_annotate|valgrind|have_cmd callgrind_annotate|docs/performance.md's instruction counts (valgrind --tool=callgrind)"
 )
 
 # With --build, only what building the binaries needs (the Dockerfile's stage).
