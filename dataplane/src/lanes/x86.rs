@@ -473,10 +473,7 @@ unsafe fn blocks8_avx2(
     outs: &mut [[u8; 32]],
 ) {
     let n = blocks.len().min(8).min(outs.len());
-    let mut cv = [_mm256_setzero_si256(); 8];
-    for (c, &k) in cv.iter_mut().zip(key) {
-        *c = _mm256_set1_epi32(k as i32);
-    }
+    let cv = broadcast_key8(key);
     let mut rows = [[_mm256_setzero_si256(); 8]; 2];
     for (l, blk) in blocks[..n].iter().enumerate() {
         // SAFETY: each block is 64 readable bytes; unaligned loads.
@@ -498,7 +495,46 @@ unsafe fn blocks8_avx2(
         _mm256_set1_epi32(len as i32),
         _mm256_set1_epi32(flags as i32)
     );
-    for (dst, o) in outs.iter_mut().zip(transpose8(cv)).take(n) {
+    store_cvs8(cv, &mut outs[..n]);
+}
+
+/// One key's words, each broadcast to the 8 lanes: the CV rows of lanes
+/// that share it.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn broadcast_key8(key: &[u32; 8]) -> [__m256i; 8] {
+    let mut cv = [_mm256_setzero_si256(); 8];
+    for (c, &k) in cv.iter_mut().zip(key) {
+        *c = _mm256_set1_epi32(k as i32);
+    }
+    cv
+}
+
+/// The starting CV rows of `batch`'s lanes (at least one input): the first
+/// key broadcast where every lane shares it, else the lanes' keys (IV past
+/// `batch`) loaded and transposed.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn key_cvs8(batch: &[Input]) -> [__m256i; 8] {
+    let first = batch.first().map_or(&IV, |f| f.key);
+    if batch.iter().all(|inp| std::ptr::eq(inp.key, first)) {
+        return broadcast_key8(first);
+    }
+    let mut rows = [_mm256_setzero_si256(); 8];
+    for (row, k) in rows.iter_mut().zip(key_rows::<8>(batch)) {
+        // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
+        // unaligned load.
+        *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
+    }
+    transpose8(rows)
+}
+
+/// Up to 8 lanes' CV rows transposed out, lane `l`'s 32 bytes into
+/// `outs[l]` (lanes past `outs` are not stored).
+#[target_feature(enable = "avx2")]
+#[inline]
+fn store_cvs8(cv: [__m256i; 8], outs: &mut [[u8; 32]]) {
+    for (dst, o) in outs.iter_mut().zip(transpose8(cv)) {
         // SAFETY: `dst` is 32 writable bytes; unaligned store.
         unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
     }
@@ -1032,10 +1068,11 @@ unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
 /// `chunk16` on AVX2: up to 8 one-chunk messages start to end, the CVs in
 /// registers between blocks, keys and blocks transposed in (8×8 word
 /// transposes of 32-byte half rows), the CVs transposed out into `outs`.
-/// AVX2 has no masked byte loads. A batch of one length whose lanes share
-/// a head length that is a multiple of 4 (a burst's MACs: the 56-byte
-/// immutable header, then the payload) reads every block, straddling or
-/// short, by dword-masked loads from both pieces (`chunk8_split`). In
+/// AVX2 has no masked byte loads. A two-piece batch of one shape whose
+/// head length is a multiple of 4 (a burst's MACs of one frame size: the
+/// 56-byte immutable header, then the payload) reads every block,
+/// straddling or short, by dword-masked loads from both pieces
+/// (`chunk8_split`). In
 /// other batches a block that is not whole inside one piece is staged
 /// zero-padded in its lane's pad first (`stage_pad`); every other block is
 /// read in place.
@@ -1103,22 +1140,7 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
     };
     let len = first.len();
     let most = len.div_ceil(BLOCK_LEN).max(1);
-    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
-    let mut cv = [_mm256_setzero_si256(); 8];
-    if same_key {
-        for (w, c) in cv.iter_mut().enumerate() {
-            *c = _mm256_set1_epi32(first.key[w] as i32);
-        }
-    } else {
-        let kp = key_rows::<8>(batch);
-        let mut rows = [_mm256_setzero_si256(); 8];
-        for (row, k) in rows.iter_mut().zip(kp) {
-            // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
-            // unaligned load.
-            *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
-        }
-        cv = transpose8(rows);
-    }
+    let mut cv = key_cvs8(batch);
     let (mut heads, mut tails) = ([std::ptr::null::<u8>(); 8], [std::ptr::null::<u8>(); 8]);
     for (l, inp) in batch.iter().enumerate() {
         (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
@@ -1207,11 +1229,7 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
         );
         cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
     }
-    let out = transpose8(cv);
-    for (dst, o) in outs.iter_mut().zip(out).take(n) {
-        // SAFETY: `dst` is 32 writable bytes; unaligned store.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
-    }
+    store_cvs8(cv, &mut outs[..n]);
 }
 
 /// `chunk8` for a batch of `n` ≥ 1 inputs (`batch` already cut to `outs`),
@@ -1225,23 +1243,8 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
         return;
     };
     let uniform = UNIFORM;
-    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
     let (lens, modes, most) = lane_shapes::<8>(batch, uniform);
-    let mut cv = [_mm256_setzero_si256(); 8];
-    if same_key {
-        for (w, c) in cv.iter_mut().enumerate() {
-            *c = _mm256_set1_epi32(first.key[w] as i32);
-        }
-    } else {
-        let kp = key_rows::<8>(batch);
-        let mut rows = [_mm256_setzero_si256(); 8];
-        for (row, k) in rows.iter_mut().zip(kp) {
-            // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
-            // unaligned load.
-            *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
-        }
-        cv = transpose8(rows);
-    }
+    let mut cv = key_cvs8(batch);
     // SAFETY: 32 readable bytes each; unaligned loads.
     let (lens_v, modes_v) = unsafe {
         (
@@ -1331,11 +1334,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 3
             }
         }
     }
-    let out = transpose8(if ends_together { cv } else { done });
-    for (dst, o) in outs.iter_mut().zip(out).take(n) {
-        // SAFETY: `dst` is 32 writable bytes; unaligned store.
-        unsafe { _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, o) };
-    }
+    store_cvs8(if ends_together { cv } else { done }, &mut outs[..n]);
 }
 
 /// Eight lanes' staging pads, aligned so each 32-byte half is one line's.

@@ -46,23 +46,33 @@ pub fn verifies(data: &[u8]) -> bool {
     if !data.len().is_multiple_of(4) {
         return checksum(data) == 0;
     }
-    let add = |acc: u64, w: u64| {
-        let (s, carry) = acc.overflowing_add(w);
-        s + carry as u64
-    };
     let mut acc = 0u64;
     let mut words = data.chunks_exact(8);
     for w in &mut words {
-        acc = add(acc, u64::from_le_bytes(w.try_into().unwrap_or_default()));
+        acc = add_carry(acc, u64::from_le_bytes(w.try_into().unwrap_or_default()));
     }
     if let Ok(w) = <[u8; 4]>::try_from(words.remainder()) {
-        acc = add(acc, u32::from_le_bytes(w) as u64);
+        acc = add_carry(acc, u32::from_le_bytes(w) as u64);
     }
+    fold_le64(acc) == 0xffff
+}
+
+/// `acc + w` with the carry out of bit 63 brought round (ones'-complement
+/// addition on 64-bit words).
+#[inline(always)]
+fn add_carry(acc: u64, w: u64) -> u64 {
+    let (s, carry) = acc.overflowing_add(w);
+    s + carry as u64
+}
+
+/// A 64-bit ones'-complement sum folded to 16 bits (end-around carries).
+#[inline(always)]
+fn fold_le64(acc: u64) -> u16 {
     let mut x = (acc & 0xffff_ffff) + (acc >> 32);
     x = (x & 0xffff_ffff) + (x >> 32);
     x = (x & 0xffff) + (x >> 16);
     x = (x & 0xffff) + (x >> 16);
-    x == 0xffff
+    x as u16
 }
 
 /// RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`, for a region that starts at an
@@ -88,19 +98,11 @@ pub fn update(hc: u16, old: &[u8], new: &[u8]) -> u16 {
 /// out of that order. Same conditions as `update` (an even offset).
 pub fn update_le64(hc: u16, old: &[u64], new: &[u64]) -> u16 {
     debug_assert_eq!(old.len(), new.len());
-    let add = |acc: u64, w: u64| {
-        let (s, carry) = acc.overflowing_add(w);
-        s + carry as u64
-    };
     let mut acc = (!hc).swap_bytes() as u64;
     for (&o, &n) in old.iter().zip(new) {
-        acc = add(add(acc, !o), n);
+        acc = add_carry(add_carry(acc, !o), n);
     }
-    let mut x = (acc & 0xffff_ffff) + (acc >> 32);
-    x = (x & 0xffff_ffff) + (x >> 32);
-    x = (x & 0xffff) + (x >> 16);
-    x = (x & 0xffff) + (x >> 16);
-    (!(x as u16)).swap_bytes()
+    (!fold_le64(acc)).swap_bytes()
 }
 
 /// Update for a single 16-bit word.
