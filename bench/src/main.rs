@@ -119,6 +119,10 @@ enum Cmd {
         /// Verifier: scalar (the blake3 crate), portable, avx2 or avx512 (default: the best this CPU runs).
         #[arg(long)]
         verifier: Option<String>,
+        /// Encapsulation: udp4 or ether (scripts/bench-testpmd.sh's 128 B
+        /// frames are ether with a 26-byte payload).
+        #[arg(long, value_enum, default_value = "udp4")]
+        encap: EncapArg,
         #[command(flatten)]
         material: Material,
     },
@@ -298,6 +302,15 @@ enum EncapArg {
     Ether,
 }
 
+impl EncapArg {
+    fn encap(self) -> Encap {
+        match self {
+            EncapArg::Udp4 => Encap::UdpIpv4,
+            EncapArg::Ether => Encap::Ethernet,
+        }
+    }
+}
+
 /// Wall-clock time, for pcap timestamps.
 fn unix_now() -> std::time::Duration {
     std::time::SystemTime::now()
@@ -333,8 +346,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str>, m: Material) {
+fn pipeline(
+    payload_len: usize,
+    packets: u64,
+    runs: usize,
+    verifier: Option<&str>,
+    encap: EncapArg,
+    m: Material,
+) {
     let packets = packets as usize;
+    let encap = encap.encap();
     let runs = runs.max(1);
     let credentials = 1024u64;
     // Fresh frames, as a gateway receives them: every pass over a working
@@ -343,9 +364,9 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
     // are, the replay table and key cache stay warm as a running worker's
     // do, and every packet is forwarded.
     const PASS: usize = 4096;
-    let frame_len = 42 + mnp_dataplane::wire::governance::HEADER_LEN + payload_len;
-    let mut gen =
-        gen::Fresh::from_credential(1, &m.secret, credentials, frame_len, Encap::UdpIpv4, 64);
+    let frame_len =
+        build::outer_len(encap, false) + mnp_dataplane::wire::governance::HEADER_LEN + payload_len;
+    let mut gen = gen::Fresh::from_credential(1, &m.secret, credentials, frame_len, encap, 64);
     let snap = mnp_traffic::fixture::snapshot(m.secret);
     let verifier = match verifier {
         Some("scalar") => Verifier::Scalar,
@@ -388,9 +409,9 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
     }
     let ns = median(results);
     // Reference: the blake3 crate, one keyed hash per message, message = the
-    // MAC input (48-byte immutable header + payload) and the key derivation
-    // input (64 bytes), as the scalar pipeline computes them.
-    let msg = vec![0x5au8; 48 + payload_len];
+    // MAC input (the immutable header and the payload) and the key
+    // derivation input (64 bytes), as the scalar pipeline computes them.
+    let msg = vec![0x5au8; mnp_dataplane::wire::governance::IMMUTABLE_LEN + payload_len];
     let key = [1u8; 32];
     let n = 200_000;
     let mut refs = Vec::new();
@@ -407,7 +428,7 @@ fn pipeline(payload_len: usize, packets: u64, runs: usize, verifier: Option<&str
         refs.push(t.elapsed().as_secs_f64() / n as f64 * 1e9);
     }
     let r = median(refs);
-    println!("frame {frame_len} B (payload {payload_len} B), {packets} fresh packets, {credentials} credentials, median of {runs}; key cache hit rate {:.1} %", hit_rate * 100.0);
+    println!("frame {frame_len} B {} (payload {payload_len} B), {packets} fresh packets, {credentials} credentials, median of {runs}; key cache hit rate {:.1} %", encap.name(), hit_rate * 100.0);
     println!(
         "  pipeline:                     {ns:8.1} ns/packet  {:6.2} Mpps",
         1e3 / ns
@@ -652,8 +673,9 @@ fn main() {
             packets,
             runs,
             verifier,
+            encap,
             material,
-        } => pipeline(payload, packets, runs, verifier.as_deref(), material),
+        } => pipeline(payload, packets, runs, verifier.as_deref(), encap, material),
         Cmd::Pcap {
             out,
             packets,
@@ -928,10 +950,7 @@ fn compressions(len: usize) -> usize {
 
 /// `mnp-bench limit`: t_c and n(s) for scripts/bench-testpmd.sh.
 fn limit(frame: usize, encap: EncapArg, runs: usize) {
-    let encap = match encap {
-        EncapArg::Udp4 => Encap::UdpIpv4,
-        EncapArg::Ether => Encap::Ethernet,
-    };
+    let encap = encap.encap();
     let payload = frame.saturating_sub(build::outer_len(encap, false) + HEADER_LEN);
     let mac = compressions(mnp_dataplane::wire::governance::IMMUTABLE_LEN + payload);
     // Key derivation counts 0 (a derived-key cache serves it, protocol §4);
@@ -990,10 +1009,7 @@ fn txonly(
             fixed_ms
         }
     };
-    let encap = match a.encap {
-        EncapArg::Udp4 => Encap::UdpIpv4,
-        EncapArg::Ether => Encap::Ethernet,
-    };
+    let encap = a.encap.encap();
     let min = build::outer_len(encap, false) + HEADER_LEN;
     if (a.frame as usize) < min {
         fail(format!(
