@@ -853,78 +853,86 @@ impl Pipeline {
         }
     }
 
+    /// Every forwarded packet's Ethernet addresses (and a legacy packet's
+    /// TTL) in one pass that also stages each governed packet's lineage
+    /// material; then the burst's lineage folds at once; then each governed
+    /// frame's mutable block, TTL and checksum, written from its fold's
+    /// output directly (no per-burst array of lineages between them).
     #[inline(never)]
     fn rewrite<P: AsRef<[u8]> + AsMut<[u8]>>(&mut self, snap: &Snapshot, pkts: &mut [P]) {
-        let lineage = self.fold_lineages(snap, pkts.len());
+        let mut idx = [0u8; BURST];
+        let mut n = 0;
+        let Scratch {
+            fold: material,
+            out: h,
+            ..
+        } = &mut *self.scratch;
+        let id = snap.gateway_id.to_be_bytes();
         for (i, p) in pkts.iter_mut().enumerate() {
-            let m = &self.meta[i];
+            let m = &mut self.meta[i];
             if !m.live() || m.local.is_some() {
                 continue;
             }
             let Some(egress) = snap.ports.get(m.port as usize) else {
                 // The snapshot compiler never emits such a route; be safe anyway.
-                self.meta[i].drop = Some(DropReason::NoRoute);
+                m.drop = Some(DropReason::NoRoute);
                 continue;
             };
             let frame = p.as_mut();
             frame[ethernet::field::DST].copy_from_slice(&m.next_hop);
             frame[ethernet::field::SRC].copy_from_slice(&egress.mac);
             match m.kind {
-                Kind::Governed => rewrite_governed(frame, &m.off, &lineage[i]),
+                Kind::Governed => {
+                    // The fold's 17 bytes (protocol §7): the lineage as
+                    // received, this gateway's id, the decision. The row's
+                    // padding is never written, so it stays zero.
+                    let row = &mut material[n];
+                    row[..LINEAGE_LEN].copy_from_slice(&self.hdr[i].lineage);
+                    row[LINEAGE_LEN..LINEAGE_LEN + 4].copy_from_slice(&id);
+                    row[LINEAGE_LEN + 4] = lineage_decision(m) as u8;
+                    idx[n] = i as u8;
+                    n += 1;
+                }
                 Kind::Legacy => decrement_ttl(frame, m.l3, self.tuples[i].v6),
                 Kind::Dropped => {}
             }
         }
-    }
-
-    /// The new lineage of every governed packet being forwarded, folded for
-    /// the whole burst at once.
-    fn fold_lineages(&mut self, snap: &Snapshot, count: usize) -> [[u8; LINEAGE_LEN]; BURST] {
-        let mut out = [[0u8; LINEAGE_LEN]; BURST];
-        let mut idx = [0usize; BURST];
-        let Scratch {
-            fold: material,
-            out: h,
-            ..
-        } = &mut *self.scratch;
-        let mut n = 0;
-        let each = self.meta.iter().zip(&self.hdr).zip(out.iter_mut());
-        for (i, ((m, hdr), out)) in each.enumerate().take(count) {
-            if !m.live() || m.local.is_some() || m.kind != Kind::Governed {
-                continue;
-            }
-            let d = if m.audit.is_some() {
-                LineageDecision::AuditForwarded
-            } else {
-                LineageDecision::Forwarded
-            };
-            let prev = hdr.lineage;
-            match self.verifier {
-                Verifier::Scalar => *out = crypto::fold_lineage(&prev, snap.gateway_id, d),
-                Verifier::Lanes(_) => {
-                    material[n][..LINEAGE_LEN].copy_from_slice(&prev);
-                    material[n][LINEAGE_LEN..LINEAGE_LEN + 4]
-                        .copy_from_slice(&snap.gateway_id.to_be_bytes());
-                    material[n][LINEAGE_LEN + 4] = d as u8;
-                    idx[n] = i;
-                    n += 1;
-                }
-            }
+        if n == 0 {
+            return;
         }
-        if let (Verifier::Lanes(level), true) = (self.verifier, n > 0) {
-            lanes::hash_blocks(
+        match self.verifier {
+            Verifier::Lanes(level) => lanes::hash_blocks(
                 level,
                 &self.lineage_context,
                 lanes::DERIVE_KEY_MATERIAL,
                 LINEAGE_MATERIAL,
                 &material[..n],
                 &mut h[..n],
-            );
-            for (k, &i) in idx[..n].iter().enumerate() {
-                out[i].copy_from_slice(&h[k][..LINEAGE_LEN]);
+            ),
+            Verifier::Scalar => {
+                for (&i, h) in idx[..n].iter().zip(h.iter_mut()) {
+                    let i = i as usize;
+                    let d = lineage_decision(&self.meta[i]);
+                    let l = crypto::fold_lineage(&self.hdr[i].lineage, snap.gateway_id, d);
+                    h[..LINEAGE_LEN].copy_from_slice(&l);
+                }
             }
         }
-        out
+        for (&i, h) in idx[..n].iter().zip(h.iter()) {
+            let i = i as usize;
+            let lineage: &[u8; LINEAGE_LEN] =
+                h[..LINEAGE_LEN].try_into().unwrap_or(&[0; LINEAGE_LEN]);
+            rewrite_governed(pkts[i].as_mut(), &self.meta[i].off, lineage);
+        }
+    }
+}
+
+/// How a forwarded packet's lineage records this gateway's decision.
+fn lineage_decision(m: &Meta) -> LineageDecision {
+    if m.audit.is_some() {
+        LineageDecision::AuditForwarded
+    } else {
+        LineageDecision::Forwarded
     }
 }
 

@@ -172,8 +172,18 @@ impl Worker {
             {
                 let guard = epoch.pin();
                 let snap = self.snapshots.load(&guard);
+                // The frames as plain byte slices, looked up once: every
+                // stage reads a frame several times, and through `PktBuf`
+                // each read matched its storage first. The pipeline runs
+                // the same code as `mnp-bench pipeline` (`&mut [u8]`).
+                let n = burst.len().min(BURST);
+                let mut frames: [&mut [u8]; BURST] =
+                    std::array::from_fn(|_| -> &mut [u8] { &mut [] });
+                for (f, p) in frames.iter_mut().zip(burst.iter_mut()) {
+                    *f = p.as_mut();
+                }
                 self.pipeline
-                    .process(snap, now_ms, &mut burst, &mut verdicts, &mut stats);
+                    .process(snap, now_ms, &mut frames[..n], &mut verdicts, &mut stats);
             }
             if tracing {
                 self.trace_burst(&burst, &verdicts, now_ms);
