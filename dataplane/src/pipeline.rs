@@ -23,7 +23,9 @@ use crate::route;
 use crate::snapshot::{AuthorityPolicy, EpochLookup, FiveTuple, Route, Snapshot, ZoneRule};
 use crate::stats::BurstStats;
 use crate::wire::ethernet::{self, MacAddr};
-use crate::wire::governance::{field as gf, Claims, Header, PacketType, LINEAGE_LEN, MAC_LEN};
+use crate::wire::governance::{
+    field as gf, Claims, Header, PacketType, CLAIMS_LEN, HEADER_LEN, LINEAGE_LEN, MAC_LEN,
+};
 use crate::wire::{checksum, ipv4, ipv6, udp};
 use std::sync::Arc;
 
@@ -158,21 +160,37 @@ impl Decoded {
         lineage: [0; LINEAGE_LEN],
     };
 
+    /// The fields of a governance header that `parse_frame` checked
+    /// (version, type, reserved fields, length): read at fixed offsets of a
+    /// fixed-size array, so no read is bounds-checked or re-validated.
     /// Inlined so the fields are stored straight into the burst array: a
     /// returned copy is written piecewise and read back whole, which stalls
     /// on store forwarding.
     #[inline(always)]
-    fn read(h: &Header<&[u8]>) -> Self {
+    fn read(g: &[u8; HEADER_LEN]) -> Self {
+        let be16 = |at: usize| u16::from_be_bytes([g[at], g[at + 1]]);
+        let be64 = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&g[at..at + 8]);
+            u64::from_be_bytes(w)
+        };
+        let mut claims = [0u8; CLAIMS_LEN];
+        claims.copy_from_slice(&g[gf::CLAIMS]);
+        let mut mac = [0u8; MAC_LEN];
+        mac.copy_from_slice(&g[gf::MAC]);
+        let mut lineage = [0u8; LINEAGE_LEN];
+        lineage.copy_from_slice(&g[gf::LINEAGE]);
         Self {
-            claims: h.claims(),
-            dst_zone: h.dst_zone(),
-            packet_type: h.packet_type(),
-            timestamp: h.timestamp(),
-            sequence: h.sequence(),
-            hop_budget: h.hop_budget(),
-            payload_len: h.payload_len() as u16,
-            mac: h.mac(),
-            lineage: h.lineage(),
+            claims: Claims::decode(&claims),
+            dst_zone: be16(gf::DST_ZONE),
+            // Checked by `parse_frame`: one of the three.
+            packet_type: PacketType::from_u8(g[gf::TYPE]).unwrap_or(PacketType::Data),
+            timestamp: be64(gf::TIMESTAMP),
+            sequence: be64(gf::SEQUENCE),
+            hop_budget: g[gf::HOP_BUDGET],
+            payload_len: be16(gf::PAYLOAD_LEN),
+            mac,
+            lineage,
         }
     }
 }
@@ -515,7 +533,13 @@ impl Pipeline {
                     m.kind = Kind::Governed;
                     m.off = off;
                     m.l3 = off.l3;
-                    self.hdr[i] = Decoded::read(&gov_header(p.as_ref(), &off));
+                    let gov = off.gov as usize;
+                    let header = p.as_ref().get(gov..gov + HEADER_LEN);
+                    match header.and_then(|h| <&[u8; HEADER_LEN]>::try_from(h).ok()) {
+                        Some(g) => self.hdr[i] = Decoded::read(g),
+                        // parse_frame checked the header is whole.
+                        None => m.fail(DropReason::Truncated),
+                    }
                 }
                 Parsed::Legacy { tuple, l3 } => {
                     m.kind = Kind::Legacy;

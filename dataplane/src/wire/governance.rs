@@ -141,24 +141,32 @@ impl Claims {
     /// array, and a returned copy would be read back before it is stored.
     #[inline(always)]
     pub fn from_bytes(b: &[u8; CLAIMS_LEN]) -> Result<Self> {
-        use claims_field::*;
-        if b[RESERVED] != 0 {
+        if b[claims_field::RESERVED] != 0 {
             return Err(WireError::Malformed);
         }
-        let mut permitted = [0u16; PERMITTED_SLOTS];
-        for (i, z) in permitted.iter_mut().enumerate() {
-            *z = be16(b, PERMITTED + 2 * i);
-        }
-        Ok(Self {
-            authority: be32(b, AUTHORITY),
-            epoch: be16(b, EPOCH),
-            zone: be16(b, ZONE),
-            credential: be64(b, CREDENTIAL),
-            not_before: be32(b, NOT_BEFORE),
-            not_after: be32(b, NOT_AFTER),
+        Ok(Self::decode(b))
+    }
+
+    /// Decode a claims block whose reserved byte was checked already (by
+    /// [`Header::new_checked`]). Fixed offsets into a fixed-size array: no
+    /// bounds checks, no error path.
+    #[inline(always)]
+    pub fn decode(b: &[u8; CLAIMS_LEN]) -> Self {
+        use claims_field::*;
+        let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+        let be32 = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let mut credential = [0u8; 8];
+        credential.copy_from_slice(&b[CREDENTIAL..CREDENTIAL + 8]);
+        Self {
+            authority: be32(AUTHORITY),
+            epoch: be16(EPOCH),
+            zone: be16(ZONE),
+            credential: u64::from_be_bytes(credential),
+            not_before: be32(NOT_BEFORE),
+            not_after: be32(NOT_AFTER),
             trust: b[TRUST],
-            permitted,
-        })
+            permitted: [be16(PERMITTED), be16(PERMITTED + 2), be16(PERMITTED + 4)],
+        }
     }
 
     /// Whether `zone` is one of the permitted destinations (0 never is).
