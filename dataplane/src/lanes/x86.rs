@@ -1156,10 +1156,7 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
     let len = first.len();
     let most = len.div_ceil(BLOCK_LEN).max(1);
     let mut cv = key_cvs8(batch);
-    // Lanes past `n` read the first lane's pieces (their results are never
-    // stored), so every half block loads all eight lanes without a bound.
-    let mut heads = [first.head.as_ptr(); 8];
-    let mut tails = [first.tail.as_ptr(); 8];
+    let (mut heads, mut tails) = ([std::ptr::null::<u8>(); 8], [std::ptr::null::<u8>(); 8]);
     for (l, inp) in batch.iter().enumerate() {
         (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
     }
@@ -1196,26 +1193,39 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
                 _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32), pos),
                 _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 3), pos),
             );
-            // Both pieces by dword-masked loads, the masks the same for
-            // every lane: a lane's loads need no choice of its own (a
-            // plain load where a piece holds the whole half cost a branch
-            // chain per lane and half, more than the masked load it saved).
+            let head_all = p0 + 32 <= h;
+            let head_some = p0 + 4 <= h;
+            let tail_all = p0 >= h && p0 + 32 <= len;
+            let tail_some = _mm256_movemask_ps(_mm256_castsi256_ps(in_tail)) != 0;
             let mut r = [_mm256_setzero_si256(); 8];
-            for (l, r) in r.iter_mut().enumerate() {
+            for (l, r) in r.iter_mut().enumerate().take(n) {
                 let hp = heads[l].wrapping_add(p0);
                 let tp = tails[l].wrapping_add(p0).wrapping_sub(h);
-                // SAFETY: a masked load reads only the dwords its mask
-                // selects, each wholly inside its lane's piece by the
-                // masks' bounds (`vpmaskmovd` neither reads nor faults on
-                // the others, so the pointer of an unselected dword may
-                // lie outside the piece, and an all-clear mask reads
-                // nothing). Unaligned.
-                *r = unsafe {
-                    _mm256_or_si256(
-                        _mm256_maskload_epi32(hp as *const i32, in_head),
-                        _mm256_maskload_epi32(tp as *const i32, in_tail),
-                    )
+                // SAFETY: every byte a load reads is inside its lane's
+                // piece: a plain head load where `head_all` (p0 + 32 <= h),
+                // a plain tail load where `tail_all`; a masked load reads
+                // only the dwords its mask selects, each wholly inside the
+                // piece by the masks' bounds (`vpmaskmovd` neither reads
+                // nor faults on the others, so the pointer of an
+                // unselected dword may lie outside the piece). Unaligned.
+                let (hv, tv) = unsafe {
+                    let hv = if head_all {
+                        _mm256_loadu_si256(hp as *const __m256i)
+                    } else if head_some {
+                        _mm256_maskload_epi32(hp as *const i32, in_head)
+                    } else {
+                        _mm256_setzero_si256()
+                    };
+                    let tv = if tail_all {
+                        _mm256_loadu_si256(tp as *const __m256i)
+                    } else if tail_some {
+                        _mm256_maskload_epi32(tp as *const i32, in_tail)
+                    } else {
+                        _mm256_setzero_si256()
+                    };
+                    (hv, tv)
                 };
+                *r = _mm256_or_si256(hv, tv);
             }
             m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
         }
