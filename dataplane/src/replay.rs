@@ -406,6 +406,18 @@ impl ReplayTable {
         })
     }
 
+    /// Ask for the two lines [`check_and_set_at`](Self::check_and_set_at)
+    /// will wait on for (`key`, `seq`): the home entry's header (where its
+    /// key is compared) and the bitmap word of `seq`'s block.
+    #[inline]
+    pub fn prefetch(&self, key: u64, seq: u64) {
+        let key = key.max(1);
+        if let Some(e) = self.entries.get(self.home(key) & self.mask) {
+            crate::lanes::prefetch_line(&e.key);
+            crate::lanes::prefetch_line(&e.slots[slot_index(seq)]);
+        }
+    }
+
     /// Accept `seq` for credential `key` at most once while its window lives
     /// (the gateway's clock `now_ms` decides which windows are reclaimable).
     pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {

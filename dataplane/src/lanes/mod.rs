@@ -404,6 +404,16 @@ pub fn prefetch(bytes: &[u8]) {
     let _ = bytes;
 }
 
+/// Ask for the cache line holding `x` (into every level), ahead of a read
+/// and write of it.
+#[inline]
+pub fn prefetch_line<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    x86::prefetch_t0(x);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
 /// Prefetch the bytes of `inputs` (both pieces; a padded block is local)
 /// past the line each piece starts in: the caller found the piece there
 /// (the pipeline's parse stage read the governance header, in which the

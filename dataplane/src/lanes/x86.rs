@@ -45,6 +45,15 @@ pub(crate) fn prefetch_after_first(bytes: &[u8]) {
     }
 }
 
+/// Ask for the line holding `x` into every cache level (`T0`): for the
+/// tables a worker reads and then writes itself (the replay window).
+#[inline]
+pub(crate) fn prefetch_t0<T>(x: &T) {
+    // SAFETY: as in `hint`: SSE is baseline, and a prefetch never faults
+    // or changes memory.
+    unsafe { _mm_prefetch::<_MM_HINT_T0>((x as *const T).cast()) };
+}
+
 #[inline(always)]
 fn hint(byte: &u8) {
     // SAFETY: SSE is part of the x86_64 baseline, so the intrinsic's target
