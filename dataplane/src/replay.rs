@@ -543,6 +543,21 @@ mod tests {
     }
 
     #[test]
+    fn prefetch_is_only_a_hint() {
+        // Any key (0 included: it maps to 1 as the table does), any
+        // sequence, present or not: nothing inserted, nothing marked.
+        let t = ReplayTable::new(4);
+        for (k, s) in [(0, 0), (1, u64::MAX), (7, 1 << 40), (u64::MAX, 3)] {
+            t.prefetch(k, s);
+            assert_eq!(t.highest(k), None, "prefetch({k}, {s}) inserted a window");
+        }
+        assert_eq!(t.check_and_set(7, 5), ReplayVerdict::Fresh);
+        t.prefetch(7, 5);
+        assert_eq!(t.check_and_set(7, 5), ReplayVerdict::Replay);
+        assert_eq!(t.highest(7), Some(5));
+    }
+
+    #[test]
     fn large_first_sequence_is_accepted() {
         let t = ReplayTable::new(4);
         assert_eq!(t.check_and_set(1, u64::MAX - 3), ReplayVerdict::Fresh);
