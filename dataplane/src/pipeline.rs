@@ -26,7 +26,7 @@ use crate::wire::ethernet::{self, MacAddr};
 use crate::wire::governance::{
     field as gf, Claims, Header, PacketType, CLAIMS_LEN, HEADER_LEN, LINEAGE_LEN, MAC_LEN,
 };
-use crate::wire::{checksum, ipv4, ipv6, udp};
+use crate::wire::{be16, be64, checksum, ipv4, ipv6, udp};
 use std::sync::Arc;
 
 /// Packets per burst (rx and tx). l3fwd's `MAX_PKT_BURST` is 32; 64 halves
@@ -95,6 +95,11 @@ struct Meta {
 impl Meta {
     fn live(&self) -> bool {
         self.drop.is_none()
+    }
+    /// A governed packet still live with its MAC verified: the replay
+    /// window judges it (and `replay_check` asks for its lines ahead).
+    fn reaches_replay(&self) -> bool {
+        self.kind == Kind::Governed && self.live() && self.authenticated
     }
     /// Record the outcome of the check that `reason` names. Stages with many
     /// checks run them on a copy of the metadata and store it once: on the
@@ -168,12 +173,6 @@ impl Decoded {
     /// on store forwarding.
     #[inline(always)]
     fn read(g: &[u8; HEADER_LEN]) -> Self {
-        let be16 = |at: usize| u16::from_be_bytes([g[at], g[at + 1]]);
-        let be64 = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&g[at..at + 8]);
-            u64::from_be_bytes(w)
-        };
         let mut claims = [0u8; CLAIMS_LEN];
         claims.copy_from_slice(&g[gf::CLAIMS]);
         let mut mac = [0u8; MAC_LEN];
@@ -182,13 +181,13 @@ impl Decoded {
         lineage.copy_from_slice(&g[gf::LINEAGE]);
         Self {
             claims: Claims::decode(&claims),
-            dst_zone: be16(gf::DST_ZONE),
+            dst_zone: be16(g, gf::DST_ZONE),
             // Checked by `parse_frame`: one of the three.
             packet_type: PacketType::from_u8(g[gf::TYPE]).unwrap_or(PacketType::Data),
-            timestamp: be64(gf::TIMESTAMP),
-            sequence: be64(gf::SEQUENCE),
+            timestamp: be64(g, gf::TIMESTAMP),
+            sequence: be64(g, gf::SEQUENCE),
             hop_budget: g[gf::HOP_BUDGET],
-            payload_len: be16(gf::PAYLOAD_LEN),
+            payload_len: be16(g, gf::PAYLOAD_LEN),
             mac,
             lineage,
         }
@@ -848,8 +847,7 @@ impl Pipeline {
     /// Ask for packet `i`'s replay-window lines, if it will reach the window.
     #[inline(always)]
     fn prefetch_replay(&self, i: usize) {
-        let m = &self.meta[i];
-        if m.kind == Kind::Governed && m.live() && m.authenticated {
+        if self.meta[i].reaches_replay() {
             self.replay
                 .prefetch(replay_key(&self.keys[i]), self.hdr[i].sequence);
         }
@@ -871,7 +869,7 @@ impl Pipeline {
                 self.prefetch_replay(i + REPLAY_AHEAD);
             }
             let m = &mut self.meta[i];
-            if m.kind != Kind::Governed || !m.live() || !m.authenticated {
+            if !m.reaches_replay() {
                 continue;
             }
             let seq = self.hdr[i].sequence;

@@ -148,24 +148,24 @@ impl Claims {
     }
 
     /// Decode a claims block whose reserved byte was checked already (by
-    /// [`Header::new_checked`]). Fixed offsets into a fixed-size array: no
-    /// bounds checks, no error path.
+    /// [`Header::new_checked`]). Fixed offsets into a fixed-size array: the
+    /// bounds checks fold away, and there is no error path.
     #[inline(always)]
     pub fn decode(b: &[u8; CLAIMS_LEN]) -> Self {
         use claims_field::*;
-        let be16 = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
-        let be32 = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        let mut credential = [0u8; 8];
-        credential.copy_from_slice(&b[CREDENTIAL..CREDENTIAL + 8]);
         Self {
-            authority: be32(AUTHORITY),
-            epoch: be16(EPOCH),
-            zone: be16(ZONE),
-            credential: u64::from_be_bytes(credential),
-            not_before: be32(NOT_BEFORE),
-            not_after: be32(NOT_AFTER),
+            authority: be32(b, AUTHORITY),
+            epoch: be16(b, EPOCH),
+            zone: be16(b, ZONE),
+            credential: be64(b, CREDENTIAL),
+            not_before: be32(b, NOT_BEFORE),
+            not_after: be32(b, NOT_AFTER),
             trust: b[TRUST],
-            permitted: [be16(PERMITTED), be16(PERMITTED + 2), be16(PERMITTED + 4)],
+            permitted: [
+                be16(b, PERMITTED),
+                be16(b, PERMITTED + 2),
+                be16(b, PERMITTED + 4),
+            ],
         }
     }
 
