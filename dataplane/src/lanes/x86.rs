@@ -1165,7 +1165,10 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
     let len = first.len();
     let most = len.div_ceil(BLOCK_LEN).max(1);
     let mut cv = key_cvs8(batch);
-    let (mut heads, mut tails) = ([std::ptr::null::<u8>(); 8], [std::ptr::null::<u8>(); 8]);
+    // Lanes past `n` read the first lane's pieces: all eight lanes load
+    // alike, so each half block's loads are one straight sequence (their
+    // CVs are never stored).
+    let (mut heads, mut tails) = ([first.head.as_ptr(); 8], [first.tail.as_ptr(); 8]);
     for (l, inp) in batch.iter().enumerate() {
         (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
     }
@@ -1202,40 +1205,50 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
                 _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32), pos),
                 _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 3), pos),
             );
-            let head_all = p0 + 32 <= h;
-            let head_some = p0 + 4 <= h;
-            let tail_all = p0 >= h && p0 + 32 <= len;
             let tail_some = _mm256_movemask_ps(_mm256_castsi256_ps(in_tail)) != 0;
-            let mut r = [_mm256_setzero_si256(); 8];
-            for (l, r) in r.iter_mut().enumerate().take(n) {
-                let hp = heads[l].wrapping_add(p0);
-                let tp = tails[l].wrapping_add(p0).wrapping_sub(h);
-                // SAFETY: every byte a load reads is inside its lane's
-                // piece: a plain head load where `head_all` (p0 + 32 <= h),
-                // a plain tail load where `tail_all`; a masked load reads
-                // only the dwords its mask selects, each wholly inside the
-                // piece by the masks' bounds (`vpmaskmovd` neither reads
-                // nor faults on the others, so the pointer of an
-                // unselected dword may lie outside the piece). Unaligned.
-                let (hv, tv) = unsafe {
-                    let hv = if head_all {
-                        _mm256_loadu_si256(hp as *const __m256i)
-                    } else if head_some {
-                        _mm256_maskload_epi32(hp as *const i32, in_head)
-                    } else {
-                        _mm256_setzero_si256()
-                    };
-                    let tv = if tail_all {
-                        _mm256_loadu_si256(tp as *const __m256i)
-                    } else if tail_some {
-                        _mm256_maskload_epi32(tp as *const i32, in_tail)
-                    } else {
-                        _mm256_setzero_si256()
-                    };
-                    (hv, tv)
-                };
-                *r = _mm256_or_si256(hv, tv);
-            }
+            let head = if p0 + 32 <= h {
+                PIECE_ALL
+            } else if p0 + 4 <= h {
+                PIECE_SOME
+            } else {
+                PIECE_NONE
+            };
+            let tail = if p0 >= h && p0 + 32 <= len {
+                PIECE_ALL
+            } else if tail_some {
+                PIECE_SOME
+            } else {
+                PIECE_NONE
+            };
+            let (hp, tp) = (
+                heads.map(|p| p.wrapping_add(p0)),
+                tails.map(|p| p.wrapping_add(p0).wrapping_sub(h)),
+            );
+            // Which loads a half needs is the same in every lane, so it is
+            // chosen here, once, and each choice is its own unrolled
+            // sequence of eight lanes' loads (no per-lane branches).
+            // SAFETY: each kind is chosen by the bounds that `half_rows8`
+            // requires of it (see there).
+            let r = unsafe {
+                match (head, tail) {
+                    (PIECE_ALL, _) => {
+                        half_rows8::<PIECE_ALL, PIECE_NONE>(&hp, &tp, in_head, in_tail)
+                    }
+                    (PIECE_SOME, PIECE_SOME) => {
+                        half_rows8::<PIECE_SOME, PIECE_SOME>(&hp, &tp, in_head, in_tail)
+                    }
+                    (PIECE_SOME, _) => {
+                        half_rows8::<PIECE_SOME, PIECE_NONE>(&hp, &tp, in_head, in_tail)
+                    }
+                    (_, PIECE_ALL) => {
+                        half_rows8::<PIECE_NONE, PIECE_ALL>(&hp, &tp, in_head, in_tail)
+                    }
+                    (_, PIECE_SOME) => {
+                        half_rows8::<PIECE_NONE, PIECE_SOME>(&hp, &tp, in_head, in_tail)
+                    }
+                    _ => continue, // Past the message: the rows stay zero.
+                }
+            };
             m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
         }
         if let Some((word, v)) = last_word {
@@ -1254,6 +1267,55 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
         cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
     }
     store_cvs8(cv, &mut outs[..n]);
+}
+
+/// How a half row's dwords come from one piece of a message (`chunk8_split`).
+const PIECE_NONE: u8 = 0;
+/// Every dword of the half row is in the piece: one plain load.
+const PIECE_ALL: u8 = 1;
+/// Some are: a masked load of those.
+const PIECE_SOME: u8 = 2;
+
+/// Eight lanes' half rows: from `hp[l]` the dwords `HEAD` says (all, or
+/// those `in_head` selects, or none), or'ed with those `TAIL` says from
+/// `tp[l]` (all, or those `in_tail` selects, or none). Unrolled over the
+/// lanes with the kinds fixed, so the loads run without a branch.
+///
+/// # Safety
+/// For a piece of kind `PIECE_ALL`, each lane's pointer has 32 readable
+/// bytes; of kind `PIECE_SOME`, each dword its mask selects is readable
+/// (`vpmaskmovd` neither reads nor faults on the others).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn half_rows8<const HEAD: u8, const TAIL: u8>(
+    hp: &[*const u8; 8],
+    tp: &[*const u8; 8],
+    in_head: __m256i,
+    in_tail: __m256i,
+) -> [__m256i; 8] {
+    let mut r = [_mm256_setzero_si256(); 8];
+    for l in 0..8 {
+        // SAFETY: the caller's bounds for each kind (above); unaligned.
+        let (hv, tv) = unsafe {
+            let hv = match HEAD {
+                PIECE_ALL => _mm256_loadu_si256(hp[l] as *const __m256i),
+                PIECE_SOME => _mm256_maskload_epi32(hp[l] as *const i32, in_head),
+                _ => _mm256_setzero_si256(),
+            };
+            let tv = match TAIL {
+                PIECE_ALL => _mm256_loadu_si256(tp[l] as *const __m256i),
+                PIECE_SOME => _mm256_maskload_epi32(tp[l] as *const i32, in_tail),
+                _ => _mm256_setzero_si256(),
+            };
+            (hv, tv)
+        };
+        r[l] = match (HEAD, TAIL) {
+            (_, PIECE_NONE) => hv,
+            (PIECE_NONE, _) => tv,
+            _ => _mm256_or_si256(hv, tv),
+        };
+    }
+    r
 }
 
 /// `chunk8` for a batch of `n` ≥ 1 inputs (`batch` already cut to `outs`),
