@@ -808,14 +808,21 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
             .fold(0.0, f64::max);
         (w * packets) as f64 / slowest / 1e6
     };
-    let one = median((0..runs).map(|_| run(1)).collect());
-    let many = median((0..runs).map(|_| run(workers)).collect());
-    println!("frame {frame_len} B, {packets} pre-built fresh packets per worker, 1024 credentials each, median of {runs}");
+    // One worker and `workers` in turn, the ratio taken pair by pair: this
+    // host's speed drifts over seconds, and all the single runs before all
+    // the multiple ones would put that drift into the ratio.
+    let pairs: Vec<(f64, f64)> = (0..runs).map(|_| (run(1), run(workers))).collect();
+    let one = median(pairs.iter().map(|p| p.0).collect());
+    let many = median(pairs.iter().map(|p| p.1).collect());
+    let ratios: Vec<f64> = pairs.iter().map(|p| p.1 / p.0).collect();
+    let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
+        (lo.min(r), hi.max(r))
+    });
+    let ratio = median(ratios);
+    println!("frame {frame_len} B, {packets} pre-built fresh packets per worker, 1024 credentials each, {runs} pairs of runs (1 worker, then {workers}), medians");
     println!("  1 worker:    {one:8.3} Mpps");
-    println!(
-        "  {workers} workers:   {many:8.3} Mpps   ({:.2} × one)",
-        many / one
-    );
+    println!("  {workers} workers:   {many:8.3} Mpps");
+    println!("  ratio:       {ratio:8.2} × one (pair by pair; min {lo:.2}, max {hi:.2})");
 }
 
 /// Pre-built frames handed to the worker as a port would: copied into the
