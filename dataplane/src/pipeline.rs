@@ -659,21 +659,13 @@ impl Pipeline {
     /// derivation at once, then every MAC at once.
     #[inline(never)]
     fn verify_lanes<P: AsRef<[u8]>>(&mut self, level: Level, pkts: &[P]) {
+        // One pass gathers the packets to verify and each one's key in the
+        // kernel's words: a memo hit's came with the memo, a credential this
+        // worker has seen under the same secret from its key cache; the rest
+        // (`derive`, their places in `idx`) are staged as key material for
+        // one batch of derivations. (Three passes cost ~17 instructions a
+        // packet more, docs/performance.md, thirteenth round.)
         let mut idx = [0usize; BURST];
-        let mut n = 0;
-        for i in 0..pkts.len() {
-            if self.meta[i].has_secret && self.meta[i].live() {
-                idx[n] = i;
-                n += 1;
-            }
-        }
-        if n == 0 {
-            return;
-        }
-        // Keys of credentials this worker has seen under the same secret
-        // come from its cache; the rest are derived in one batch.
-        // Key material (secret, claims) of the misses, staged in the same
-        // pass that looks them up.
         let mut derive = [0usize; BURST];
         let Scratch {
             material,
@@ -681,21 +673,34 @@ impl Pipeline {
             out,
             ..
         } = &mut *self.scratch;
-        let mut d = 0;
-        for &i in &idx[..n] {
-            if self.meta[i].memo {
-                continue; // The key came with the memo.
+        let (mut n, mut d) = (0, 0);
+        for (i, p) in pkts.iter().enumerate() {
+            let m = &self.meta[i];
+            if !m.has_secret || !m.live() {
+                continue;
             }
-            let h = gov_header(pkts[i].as_ref(), &self.meta[i].off);
-            match self.key_cache.get(&self.secrets[i], h.claims_bytes()) {
-                Some(k) => self.keys[i] = k,
-                None => {
-                    derive[d] = i;
-                    material[d][..32].copy_from_slice(&self.secrets[i]);
-                    material[d][32..].copy_from_slice(h.claims_bytes());
-                    d += 1;
+            idx[n] = i;
+            if m.memo {
+                key_words[n] = lanes::words(&self.keys[i].0);
+            } else {
+                let h = gov_header(p.as_ref(), &m.off);
+                match self.key_cache.get(&self.secrets[i], h.claims_bytes()) {
+                    Some(k) => {
+                        key_words[n] = lanes::words(&k.0);
+                        self.keys[i] = k;
+                    }
+                    None => {
+                        derive[d] = n;
+                        material[d][..32].copy_from_slice(&self.secrets[i]);
+                        material[d][32..].copy_from_slice(h.claims_bytes());
+                        d += 1;
+                    }
                 }
             }
+            n += 1;
+        }
+        if n == 0 {
+            return;
         }
         if d > 0 {
             lanes::hash_blocks(
@@ -706,17 +711,16 @@ impl Pipeline {
                 &material[..d],
                 &mut out[..d],
             );
-            for (k, &i) in derive[..d].iter().enumerate() {
+            for (k, &at) in derive[..d].iter().enumerate() {
+                let i = idx[at];
                 self.keys[i] = PacketKey(out[k]);
+                key_words[at] = lanes::words(&out[k]);
                 let (secret, claims) = material[k].split_at(32);
                 let (Ok(secret), Ok(claims)) = (secret.try_into(), claims.try_into()) else {
                     continue; // Two halves of 64 bytes: always 32 each.
                 };
                 self.key_cache.insert(secret, claims, &self.keys[i]);
             }
-        }
-        for (k, &i) in idx[..n].iter().enumerate() {
-            key_words[k] = lanes::words(&self.keys[i].0);
         }
         // Filled in a plain loop: `array::from_fn` called a closure per
         // element that returned each input through memory.
