@@ -758,7 +758,7 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
     let now_ms = m.now as u64 * 1000;
     let snap = Arc::new(mnp_traffic::fixture::snapshot(m.secret));
     let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let run = |w: usize| -> f64 {
+    let run = |w: usize| -> (f64, f64) {
         let replay = Arc::new(ReplayTable::new(4096 * w));
         // Pre-built (untimed): each worker's own credentials and frames.
         let traffic: Vec<Vec<Vec<u8>>> = (0..w)
@@ -802,26 +802,32 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
                 })
             })
             .collect();
-        let slowest = threads
+        let times: Vec<f64> = threads
             .into_iter()
             .map(|h| h.join().unwrap_or(f64::NAN))
-            .fold(0.0, f64::max);
-        (w * packets) as f64 / slowest / 1e6
+            .collect();
+        let slowest = times.iter().copied().fold(0.0, f64::max);
+        let fastest = times.iter().copied().fold(f64::INFINITY, f64::min);
+        // The aggregate is the slowest worker's: the same work on each core,
+        // so a spread here is the cores' speed, not the table's.
+        ((w * packets) as f64 / slowest / 1e6, slowest / fastest)
     };
     // One worker and `workers` in turn, the ratio taken pair by pair: this
     // host's speed drifts over seconds, and all the single runs before all
     // the multiple ones would put that drift into the ratio.
-    let pairs: Vec<(f64, f64)> = (0..runs).map(|_| (run(1), run(workers))).collect();
+    let pairs: Vec<(f64, (f64, f64))> = (0..runs).map(|_| (run(1).0, run(workers))).collect();
     let one = median(pairs.iter().map(|p| p.0).collect());
-    let many = median(pairs.iter().map(|p| p.1).collect());
-    let ratios: Vec<f64> = pairs.iter().map(|p| p.1 / p.0).collect();
+    let many = median(pairs.iter().map(|p| p.1 .0).collect());
+    let spread = median(pairs.iter().map(|p| p.1 .1).collect());
+    let spread_max = pairs.iter().map(|p| p.1 .1).fold(0.0, f64::max);
+    let ratios: Vec<f64> = pairs.iter().map(|p| p.1 .0 / p.0).collect();
     let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
         (lo.min(r), hi.max(r))
     });
     let ratio = median(ratios);
     println!("frame {frame_len} B, {packets} pre-built fresh packets per worker, 1024 credentials each, {runs} pairs of runs (1 worker, then {workers}), medians");
     println!("  1 worker:    {one:8.3} Mpps");
-    println!("  {workers} workers:   {many:8.3} Mpps");
+    println!("  {workers} workers:   {many:8.3} Mpps   (slowest worker's time / fastest's: median {spread:.2}, max {spread_max:.2})");
     println!("  ratio:       {ratio:8.2} × one (pair by pair; min {lo:.2}, max {hi:.2})");
 }
 
