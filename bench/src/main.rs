@@ -874,7 +874,7 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let frame_len = 42 + HEADER_LEN + payload;
     let snap = mnp_traffic::fixture::snapshot(m.secret);
-    let run = |mode: u8| -> f64 {
+    let run = |mode: u8| -> (f64, usize) {
         let mut g = gen::Fresh::from_credential(1, &m.secret, 1024, frame_len, Encap::UdpIpv4, 64);
         let mut frames = vec![vec![0u8; frame_len]; packets];
         let mut views: Vec<&mut [u8]> = frames.iter_mut().map(|f| &mut f[..]).collect();
@@ -926,10 +926,10 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
         let traced = drainer.map_or(0, |d| d.join().unwrap_or(0));
         let st = counters.read();
         assert_eq!(st.forwarded, packets as u64, "{st:?}");
-        if mode == 2 {
-            assert!(traced > packets / 2, "only {traced} of {packets} traced");
-        }
-        packets as f64 / dt / 1e6
+        // The tap is lossy by design (a worker never waits for its reader):
+        // how much the drainer took is reported, not asserted — pinned to
+        // the worker's core (`taskset -c 1`) it gets little of it.
+        (packets as f64 / dt / 1e6, traced)
     };
     println!("frame {frame_len} B, {packets} pre-built fresh packets, 1024 credentials, median of {runs}");
     let mut base = 0.0;
@@ -939,12 +939,24 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
         (2, "trace on, every packet"),
         (3, "flow counters on"),
     ] {
-        let mpps = median((0..runs).map(|_| run(mode)).collect());
+        let results: Vec<(f64, usize)> = (0..runs).map(|_| run(mode)).collect();
+        let mpps = median(results.iter().map(|r| r.0).collect());
         if mode == 0 {
             base = mpps;
         }
+        let traced = if mode == 2 {
+            let share = median(
+                results
+                    .iter()
+                    .map(|r| r.1 as f64 / packets as f64)
+                    .collect(),
+            );
+            format!(", {:.1} % traced", share * 100.0)
+        } else {
+            String::new()
+        };
         println!(
-            "  {what:<24} {mpps:8.3} Mpps  {:7.1} ns/packet  ({:+.1} ns vs neither)",
+            "  {what:<24} {mpps:8.3} Mpps  {:7.1} ns/packet  ({:+.1} ns vs neither{traced})",
             1e3 / mpps,
             1e3 / mpps - 1e3 / base
         );
