@@ -347,6 +347,14 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The smallest and the largest of `v`.
+fn min_max(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
 fn pipeline(
     payload_len: usize,
     packets: u64,
@@ -822,22 +830,25 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
             .into_iter()
             .map(|h| h.join().unwrap_or(f64::NAN))
             .collect();
-        let fastest = rates.iter().copied().fold(0.0, f64::max);
-        let slowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+        let (slowest, fastest) = min_max(&rates);
         (rates.iter().sum::<f64>(), fastest / slowest)
     };
     // One worker and `workers` in turn, the ratio taken pair by pair: this
     // host's speed drifts over seconds, and all the single runs before all
     // the multiple ones would put that drift into the ratio.
-    let pairs: Vec<(f64, (f64, f64))> = (0..runs).map(|_| (run(1).0, run(workers))).collect();
-    let one = median(pairs.iter().map(|p| p.0).collect());
-    let many = median(pairs.iter().map(|p| p.1 .0).collect());
-    let spread = median(pairs.iter().map(|p| p.1 .1).collect());
-    let spread_max = pairs.iter().map(|p| p.1 .1).fold(0.0, f64::max);
-    let ratios: Vec<f64> = pairs.iter().map(|p| p.1 .0 / p.0).collect();
-    let (lo, hi) = ratios.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), &r| {
-        (lo.min(r), hi.max(r))
-    });
+    // [one worker's Mpps, N workers' Mpps, their rates' spread] per pair.
+    let pairs: Vec<[f64; 3]> = (0..runs)
+        .map(|_| {
+            let one = run(1).0;
+            let (many, spread) = run(workers);
+            [one, many, spread]
+        })
+        .collect();
+    let column = |c: usize| -> Vec<f64> { pairs.iter().map(|r| r[c]).collect() };
+    let (one, many) = (median(column(0)), median(column(1)));
+    let (spread, spread_max) = (median(column(2)), min_max(&column(2)).1);
+    let ratios: Vec<f64> = pairs.iter().map(|r| r[1] / r[0]).collect();
+    let (lo, hi) = min_max(&ratios);
     let ratio = median(ratios);
     println!("frame {frame_len} B, {packets} pre-built fresh packets per worker, 1024 credentials each, {runs} pairs of runs (1 worker, then {workers}), medians");
     println!("  1 worker:    {one:8.3} Mpps");

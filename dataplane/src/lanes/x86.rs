@@ -1226,7 +1226,10 @@ unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: us
             );
             // Which loads a half needs is the same in every lane, so it is
             // chosen here, once, and each choice is its own unrolled
-            // sequence of eight lanes' loads (no per-lane branches).
+            // sequence of eight lanes' loads (no per-lane branches). A half
+            // wholly in the head has no tail dword, and a tail of kind ALL
+            // starts at or after `h`, so no head dword: the arms below that
+            // ignore one piece lose nothing.
             // SAFETY: each kind is chosen by the bounds that `half_rows8`
             // requires of it (see there).
             let r = unsafe {
