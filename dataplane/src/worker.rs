@@ -383,7 +383,18 @@ fn count_flows(
     verdicts: &[Verdict],
     now_ms: u64,
 ) {
+    // Each slot's line asked for a few packets ahead of its update.
+    const AHEAD: usize = 8;
+    let ahead = |i: usize| {
+        if let Some((c, _)) = pipeline.claims_of(i) {
+            flows.prefetch(c.authority, c.credential);
+        }
+    };
+    (0..AHEAD.min(burst.len())).for_each(ahead);
     for (i, (pkt, v)) in burst.iter().zip(verdicts).enumerate() {
+        if i + AHEAD < burst.len() {
+            ahead(i + AHEAD);
+        }
         if let Some((c, _)) = pipeline.claims_of(i) {
             let drop = match v {
                 Verdict::Drop(r) => Some(*r),
