@@ -640,6 +640,20 @@ fn head_blocks<const L: usize>(batch: &[Input], start: usize, src: &mut [*const 
     })
 }
 
+/// Each lane's block at `start` where every lane has it whole in one of
+/// its pieces (`Input::direct`), into `src`; false at the first lane that
+/// does not (its block straddles the pieces or runs past the message).
+#[inline(always)]
+fn piece_blocks<const L: usize>(batch: &[Input], start: usize, src: &mut [*const u8; L]) -> bool {
+    batch.iter().zip(src.iter_mut()).all(|(inp, s)| {
+        let block = inp.direct(start);
+        if let Some(b) = block {
+            *s = b.as_ptr();
+        }
+        block.is_some()
+    })
+}
+
 /// Hash up to 16 one-chunk messages (each at most 1024 bytes) start to end
 /// in registers: keys transposed in (or broadcast when the lanes share one),
 /// each block loaded straight from the messages (as paired half rows where
@@ -764,9 +778,14 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
         // (a 64-byte load of two 32-byte stores stalls on store forwarding).
         // Where the first lane's head is already too short (a MAC's block
         // that straddles the header and the payload), the pass stops at once.
+        // Where not, every lane's block may still lie whole in one of its
+        // two pieces (a MAC's blocks past the first lie in the payload): a
+        // second such pass, for the same loads. Only blocks that straddle
+        // the pieces or end a message take `row_at`'s masked loads, whose
+        // per-lane lengths and masks cost about as much as the rounds.
         let mut src = [zero_block.as_ptr(); 16];
-        let in_heads = head_blocks(batch, start, &mut src);
-        let m = if in_heads {
+        let in_place = head_blocks(batch, start, &mut src) || piece_blocks(batch, start, &mut src);
+        let m = if in_place {
             let mut words = [_mm512_setzero_si512(); 16];
             for h in 0..2 {
                 let mut r = [_mm512_setzero_si512(); 8];
