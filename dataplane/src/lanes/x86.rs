@@ -811,9 +811,27 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             // called out of line for every lane, returning each row through
             // memory.
             let mut rows = [_mm512_setzero_si512(); 16];
-            for (row, inp) in rows.iter_mut().zip(batch) {
-                // SAFETY: same target features as this function.
-                *row = unsafe { row_at(inp, start) };
+            let h = first.head.len();
+            // A batch of one shape whose heads are all one length (a burst's
+            // MACs of one frame size): every lane's pieces of this block
+            // have the same lengths, so the masks are found once, and each
+            // lane is two masked loads.
+            let one_split = uniform
+                && batch
+                    .iter()
+                    .all(|inp| inp.whole.is_none() && inp.head.len() == h);
+            if one_split {
+                let split = Split::at(h, first.tail.len(), start);
+                for (row, inp) in rows.iter_mut().zip(batch) {
+                    // SAFETY: same target features as this function; every
+                    // lane's head is `h` bytes and its tail the first's length.
+                    *row = unsafe { split.row(inp) };
+                }
+            } else {
+                for (row, inp) in rows.iter_mut().zip(batch) {
+                    // SAFETY: same target features as this function.
+                    *row = unsafe { row_at(inp, start) };
+                }
             }
             transpose16(rows)
         };
@@ -889,6 +907,68 @@ fn transpose8x2(r: [__m512i; 8]) -> [__m512i; 8] {
         out[4 + j] = _mm512_permutex2var_epi64(u[j], hi, u[4 + j]);
     }
     out
+}
+
+/// `row_at`'s loads for a block at `start` of inputs whose heads are all
+/// `h` bytes and tails all `t`: the pieces' lengths and masks, found once.
+struct Split {
+    /// Where the block's head bytes start (`start`, at most `h`).
+    head_at: usize,
+    /// Where the tail's load is based: its first byte in the block, moved
+    /// back by the head bytes before it (wrapping, never read there).
+    tail_at: usize,
+    tail_back: usize,
+    head_mask: u64,
+    tail_mask: u64,
+}
+
+impl Split {
+    #[inline(always)]
+    fn at(h: usize, t: usize, start: usize) -> Self {
+        let ones = |n: usize| if n >= 64 { u64::MAX } else { (1u64 << n) - 1 };
+        let nh = h.saturating_sub(start).min(64);
+        let ts = start.saturating_sub(h);
+        let nt = t.saturating_sub(ts).min(64 - nh);
+        Self {
+            head_at: start.min(h),
+            tail_at: ts.min(t),
+            tail_back: nh,
+            head_mask: ones(nh),
+            tail_mask: ones(nh + nt) & !ones(nh),
+        }
+    }
+
+    /// `row_at(inp, start)` for an input of this split's lengths.
+    ///
+    /// # Safety
+    /// `inp.head` has the `h` bytes and `inp.tail` the `t` of [`Split::at`],
+    /// and `inp.whole` is `None`; AVX-512BW.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    #[inline]
+    unsafe fn row(&self, inp: &Input) -> __m512i {
+        // SAFETY: as in `row_at`: each masked load reads only the bytes its
+        // mask selects, inside `head[head_at..]` and `tail[tail_at..]` by
+        // the lengths `Split::at` took from this input's own; an empty mask
+        // issues no load (its base may be an empty slice's dangling pointer).
+        unsafe {
+            let mut v = _mm512_setzero_si512();
+            if self.head_mask != 0 {
+                v = _mm512_maskz_loadu_epi8(
+                    self.head_mask,
+                    inp.head.as_ptr().add(self.head_at) as *const i8,
+                );
+            }
+            if self.tail_mask != 0 {
+                let base = inp
+                    .tail
+                    .as_ptr()
+                    .wrapping_add(self.tail_at)
+                    .wrapping_sub(self.tail_back);
+                v = _mm512_mask_loadu_epi8(v, self.tail_mask, base as *const i8);
+            }
+            v
+        }
+    }
 }
 
 /// Bytes `start..start + 64` of `inp`, zero-padded past its end.
