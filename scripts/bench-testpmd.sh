@@ -92,27 +92,38 @@ generator_start() { # frame encap sock rate log → the generator (memif server)
         --eal "--no-huge --no-pci -m 1024 --file-prefix mnpgen$$ -l 0 --vdev net_memif0,role=server,socket=$3" 2>/dev/null |
         grep '^txonly' >"$5" || true) &
     gen_pid=$!
+    memif_socket_wait "$3"
+}
+
+memif_socket_wait() { # sock → 0 once a memif server listens on it
     local i
     # DPDK 22.11's memif listens on an abstract socket (`@PATH` in
     # /proc/net/unix; no file) by default.
     for ((i = 0; i < 100; i++)); do
-        grep -q " @$3\$" /proc/net/unix && return 0
+        grep -q " @$1\$" /proc/net/unix && return 0
         sleep 0.1
     done
-    echo "bench-testpmd: the generator's memif socket $3 did not appear" >&2
+    echo "bench-testpmd: the generator's memif socket $1 did not appear" >&2
     return 1
+}
+
+testpmd_io() { # sock log → testpmd io, memif zero-copy client → net_null, for the run; its log in LOG
+    timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --single-file-segments \
+        --file-prefix "mnptp$$" -l 0-1 \
+        --vdev "net_memif0,role=client,socket=$1,zero-copy=yes" --vdev net_null0,no-rx=1 -- \
+        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$2" 2>&1 || true
+}
+
+testpmd_io_mpps() { # log → testpmd io's Mpps on port 0 (memif: the first of each pair of per-second Rx-pps lines)
+    grep -E "Rx-pps:" "$1" | awk 'NR % 2 == 1 {print $2 / 1e6}' | steady | median
 }
 
 testpmd_mpps() { # frame encap → Mpps
     local sock="$out/tp.sock" log="$out/testpmd-$1.log"
     generator_start "$1" "$2" "$sock" 0 "$out/gen-testpmd-$1.log"
-    timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --single-file-segments \
-        --file-prefix "mnptp$$" -l 0-1 \
-        --vdev "net_memif0,role=client,socket=$sock,zero-copy=yes" --vdev net_null0,no-rx=1 -- \
-        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 || true
+    testpmd_io "$sock" "$log"
     wait "$gen_pid" || true
-    # Port 0 (memif) is the first of each pair of per-second Rx-pps lines.
-    grep -E "Rx-pps:" "$log" | awk 'NR % 2 == 1 {print $2 / 1e6}' | steady | median
+    testpmd_io_mpps "$log"
 }
 
 testpmd_path_mpps() { # frame → Mpps of testpmd io driven by testpmd's own txonly on the same path
@@ -133,17 +144,11 @@ testpmd_path_mpps() { # frame → Mpps of testpmd io driven by testpmd's own txo
     ) | dpdk-testpmd --no-huge --no-pci -m 1024 --file-prefix "mnptpg$$" -l 0,1 --main-lcore 1 \
         --vdev "net_memif0,role=server,socket=$sock" -- -i --forward-mode=txonly --txpkts="$1" \
         --burst=64 --auto-start --nb-cores=1 --total-num-mbufs=32768 >"$out/testpmd-txonly-$1.log" 2>&1 &
-    local tg=$! i
-    for ((i = 0; i < 100; i++)); do
-        grep -q " @$sock\$" /proc/net/unix && break
-        sleep 0.1
-    done
-    timeout -s INT $((secs + 6)) dpdk-testpmd --no-huge --no-pci -m 1024 --single-file-segments \
-        --file-prefix "mnptp$$" -l 0-1 \
-        --vdev "net_memif0,role=client,socket=$sock,zero-copy=yes" --vdev net_null0,no-rx=1 -- \
-        --forward-mode=io --burst=64 --auto-start --stats-period 1 --nb-cores=1 --total-num-mbufs=32768 >"$log" 2>&1 || true
+    local tg=$!
+    memif_socket_wait "$sock" || true
+    testpmd_io "$sock" "$log"
     wait "$tg" || true
-    grep -E "Rx-pps:" "$log" | awk 'NR % 2 == 1 {print $2 / 1e6}' | steady | median
+    testpmd_io_mpps "$log"
 }
 
 gateway_config() { # → config path
