@@ -593,10 +593,12 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
 /// `out[i]` receives its hash's first 32 bytes, as [`hash_many`] would
 /// give for `Input::padded(key, mode, &blocks[i], len)`. A burst's lineage
 /// folds (17 bytes under the lineage context) and key derivations (64
-/// bytes under the packet-key context) are such batches; on AVX2 the
-/// kernel (`x86::blocks8`) loads each block's rows straight from `blocks`,
-/// with the key broadcast and one length and one flag word for every lane:
-/// none of the per-lane choices a batch of `Input`s needs.
+/// bytes under the packet-key context) are such batches; on AVX-512 and
+/// AVX2 the kernels (`x86::blocks16`, `x86::blocks8`) load each block
+/// straight from `blocks`, with the key broadcast and one length and one
+/// flag word for every lane: none of the per-lane choices a batch of
+/// `Input`s needs (on AVX-512, `mnp-bench pipeline` at 128 B 63.9 → 61.8 ns,
+/// docs/performance.md, fifteenth round).
 pub fn hash_blocks(
     level: Level,
     key: &[u32; 8],
@@ -607,11 +609,20 @@ pub fn hash_blocks(
 ) {
     let len = len.min(BLOCK_LEN);
     #[cfg(target_arch = "x86_64")]
-    if level.or_supported() == Level::Avx2 {
-        for (b, o) in blocks.chunks(8).zip(out.chunks_mut(8)) {
-            x86::blocks8(key, mode, len, b, o);
+    match level.or_supported() {
+        Level::Avx512 => {
+            for (b, o) in blocks.chunks(16).zip(out.chunks_mut(16)) {
+                x86::blocks16(key, mode, len, b, o);
+            }
+            return;
         }
-        return;
+        Level::Avx2 => {
+            for (b, o) in blocks.chunks(8).zip(out.chunks_mut(8)) {
+                x86::blocks8(key, mode, len, b, o);
+            }
+            return;
+        }
+        _ => {}
     }
     const AT_ONCE: usize = 64;
     for (b, o) in blocks.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {

@@ -522,6 +522,65 @@ unsafe fn blocks8_avx2(
     store_cvs8(cv, &mut outs[..n]);
 }
 
+/// `hash_blocks` on AVX-512, up to 16 messages, as [`blocks8`] on AVX2:
+/// the key broadcast, each block loaded whole in place and the 16 rows
+/// transposed, one compression, the CVs transposed out into `outs`. A
+/// burst's lineage folds took `chunk16` before, through an `Input` per
+/// fold and the kernel's per-lane shape and placement passes, none of
+/// which a batch of padded blocks under one key needs.
+pub fn blocks16(key: &[u32; 8], mode: u32, len: usize, blocks: &[[u8; 64]], outs: &mut [[u8; 32]]) {
+    // SAFETY: `hash_blocks` calls this only when the CPU reports AVX-512F.
+    unsafe { blocks16_avx512(key, mode, len, blocks, outs) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn blocks16_avx512(
+    key: &[u32; 8],
+    mode: u32,
+    len: usize,
+    blocks: &[[u8; 64]],
+    outs: &mut [[u8; 32]],
+) {
+    let n = blocks.len().min(16).min(outs.len());
+    let mut cv = [_mm512_setzero_si512(); 8];
+    for (c, &k) in cv.iter_mut().zip(key) {
+        *c = _mm512_set1_epi32(k as i32);
+    }
+    let mut rows = [_mm512_setzero_si512(); 16];
+    for (row, blk) in rows.iter_mut().zip(&blocks[..n]) {
+        // SAFETY: each block is 64 readable bytes; unaligned load.
+        *row = unsafe { _mm512_loadu_si512(blk.as_ptr() as *const _) };
+    }
+    let node = Node::Root;
+    let flags = mode | node.start_flag() | node.end_flags();
+    let cv = compress16!(
+        cv,
+        transpose16(rows),
+        _mm512_set1_epi32(node.counter() as i32),
+        _mm512_setzero_si512(),
+        _mm512_set1_epi32(len as i32),
+        _mm512_set1_epi32(flags as i32)
+    );
+    // out[j]: lane j's CV in the low half, lane j + 8's in the high.
+    for (j, o) in transpose8x2(cv).into_iter().enumerate() {
+        if let Some(dst) = outs.get_mut(j).filter(|_| j < n) {
+            // SAFETY: `dst` is 32 writable bytes; unaligned store.
+            unsafe {
+                _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o))
+            };
+        }
+        if let Some(dst) = outs.get_mut(j + 8).filter(|_| j + 8 < n) {
+            // SAFETY: as above.
+            unsafe {
+                _mm256_storeu_si256(
+                    dst.as_mut_ptr() as *mut __m256i,
+                    _mm512_extracti64x4_epi64::<1>(o),
+                )
+            };
+        }
+    }
+}
+
 /// One key's words, each broadcast to the 8 lanes: the CV rows of lanes
 /// that share it.
 #[target_feature(enable = "avx2")]
