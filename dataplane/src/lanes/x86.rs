@@ -776,15 +776,19 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
         // Row i: lane i's key in the low half, lane i + 8's in the high,
         // loaded straight into registers from each lane's key address (IV
         // for lanes past `batch`), as the blocks are below.
-        let kp = key_rows::<16>(batch);
+        // Each address taken from the input as its row is loaded: staged
+        // first in a 16-entry array (`key_rows`), they went through the
+        // stack (64 B lanes 1.26–1.29 → 1.21–1.23 × the crate without it,
+        // docs/performance.md, fifteenth round).
+        let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
         let mut rows = [_mm512_setzero_si512(); 8];
         for (i, row) in rows.iter_mut().enumerate() {
-            // SAFETY: `kp[i]` and `kp[i + 8]` each point at 8 readable
+            // SAFETY: `kp(i)` and `kp(i + 8)` each point at 8 readable
             // words (a lane's key, or IV); unaligned loads.
             *row = unsafe {
                 _mm512_inserti64x4::<1>(
-                    _mm512_castsi256_si512(_mm256_loadu_si256(kp[i] as *const __m256i)),
-                    _mm256_loadu_si256(kp[i + 8] as *const __m256i),
+                    _mm512_castsi256_si512(_mm256_loadu_si256(kp(i) as *const __m256i)),
+                    _mm256_loadu_si256(kp(i + 8) as *const __m256i),
                 )
             };
         }
