@@ -603,8 +603,11 @@ fn key_cvs8(batch: &[Input]) -> [__m256i; 8] {
     if batch.iter().all(|inp| std::ptr::eq(inp.key, first)) {
         return broadcast_key8(first);
     }
+    // Each address taken from the input as its row is loaded (IV past
+    // `batch`), as in `chunk16`: not staged in an array first.
     let mut rows = [_mm256_setzero_si256(); 8];
-    for (row, k) in rows.iter_mut().zip(key_rows::<8>(batch)) {
+    for (l, row) in rows.iter_mut().enumerate() {
+        let k = batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
         // SAFETY: `k` points at 8 readable words (a lane's key, or IV);
         // unaligned load.
         *row = unsafe { _mm256_loadu_si256(k as *const __m256i) };
@@ -656,17 +659,6 @@ fn lane_shapes<const L: usize>(batch: &[Input], uniform: bool) -> ([u32; L], [u3
         }
     }
     (lens, modes, most)
-}
-
-/// Each lane's key address, IV for lanes past `batch`: rows for the key
-/// transpose, loaded straight into registers.
-#[inline(always)]
-fn key_rows<const L: usize>(batch: &[Input]) -> [*const u32; L] {
-    let mut kp = [IV.as_ptr(); L];
-    for (k, inp) in kp.iter_mut().zip(batch) {
-        *k = inp.key.as_ptr();
-    }
-    kp
 }
 
 /// Block `b` of `most`'s length and flags in a batch of one shape (the
@@ -777,7 +769,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
         // loaded straight into registers from each lane's key address (IV
         // for lanes past `batch`), as the blocks are below.
         // Each address taken from the input as its row is loaded: staged
-        // first in a 16-entry array (`key_rows`), they went through the
+        // first in a 16-entry array, they went through the
         // stack (64 B lanes 1.26–1.29 → 1.21–1.23 × the crate without it,
         // docs/performance.md, fifteenth round).
         let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
