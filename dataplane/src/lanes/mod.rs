@@ -529,8 +529,12 @@ pub fn root_parents(
 /// Hash every input; `out[i]` receives the first 32 bytes of input `i`'s
 /// BLAKE3 output (truncate as the protocol needs).
 pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
-    // Messages longer than one block are (the MACs of) frames: ask for the
-    // next 16 while these are hashed, and for the first 16 now.
+    // Messages longer than two blocks are (the MACs of) frames past the
+    // bytes the pipeline's burst-start prefetch covers: ask for the next 16
+    // while these are hashed, and for the first 16 now. A MAC of up to two
+    // blocks lies in a frame of at most ~200 bytes, whose lines that
+    // prefetch asked for already (its first 150 bytes); walking them again
+    // cost ~1.2 ns a 128-byte packet (docs/performance.md, fifteenth round).
     // One pass for both questions (a `max` over the inputs compiles to
     // gathers, which cost more than the test; a pass with an exit does not).
     let (mut ahead, mut one_chunk) = (false, true);
@@ -540,7 +544,7 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
             (ahead, one_chunk) = (true, false);
             break;
         }
-        ahead |= len > BLOCK_LEN;
+        ahead |= len > 2 * BLOCK_LEN;
     }
     if ahead {
         prefetch_inputs(&inputs[..inputs.len().min(16)]);
