@@ -542,10 +542,7 @@ unsafe fn blocks16_avx512(
     outs: &mut [[u8; 32]],
 ) {
     let n = blocks.len().min(16).min(outs.len());
-    let mut cv = [_mm512_setzero_si512(); 8];
-    for (c, &k) in cv.iter_mut().zip(key) {
-        *c = _mm512_set1_epi32(k as i32);
-    }
+    let cv = broadcast_key16(key);
     let mut rows = [_mm512_setzero_si512(); 16];
     for (row, blk) in rows.iter_mut().zip(&blocks[..n]) {
         // SAFETY: each block is 64 readable bytes; unaligned load.
@@ -561,15 +558,34 @@ unsafe fn blocks16_avx512(
         _mm512_set1_epi32(len as i32),
         _mm512_set1_epi32(flags as i32)
     );
+    store_cvs16(cv, &mut outs[..n]);
+}
+
+/// One key's words, each broadcast to the 16 lanes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn broadcast_key16(key: &[u32; 8]) -> [__m512i; 8] {
+    let mut cv = [_mm512_setzero_si512(); 8];
+    for (c, &k) in cv.iter_mut().zip(key) {
+        *c = _mm512_set1_epi32(k as i32);
+    }
+    cv
+}
+
+/// Up to 16 lanes' CV rows transposed out, lane `l`'s 32 bytes into
+/// `outs[l]` (lanes past `outs` are not stored).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn store_cvs16(cv: [__m512i; 8], outs: &mut [[u8; 32]]) {
     // out[j]: lane j's CV in the low half, lane j + 8's in the high.
     for (j, o) in transpose8x2(cv).into_iter().enumerate() {
-        if let Some(dst) = outs.get_mut(j).filter(|_| j < n) {
+        if let Some(dst) = outs.get_mut(j) {
             // SAFETY: `dst` is 32 writable bytes; unaligned store.
             unsafe {
                 _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o))
             };
         }
-        if let Some(dst) = outs.get_mut(j + 8).filter(|_| j + 8 < n) {
+        if let Some(dst) = outs.get_mut(j + 8) {
             // SAFETY: as above.
             unsafe {
                 _mm256_storeu_si256(
@@ -759,18 +775,15 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
     // Whether the lanes share the first's key (an early-exit test, as above).
     let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
     let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
-    let mut cv = [_mm512_setzero_si512(); 8];
-    if same_key {
-        for (w, c) in cv.iter_mut().enumerate() {
-            *c = _mm512_set1_epi32(first.key[w] as i32);
-        }
+    let mut cv = if same_key {
+        broadcast_key16(first.key)
     } else {
         // Row i: lane i's key in the low half, lane i + 8's in the high,
         // loaded straight into registers from each lane's key address (IV
-        // for lanes past `batch`), as the blocks are below.
-        // Each address taken from the input as its row is loaded: staged
-        // first in a 16-entry array, they went through the
-        // stack (64 B lanes 1.26–1.29 → 1.21–1.23 × the crate without it,
+        // for lanes past `batch`), as the blocks are below. Each address
+        // is taken from the input as its row is loaded: staged first in a
+        // 16-entry array, they went through the stack (64 B lanes
+        // 1.26–1.29 → 1.21–1.23 × the crate without it,
         // docs/performance.md, fifteenth round).
         let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
         let mut rows = [_mm512_setzero_si512(); 8];
@@ -784,8 +797,8 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
                 )
             };
         }
-        cv = transpose8x2(rows);
-    }
+        transpose8x2(rows)
+    };
     // SAFETY: 64 readable bytes each; unaligned loads.
     let (lens_v, modes_v) = unsafe {
         (
@@ -905,25 +918,8 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             }
         }
     }
-    let out = transpose8x2(if ends_together { cv } else { done });
-    // out[j]: lane j's CV in the low half, lane j + 8's in the high.
-    for (j, o) in out.into_iter().enumerate() {
-        if let Some(dst) = outs.get_mut(j).filter(|_| j < n) {
-            // SAFETY: `dst` is 32 writable bytes; unaligned store.
-            unsafe {
-                _mm256_storeu_si256(dst.as_mut_ptr() as *mut __m256i, _mm512_castsi512_si256(o))
-            };
-        }
-        if let Some(dst) = outs.get_mut(j + 8).filter(|_| j + 8 < n) {
-            // SAFETY: as above.
-            unsafe {
-                _mm256_storeu_si256(
-                    dst.as_mut_ptr() as *mut __m256i,
-                    _mm512_extracti64x4_epi64::<1>(o),
-                )
-            };
-        }
-    }
+    let stored = n.min(outs.len());
+    store_cvs16(if ends_together { cv } else { done }, &mut outs[..stored]);
 }
 
 /// Two 8×8 transposes of 32-bit words at once, one in each 256-bit half of
