@@ -103,7 +103,7 @@ memif_socket_wait() { # sock → 0 once a memif server listens on it
         grep -q " @$1\$" /proc/net/unix && return 0
         sleep 0.1
     done
-    echo "bench-testpmd: the generator's memif socket $1 did not appear" >&2
+    echo "bench-testpmd: the memif server's socket $1 did not appear" >&2
     return 1
 }
 

@@ -532,9 +532,10 @@ pub fn hash_many(level: Level, inputs: &[Input], out: &mut [[u8; 32]]) {
     // Messages longer than two blocks are (the MACs of) frames past the
     // bytes the pipeline's burst-start prefetch covers: ask for the next 16
     // while these are hashed, and for the first 16 now. A MAC of up to two
-    // blocks lies in a frame of at most ~200 bytes, whose lines that
-    // prefetch asked for already (its first 150 bytes); walking them again
-    // cost ~1.2 ns a 128-byte packet (docs/performance.md, fifteenth round).
+    // blocks lies in a frame of at most 222 bytes (UDP/IPv6), whose first
+    // 150 that prefetch asked for already; the rest is at most one line
+    // past them. Walking such inputs for hints cost ~1.2 ns a 128-byte
+    // packet (docs/performance.md, fifteenth round).
     // One pass for both questions (a `max` over the inputs compiles to
     // gathers, which cost more than the test; a pass with an exit does not).
     let (mut ahead, mut one_chunk) = (false, true);
