@@ -323,7 +323,9 @@ pub struct WorkersSection {
     #[serde(default = "one_u64")]
     pub drop_sample: Spanned<u64>,
     /// Per-credential flow counters kept by each worker (`GET /flows`,
-    /// `mnp-gateway top`); 0 turns them off.
+    /// `mnp-gateway top`), in slots; 0 turns them off. A flow seen within
+    /// the last second keeps its slot; packets of flows that find none are
+    /// counted as untracked (raise this when `top` shows many).
     #[serde(default = "default_flows")]
     pub flows: usize,
     /// Rotate the drop capture when a file reaches this size.

@@ -7,9 +7,18 @@
 //! claims credential X shows as X's `bad_mac` drops, which is what an
 //! operator wants to see. Forwarded packets' claims are proven.
 //!
-//! The table is direct-mapped on a hash of the key; a new flow takes the
-//! slot of the one there (the view is of the flows seen recently, not an
-//! archive). One worker writes its table; the control side reads it at any
+//! The table is two-way set-associative on a hash of the key. A flow keeps
+//! its slot while it is seen at least once every [`KEEP_MS`]; a new flow
+//! takes a way that is unused or has been idle that long (the older, where
+//! both have). A packet whose flow finds neither is counted in the table's
+//! *untracked* packets and bytes: nothing judged goes uncounted, and a
+//! tracked flow's counts are exact from the packet that gave it its slot
+//! (a flow that went idle and lost its slot starts again). Before, a new flow took its one slot at
+//! once: two active flows that hashed alike reset each other's counts on
+//! every packet (a quarter of 1024 dense credentials in 1024 slots), and a
+//! flood of one-off claims could blank every row an operator was watching.
+//!
+//! One worker writes its table; the control side reads it at any
 //! time. Each slot carries a sequence word (odd while the worker writes
 //! it), so a reader skips a slot caught mid-write instead of reporting a
 //! mix of two flows. Writes are plain relaxed stores — no locked
@@ -18,8 +27,16 @@
 use crate::drop::DropReason;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
 
-/// Slots per worker unless the config says otherwise.
-pub const DEFAULT_FLOWS: usize = 1024;
+/// Slots per worker unless the config says otherwise: room for a few
+/// thousand active credentials a worker with two ways a set.
+pub const DEFAULT_FLOWS: usize = 4096;
+
+/// Ways a set: a flow's slot is one of the two lines of its set.
+const WAYS: usize = 2;
+
+/// A flow seen within this long keeps its slot against a new one (the
+/// gateway's clock, ms).
+pub const KEEP_MS: u64 = 1000;
 
 /// The part of a slot every judged packet writes: one cache line. The drop
 /// counters, written only for drops, are kept apart (`FlowTable::drops`), so
@@ -87,23 +104,37 @@ impl Flow {
 
 /// One worker's flow table.
 pub struct FlowTable {
+    /// Set `i` is `slots[WAYS * i..WAYS * (i + 1)]`.
     slots: Box<[Slot]>,
     /// `drops[i]` belongs to `slots[i]`.
     drops: Box<[Drops]>,
-    /// 64 − log2(slots): the hash's top bits pick the slot.
+    /// Packets and bytes whose flow found no slot of its own.
+    untracked: Untracked,
+    /// 64 − log2(sets): the hash's top bits pick the set.
     shift: u32,
 }
 
+/// The untracked counters, on a line of their own (the worker writes them
+/// for every packet whose set is full of active flows).
+#[repr(align(64))]
+#[derive(Default)]
+struct Untracked {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+}
+
 impl FlowTable {
-    /// A table of `entries` slots (rounded up to a power of two, at least 1).
+    /// A table of `entries` slots (rounded up to a power of two, at least
+    /// one set of two).
     pub fn new(entries: usize) -> Self {
-        let n = entries.max(1).next_power_of_two();
+        let n = entries.max(WAYS).next_power_of_two();
         Self {
             slots: (0..n).map(|_| Slot::new()).collect(),
             drops: (0..n)
                 .map(|_| std::array::from_fn(|_| AtomicU32::new(0)))
                 .collect(),
-            shift: 64 - n.trailing_zeros(),
+            untracked: Untracked::default(),
+            shift: 64 - (n / WAYS).trailing_zeros(),
         }
     }
 
@@ -111,20 +142,22 @@ impl FlowTable {
         self.slots.len()
     }
 
-    fn index(&self, authority: u32, credential: u64) -> usize {
+    /// The first slot of (authority, credential)'s set.
+    fn set(&self, authority: u32, credential: u64) -> usize {
         // A multiplicative hash of both ids: credential ids are often dense.
         let h = (credential ^ ((authority as u64) << 40)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        // (A shift by 64 — one slot — is not allowed: checked_shr gives 0.)
-        h.checked_shr(self.shift).unwrap_or(0) as usize
+        // (A shift by 64 — one set — is not allowed: checked_shr gives 0.)
+        WAYS * h.checked_shr(self.shift).unwrap_or(0) as usize
     }
 
-    /// Ask for the line of (authority, credential)'s slot ahead of
+    /// Ask for the lines of (authority, credential)'s set ahead of
     /// [`record`](Self::record): a burst's flows are spread over the table,
     /// which is larger than L1. A hint only.
     #[inline]
     pub fn prefetch(&self, authority: u32, credential: u64) {
-        if let Some(s) = self.slots.get(self.index(authority, credential)) {
-            crate::lanes::prefetch_line(s);
+        let i = self.set(authority, credential);
+        if let Some(ways) = self.slots.get(i..i + WAYS) {
+            ways.iter().for_each(crate::lanes::prefetch_line);
         }
     }
 
@@ -139,9 +172,28 @@ impl FlowTable {
         now_ms: u64,
         drop: Option<DropReason>,
     ) {
-        let i = self.index(authority, credential);
-        let (s, drops) = (&self.slots[i], &self.drops[i]);
         let tag = (authority as u64) << 32 | 1;
+        let set = self.set(authority, credential);
+        let owns = |i: usize| {
+            let s = &self.slots[i];
+            s.authority.load(Relaxed) == tag && s.credential.load(Relaxed) == credential
+        };
+        let i = if owns(set) {
+            set
+        } else if owns(set + 1) {
+            set + 1
+        } else {
+            match self.take(set, now_ms) {
+                Some(i) => i,
+                None => {
+                    let u = &self.untracked;
+                    u.packets.store(u.packets.load(Relaxed) + 1, Relaxed);
+                    u.bytes.store(u.bytes.load(Relaxed) + len, Relaxed);
+                    return;
+                }
+            }
+        };
+        let (s, drops) = (&self.slots[i], &self.drops[i]);
         let seq = s.seq.load(Relaxed);
         s.seq.store(seq + 1, Relaxed);
         std::sync::atomic::fence(Release);
@@ -163,6 +215,32 @@ impl FlowTable {
             d.store(d.load(Relaxed).wrapping_add(1), Relaxed);
         }
         s.seq.store(seq + 2, Release);
+    }
+
+    /// The way of set `set` a new flow may take at `now_ms`: an unused one,
+    /// else the less recently seen of those idle for [`KEEP_MS`].
+    #[cold]
+    fn take(&self, set: usize, now_ms: u64) -> Option<usize> {
+        let ways = set..set + WAYS;
+        if let Some(i) = ways
+            .clone()
+            .find(|&i| self.slots[i].authority.load(Relaxed) == 0)
+        {
+            return Some(i);
+        }
+        ways.map(|i| (self.slots[i].last_ms.load(Relaxed), i))
+            .filter(|&(last, _)| last.saturating_add(KEEP_MS) <= now_ms)
+            .min()
+            .map(|(_, i)| i)
+    }
+
+    /// Packets and bytes whose flow found no slot (its set held flows
+    /// active within [`KEEP_MS`]).
+    pub fn untracked(&self) -> (u64, u64) {
+        (
+            self.untracked.packets.load(Relaxed),
+            self.untracked.bytes.load(Relaxed),
+        )
     }
 
     /// Every flow in the table (slots caught mid-write are left out).
@@ -219,6 +297,14 @@ pub fn merge(tables: &[std::sync::Arc<FlowTable>]) -> Vec<Flow> {
     all
 }
 
+/// The untracked packets and bytes of several workers, summed.
+pub fn untracked(tables: &[std::sync::Arc<FlowTable>]) -> (u64, u64) {
+    tables
+        .iter()
+        .map(|t| t.untracked())
+        .fold((0, 0), |(p, b), (q, c)| (p + q, b + c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,15 +332,95 @@ mod tests {
     }
 
     #[test]
-    fn the_table_is_bounded_and_a_new_flow_takes_a_slot() {
+    fn the_table_is_bounded_and_what_finds_no_slot_is_counted_untracked() {
         let t = FlowTable::new(8);
         for c in 0..1000 {
             t.record(1, c, 1, c, None);
         }
         let flows = t.read();
         assert!(flows.len() <= 8 && !flows.is_empty());
-        // Whatever survived is whole: one packet of one byte each.
+        // Whatever is tracked is whole: one packet of one byte each.
         assert!(flows.iter().all(|f| f.packets == 1 && f.bytes == 1));
+        // Tracked and untracked together: every packet, once.
+        let (p, b) = t.untracked();
+        assert_eq!(
+            (p + flows.len() as u64, b + flows.len() as u64),
+            (1000, 1000)
+        );
+    }
+
+    /// Credentials of authority 1 that fall in one set of `t`.
+    fn same_set(t: &FlowTable, n: usize) -> Vec<u64> {
+        let set = t.set(1, 1);
+        (1..).filter(|&c| t.set(1, c) == set).take(n).collect()
+    }
+
+    #[test]
+    fn two_active_flows_of_one_set_keep_exact_counts() {
+        let t = FlowTable::new(1024);
+        let c = same_set(&t, 2);
+        for i in 0..1000 {
+            t.record(1, c[0], 10, i, None);
+            t.record(1, c[1], 20, i, Some(DropReason::BadMac));
+        }
+        let mut flows = t.read();
+        flows.sort_by_key(|f| f.bytes);
+        let got: Vec<_> = flows
+            .iter()
+            .map(|f| (f.credential, f.packets, f.bytes))
+            .collect();
+        assert_eq!(got, vec![(c[0], 1000, 10_000), (c[1], 1000, 20_000)]);
+        assert_eq!(flows[1].drops, vec![(DropReason::BadMac, 1000)]);
+        assert_eq!(t.untracked(), (0, 0));
+    }
+
+    #[test]
+    fn a_third_active_flow_is_untracked_and_resets_nothing() {
+        let t = FlowTable::new(1024);
+        let c = same_set(&t, 3);
+        for i in 0..500 {
+            for (k, &c) in c.iter().enumerate() {
+                t.record(1, c, k as u64 + 1, i, None);
+            }
+        }
+        let mut flows = t.read();
+        flows.sort_by_key(|f| f.credential);
+        let got: Vec<_> = flows.iter().map(|f| (f.credential, f.packets)).collect();
+        assert_eq!(got, vec![(c[0], 500), (c[1], 500)]);
+        assert_eq!(t.untracked(), (500, 1500));
+    }
+
+    #[test]
+    fn a_flow_idle_for_keep_ms_gives_its_slot_to_a_new_one() {
+        let t = FlowTable::new(1024);
+        let c = same_set(&t, 3);
+        t.record(1, c[0], 1, 0, None);
+        t.record(1, c[1], 1, 500, None);
+        // Both seen within KEEP_MS: the newcomer is untracked.
+        t.record(1, c[2], 1, KEEP_MS - 1, None);
+        assert_eq!(t.untracked(), (1, 1));
+        // c[0] idle for KEEP_MS, c[1] not: c[2] takes c[0]'s way, afresh.
+        t.record(1, c[2], 1, KEEP_MS, None);
+        let mut got: Vec<_> = t.read().iter().map(|f| (f.credential, f.packets)).collect();
+        got.sort();
+        assert_eq!(got, vec![(c[1], 1), (c[2], 1)]);
+    }
+
+    #[test]
+    fn a_flood_of_one_off_claims_never_evicts_an_active_flow() {
+        let t = FlowTable::new(64);
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        for i in 0..100_000u64 {
+            t.record(1, 7, 100, i, None);
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            t.record(1, rng | 1 << 63, 1, i, Some(DropReason::BadMac));
+        }
+        let f = t.read().into_iter().find(|f| f.credential == 7);
+        assert_eq!(f.map(|f| (f.packets, f.bytes)), Some((100_000, 10_000_000)));
+        // The one-off claims took only idle ways; the rest are untracked.
+        assert!(t.untracked().0 > 90_000, "{:?}", t.untracked());
     }
 
     #[test]
@@ -272,15 +438,16 @@ mod tests {
 
     #[test]
     fn a_reader_never_sees_half_of_a_replacement() {
+        // One set of two ways; three flows in turn, each idle for KEEP_MS
+        // when it comes round again, so every packet replaces a flow.
         let t = std::sync::Arc::new(FlowTable::new(1));
         let w = {
             let t = t.clone();
             std::thread::spawn(move || {
                 for i in 0..200_000u64 {
-                    // Alternate two flows in the one slot: credential c always
-                    // carries bytes == c.
-                    let c = 1 + (i & 1);
-                    t.record(1, c, c, i, None);
+                    // Credential c always carries bytes == c.
+                    let c = 1 + i % 3;
+                    t.record(1, c, c, i * KEEP_MS, None);
                 }
             })
         };
@@ -291,5 +458,7 @@ mod tests {
             }
         }
         w.join().unwrap();
+        assert_eq!(t.untracked(), (0, 0));
+        assert!(t.read().iter().all(|f| f.packets == 1));
     }
 }

@@ -13,6 +13,13 @@ pub struct Flows {
     pub total: usize,
     /// Slots over all workers: the bound on `total`.
     pub capacity: usize,
+    /// Packets and bytes judged whose flow found no slot: its set was held
+    /// by flows seen within the last second (`[workers] flows` too small
+    /// for the active credentials). Absent from older daemons' answers.
+    #[serde(default)]
+    pub untracked_packets: u64,
+    #[serde(default)]
+    pub untracked_bytes: u64,
     pub flows: Vec<Flow>,
 }
 

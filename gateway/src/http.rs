@@ -128,10 +128,13 @@ impl HttpState {
                     .collect(),
             })
             .collect();
+        let (untracked_packets, untracked_bytes) = mnp_dataplane::flows::untracked(&self.flows);
         crate::flowsjson::Flows {
             now_ms: self.clock.now_ms(),
             total: all.len(),
             capacity: self.flows.iter().map(|t| t.capacity()).sum(),
+            untracked_packets,
+            untracked_bytes,
             flows: crate::flowsjson::top(all, sort, top),
         }
     }

@@ -167,6 +167,8 @@ fn top_shows_each_credentials_packets_and_drops_within_its_bound() {
         "{total} {capacity}"
     );
     assert_eq!(flows.len() as u64, total);
+    // The demo's few credentials all fit: nothing judged went untracked.
+    assert_eq!(j["untracked_packets"].as_u64(), Some(0), "{j}");
     // The demo's revoked credential: every packet dropped as revoked.
     let revoked = flows
         .iter()

@@ -65,9 +65,10 @@ pub(crate) fn top(
 
 fn table(flows: &Flows, last: Option<&Sample>, now: Instant, sort: &str) -> String {
     let mut s = format!(
-        "mnp-gateway top — {} flow(s) known (bound {}), sorted by {sort}\n{:<14} {:>20} {:>10} {:>14} {:>12} {:>10} {:<30} {:>9}\n",
+        "mnp-gateway top — {} flow(s) known (bound {}), {} packet(s) untracked, sorted by {sort}\n{:<14} {:>20} {:>10} {:>14} {:>12} {:>10} {:<30} {:>9}\n",
         flows.total,
         flows.capacity,
+        flows.untracked_packets,
         "authority",
         "credential",
         "pkts/s",
