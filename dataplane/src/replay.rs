@@ -595,6 +595,31 @@ mod tests {
     }
 
     #[test]
+    fn windows_that_share_a_home_slot_stay_apart() {
+        // Three credentials of one home slot: the first takes it, the others
+        // lie one and two slots on (the inline path's reach, and past it).
+        let t = ReplayTable::new(16);
+        let home = t.home(1) & t.mask;
+        let keys: Vec<u64> = (1..).filter(|&k| t.home(k) & t.mask == home).take(3).collect();
+        for s in 0..200u64 {
+            for (i, &k) in keys.iter().enumerate() {
+                let seq = s * 3 + i as u64;
+                assert_eq!(t.check_and_set(k, seq), ReplayVerdict::Fresh, "{k} {seq}");
+            }
+        }
+        for (i, &k) in keys.iter().enumerate() {
+            for s in [0u64, 100, 199] {
+                let seq = s * 3 + i as u64;
+                assert_eq!(t.check_and_set(k, seq), ReplayVerdict::Replay, "{k} {seq}");
+            }
+            // Another's sequence is fresh here: the windows are apart.
+            let other = 199 * 3 + (i as u64 + 1) % 3;
+            assert_eq!(t.check_and_set(k, other), ReplayVerdict::Fresh, "{k} {other}");
+            assert_eq!(t.highest(k), Some(other.max(199 * 3 + i as u64)));
+        }
+    }
+
+    #[test]
     fn prefetch_is_only_a_hint() {
         // Any key (0 included: it maps to 1 as the table does), any
         // sequence, present or not: nothing inserted, nothing marked.
