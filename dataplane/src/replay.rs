@@ -600,7 +600,10 @@ mod tests {
         // lie one and two slots on (the inline path's reach, and past it).
         let t = ReplayTable::new(16);
         let home = t.home(1) & t.mask;
-        let keys: Vec<u64> = (1..).filter(|&k| t.home(k) & t.mask == home).take(3).collect();
+        let keys: Vec<u64> = (1..)
+            .filter(|&k| t.home(k) & t.mask == home)
+            .take(3)
+            .collect();
         for s in 0..200u64 {
             for (i, &k) in keys.iter().enumerate() {
                 let seq = s * 3 + i as u64;
@@ -614,7 +617,11 @@ mod tests {
             }
             // Another's sequence is fresh here: the windows are apart.
             let other = 199 * 3 + (i as u64 + 1) % 3;
-            assert_eq!(t.check_and_set(k, other), ReplayVerdict::Fresh, "{k} {other}");
+            assert_eq!(
+                t.check_and_set(k, other),
+                ReplayVerdict::Fresh,
+                "{k} {other}"
+            );
             assert_eq!(t.highest(k), Some(other.max(199 * 3 + i as u64)));
         }
     }
