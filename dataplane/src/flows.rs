@@ -218,7 +218,8 @@ impl FlowTable {
     }
 
     /// The way of set `set` a new flow may take at `now_ms`: an unused one,
-    /// else the less recently seen of those idle for [`KEEP_MS`].
+    /// else the less recently seen of those idle for [`KEEP_MS`] (or marked
+    /// that far ahead of `now_ms`).
     #[cold]
     fn take(&self, set: usize, now_ms: u64) -> Option<usize> {
         let ways = set..set + WAYS;
@@ -229,7 +230,10 @@ impl FlowTable {
             return Some(i);
         }
         ways.map(|i| (self.slots[i].last_ms.load(Relaxed), i))
-            .filter(|&(last, _)| last.saturating_add(KEEP_MS) <= now_ms)
+            // A mark from the future (the wall clock stepped back) counts
+            // as idle too: else every set would stay held until the clock
+            // came back to it, and new flows would all go untracked.
+            .filter(|&(last, _)| now_ms.abs_diff(last) >= KEEP_MS)
             .min()
             .map(|(_, i)| i)
     }
@@ -404,6 +408,20 @@ mod tests {
         let mut got: Vec<_> = t.read().iter().map(|f| (f.credential, f.packets)).collect();
         got.sort();
         assert_eq!(got, vec![(c[1], 1), (c[2], 1)]);
+    }
+
+    #[test]
+    fn a_clock_stepped_back_does_not_hold_every_slot() {
+        let t = FlowTable::new(1024);
+        let c = same_set(&t, 3);
+        let hour = 3_600_000;
+        t.record(1, c[0], 1, 10 * hour, None);
+        t.record(1, c[1], 1, 10 * hour, None);
+        // The wall clock steps back an hour: the marks lie in the future,
+        // and the new flow takes a way at once.
+        t.record(1, c[2], 1, 9 * hour, None);
+        assert_eq!(t.untracked(), (0, 0));
+        assert!(t.read().iter().any(|f| f.credential == c[2]));
     }
 
     #[test]
