@@ -90,15 +90,24 @@ impl Out {
 }
 
 /// The Prometheus text of the gateway: per-worker counters, per-authority
-/// counters, the control thread's state, burst latency, egress ports,
-/// devices, the build and the process.
-pub fn render(workers: &[WorkerView], c: &ControlView, latency: &LatencySummary) -> String {
+/// counters, the control thread's state, burst latency, egress ports, the
+/// flow tables' untracked packets (`None`: flow counters off), devices, the
+/// build and the process.
+pub fn render(
+    workers: &[WorkerView],
+    c: &ControlView,
+    latency: &LatencySummary,
+    flows_untracked: Option<u64>,
+) -> String {
     let mut o = Out(String::new());
     render_workers(&mut o, workers);
     render_authorities(&mut o, workers, c);
     render_control(&mut o, c);
     render_latency(&mut o, latency);
     render_egress(&mut o, workers, &c.ports);
+    if let Some(n) = flows_untracked {
+        render_flows(&mut o, n);
+    }
     render_devices(&mut o, &c.devices);
     render_build(&mut o, &c.build);
     render_process(&mut o);
@@ -335,6 +344,19 @@ fn render_egress(o: &mut Out, workers: &[WorkerView], ports: &[String]) {
     }
 }
 
+/// Packets the flow tables could not attribute (every way of the flow's set
+/// held a flow active within the last second): a rising count says
+/// `[workers] flows` is too small for the credentials in use.
+fn render_flows(o: &mut Out, untracked: u64) {
+    let name = "mnp_flows_untracked_packets_total";
+    o.head(
+        name,
+        "Judged packets whose flow found no slot in its worker's flow table.",
+        "counter",
+    );
+    o.line(name, &[], untracked);
+}
+
 /// The DPDK devices' own counters (what the NIC saw, beside what the
 /// workers judged): absent without DPDK ports.
 fn render_devices(o: &mut Out, devices: &[DeviceView]) {
@@ -524,7 +546,7 @@ mod tests {
             },
             ..ControlView::default()
         };
-        let text = render(&[], &view, &LatencySummary::default());
+        let text = render(&[], &view, &LatencySummary::default(), None);
         for want in [
             "mnp_device_rx_packets_total{port=\"nic0\"} 10",
             "mnp_device_rx_missed_total{port=\"nic0\"} 3",

@@ -151,20 +151,9 @@ impl HttpState {
             .collect();
         let view = self.view.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let lat = latency_summary(&self.latency.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut out = metrics::render(&workers, &view, &lat);
-        if !self.flows.is_empty() {
-            // Packets the flow tables could not attribute (every way of the
-            // flow's set held a flow active within the last second): a
-            // rising count says `[workers] flows` is too small for the
-            // credentials in use.
-            let (packets, _) = mnp_dataplane::flows::untracked(&self.flows);
-            out.push_str(&format!(
-                "# HELP mnp_flows_untracked_packets_total Judged packets whose flow found no slot in its worker's flow table.\n\
-                 # TYPE mnp_flows_untracked_packets_total counter\n\
-                 mnp_flows_untracked_packets_total {packets}\n"
-            ));
-        }
-        out
+        let untracked =
+            (!self.flows.is_empty()).then(|| mnp_dataplane::flows::untracked(&self.flows).0);
+        metrics::render(&workers, &view, &lat, untracked)
     }
 }
 

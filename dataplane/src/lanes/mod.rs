@@ -614,20 +614,19 @@ pub fn hash_blocks(
 ) {
     let len = len.min(BLOCK_LEN);
     #[cfg(target_arch = "x86_64")]
-    match level.or_supported() {
-        Level::Avx512 => {
-            for (b, o) in blocks.chunks(16).zip(out.chunks_mut(16)) {
-                x86::blocks16(key, mode, len, b, o);
+    {
+        type Blocks = fn(&[u32; 8], u32, usize, &[[u8; BLOCK_LEN]], &mut [[u8; 32]]);
+        let kernel: Option<(usize, Blocks)> = match level.or_supported() {
+            Level::Avx512 => Some((16, x86::blocks16)),
+            Level::Avx2 => Some((8, x86::blocks8)),
+            _ => None,
+        };
+        if let Some((lanes, run)) = kernel {
+            for (b, o) in blocks.chunks(lanes).zip(out.chunks_mut(lanes)) {
+                run(key, mode, len, b, o);
             }
             return;
         }
-        Level::Avx2 => {
-            for (b, o) in blocks.chunks(8).zip(out.chunks_mut(8)) {
-                x86::blocks8(key, mode, len, b, o);
-            }
-            return;
-        }
-        _ => {}
     }
     const AT_ONCE: usize = 64;
     for (b, o) in blocks.chunks(AT_ONCE).zip(out.chunks_mut(AT_ONCE)) {
