@@ -41,7 +41,13 @@ pub struct Ways<K, V> {
     pub misses: u64,
 }
 
+/// Aligned to a line: a memo slot (104 bytes packed) straddled three lines
+/// in every other set and a hit read them all; aligned, two, which the L2's
+/// pair prefetcher fetches together (128 B pipeline 59.3 → 58.5 ns, gateway
+/// at or above the packed build in 6 of 6 alternating rounds,
+/// docs/performance.md, seventeenth round).
 #[derive(Clone, Copy, Default)]
+#[repr(align(64))]
 struct Slot<K, V> {
     /// The generation this slot was filled in; other values are empty.
     tag: u32,
