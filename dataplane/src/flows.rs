@@ -13,10 +13,11 @@
 //! both have). A packet whose flow finds neither is counted in the table's
 //! *untracked* packets and bytes: nothing judged goes uncounted, and a
 //! tracked flow's counts are exact from the packet that gave it its slot
-//! (a flow that went idle and lost its slot starts again). Before, a new flow took its one slot at
-//! once: two active flows that hashed alike reset each other's counts on
-//! every packet (a quarter of 1024 dense credentials in 1024 slots), and a
-//! flood of one-off claims could blank every row an operator was watching.
+//! (a flow that went idle and lost its slot starts again). Direct-mapped,
+//! with a new flow taking its one slot at once, two active flows that
+//! hashed alike reset each other's counts on every packet (a quarter of
+//! 1024 dense credentials in 1024 slots), and a flood of one-off claims
+//! could blank every row an operator was watching.
 //!
 //! One worker writes its table; the control side reads it at any
 //! time. Each slot carries a sequence word (odd while the worker writes
@@ -178,20 +179,12 @@ impl FlowTable {
             let s = &self.slots[i];
             s.authority.load(Relaxed) == tag && s.credential.load(Relaxed) == credential
         };
-        let i = if owns(set) {
-            set
-        } else if owns(set + 1) {
-            set + 1
-        } else {
-            match self.take(set, now_ms) {
-                Some(i) => i,
-                None => {
-                    let u = &self.untracked;
-                    u.packets.store(u.packets.load(Relaxed) + 1, Relaxed);
-                    u.bytes.store(u.bytes.load(Relaxed) + len, Relaxed);
-                    return;
-                }
-            }
+        let found = (set..set + WAYS).find(|&i| owns(i));
+        let Some(i) = found.or_else(|| self.take(set, now_ms)) else {
+            let u = &self.untracked;
+            u.packets.store(u.packets.load(Relaxed) + 1, Relaxed);
+            u.bytes.store(u.bytes.load(Relaxed) + len, Relaxed);
+            return;
         };
         let (s, drops) = (&self.slots[i], &self.drops[i]);
         let seq = s.seq.load(Relaxed);
