@@ -391,6 +391,8 @@ fn pipeline(
     let mut hit_rate = 0.0;
     for _ in 0..runs {
         let mut pipe = Pipeline::with_verifier(Arc::new(ReplayTable::new(4096)), verifier);
+        // One pipeline on its own table, as the daemon runs one worker.
+        pipe.make_sole_writer();
         let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
         let mut stats = BurstStats::default();
         let mut elapsed = 0.0;
@@ -807,6 +809,12 @@ fn scaling(workers: usize, payload: usize, packets: usize, runs: usize, m: Mater
                         core_affinity::set_for_current(c);
                     }
                     let mut pipe = Pipeline::new(replay);
+                    // As the daemon does: one worker is the table's sole
+                    // writer, several share it (so the ratio counts the
+                    // locked marks that sharing costs).
+                    if w == 1 {
+                        pipe.make_sole_writer();
+                    }
                     let mut verdicts = [Verdict::Drop(DropReason::Truncated); BURST];
                     let mut stats = BurstStats::default();
                     let mut done = 0u64;
@@ -913,7 +921,11 @@ fn worker_bench(payload: usize, packets: usize, runs: usize, m: Material) {
             }),
             vec![Box::new(NullTx::default())],
             BufPool::new(256, 2048),
-            Pipeline::new(replay),
+            {
+                let mut p = Pipeline::new(replay);
+                p.make_sole_writer();
+                p
+            },
             Arc::new(SnapshotCell::new(snap.clone())),
             counters.clone(),
             Arc::new(AtomicBool::new(false)),

@@ -18,7 +18,7 @@ use crate::drop::DropReason;
 use crate::keycache::{claims_hash, KeyCache, Ways};
 use crate::lanes::{self, Level};
 use crate::parse::{parse_frame, Encap, GovOffsets, Parsed};
-use crate::replay::{ReplayTable, ReplayVerdict};
+use crate::replay::{ReplayTable, ReplayVerdict, Writer};
 use crate::route;
 use crate::snapshot::{AuthorityPolicy, EpochLookup, FiveTuple, Route, Snapshot, ZoneRule};
 use crate::stats::BurstStats;
@@ -265,9 +265,10 @@ pub enum Verifier {
 /// gateway-wide replay table.
 pub struct Pipeline {
     replay: Arc<ReplayTable>,
-    /// Judge without recording: replay windows and rate buckets are only
-    /// read (`why` against a running gateway's live tables).
-    dry_run: bool,
+    /// How this pipeline records in `replay`; `None`: a dry run, which
+    /// judges without recording (replay windows and rate buckets are only
+    /// read: `why` against a running gateway's live tables).
+    writer: Option<Writer>,
     verifier: Verifier,
     /// derive_key context keys, computed once.
     key_context: [u32; 8],
@@ -333,9 +334,18 @@ impl Pipeline {
     /// A derived-key cache and a verdict memo of about `entries` each (0
     /// turns both off).
     pub fn with_key_cache(replay: Arc<ReplayTable>, verifier: Verifier, entries: usize) -> Self {
+        let writer = Some(replay.writer());
+        Self {
+            writer,
+            ..Self::unattached(replay, verifier, entries)
+        }
+    }
+
+    /// A pipeline that holds no writer on `replay` yet.
+    fn unattached(replay: Arc<ReplayTable>, verifier: Verifier, entries: usize) -> Self {
         Self {
             replay,
-            dry_run: false,
+            writer: None,
             verifier,
             key_context: lanes::context_key(crypto::PACKET_KEY_CONTEXT),
             lineage_context: lanes::context_key(crypto::LINEAGE_CONTEXT),
@@ -372,10 +382,20 @@ impl Pipeline {
     /// records in it: the verdict a packet would get now, leaving the
     /// gateway's state as it was.
     pub fn dry_run(replay: Arc<ReplayTable>) -> Self {
-        Self {
-            dry_run: true,
-            ..Self::new(replay)
-        }
+        Self::unattached(
+            replay,
+            Verifier::Lanes(Level::current()),
+            crate::keycache::DEFAULT_ENTRIES,
+        )
+    }
+
+    /// Make this pipeline the replay table's sole writer, if no other
+    /// pipeline records in it ([`Writer::make_sole`]): each packet's window
+    /// mark is then a plain store instead of a locked compare-and-swap. For
+    /// a gateway of one worker; false (and nothing changes) while another
+    /// writer is attached, or for a dry run.
+    pub fn make_sole_writer(&mut self) -> bool {
+        self.writer.as_mut().is_some_and(Writer::make_sole)
     }
 
     /// How packet `i` of the last burst was counted if it was forwarded.
@@ -878,19 +898,17 @@ impl Pipeline {
             }
             let seq = self.hdr[i].sequence;
             let key = replay_key(&self.keys[i]);
-            let verdict = if self.dry_run {
-                self.replay.peek_at(key, seq, now_ms)
-            } else {
-                self.replay.check_and_set_at(key, seq, now_ms)
+            let verdict = match &self.writer {
+                Some(w) => w.check_and_set_at(key, seq, now_ms),
+                None => self.replay.peek_at(key, seq, now_ms),
             };
             match verdict {
                 ReplayVerdict::Fresh => {
                     m.check(true, DropReason::Replay);
                     if let Some(r) = self.resolved[i].rule.and_then(|r| r.rate) {
-                        let ok = if self.dry_run {
-                            self.replay.peek_token(key, now, r.per_second, r.burst)
-                        } else {
-                            self.replay.take_token(key, now, r.per_second, r.burst)
+                        let ok = match &self.writer {
+                            Some(w) => w.take_token(key, now, r.per_second, r.burst),
+                            None => self.replay.peek_token(key, now, r.per_second, r.burst),
                         };
                         m.check(ok, DropReason::RateLimited);
                     }

@@ -35,12 +35,21 @@
 //! accepted is still fresh. The per-packet locked operation is the slot's
 //! compare-and-swap.
 //!
+//! **One writer or many.** Workers record through a [`Writer`]. While
+//! several are attached, each mark is a locked compare-and-swap. A gateway
+//! with one worker makes its writer the table's *sole* writer
+//! ([`Writer::make_sole`], like rte_ring's single-producer mode): no other
+//! thread can then write a window (attaching another writer is refused
+//! until the sole one is dropped), so its marks are a load and a plain
+//! store, and a packet costs no locked operation at all. Readers (`peek`,
+//! `highest`, `why`) need no writer and see the same words either way.
+//!
 //! **Capacity.** The table holds between 1.5× and 3× the configured number of
 //! windows (a power of two) and admits a credential while any slot is free or
 //! reclaimable, so at least the configured number are always admitted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Bitmap words per credential.
 pub const SLOTS: usize = 32;
@@ -54,6 +63,9 @@ pub const WINDOW: u64 = (SLOTS as u64 - 1) * BITS;
 /// when its mark is this much behind the burst clock (one locked operation
 /// per credential per grain, not per packet).
 pub const MARK_GRAIN_MS: u64 = 64;
+
+/// `ReplayTable::writers` while a sole [`Writer`] holds the table.
+const SOLE: usize = usize::MAX;
 
 /// Slots of a credential's probe chain `check_and_set_at` looks at inline
 /// (its home and the one after).
@@ -168,6 +180,71 @@ pub struct ReplayTable {
     freshness: Freshness,
     /// Serialises inserting new credentials (never taken for a known one).
     insert: Mutex<()>,
+    /// Writers attached (shared), or [`SOLE`].
+    writers: AtomicUsize,
+}
+
+/// A worker's right to record sequence numbers and take tokens in a
+/// [`ReplayTable`] ([`ReplayTable::writer`]); dropping it detaches.
+pub struct Writer {
+    table: Arc<ReplayTable>,
+    sole: bool,
+}
+
+impl Writer {
+    /// Become the table's only writer, if this is the only one attached:
+    /// from then on its marks are plain stores (no locked operation a
+    /// packet) and attaching another writer panics until this one is
+    /// dropped. False, and nothing changes, while another is attached.
+    pub fn make_sole(&mut self) -> bool {
+        if !self.sole {
+            self.sole = self
+                .table
+                .writers
+                .compare_exchange(1, SOLE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        }
+        self.sole
+    }
+
+    pub fn is_sole(&self) -> bool {
+        self.sole
+    }
+
+    pub fn table(&self) -> &Arc<ReplayTable> {
+        &self.table
+    }
+
+    /// [`ReplayTable::check_and_set_at`], as this writer.
+    #[inline]
+    pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
+        self.table.check_at(key, seq, now_ms, self.sole)
+    }
+
+    /// [`ReplayTable::take_token`], as this writer.
+    pub fn take_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
+        self.table.take_token_as_writer(key, now, rate, burst)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.sole {
+            self.table.writers.store(0, Ordering::Release);
+        } else {
+            self.table.writers.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A shared writer for the length of one call (the table's own
+/// `check_and_set_at` and `take_token`).
+struct CallWriter<'a>(&'a ReplayTable);
+
+impl Drop for CallWriter<'_> {
+    fn drop(&mut self) {
+        self.0.writers.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Where a credential's window is, or would go.
@@ -193,6 +270,51 @@ impl ReplayTable {
             capacity,
             freshness,
             insert: Mutex::new(()),
+            writers: AtomicUsize::new(0),
+        }
+    }
+
+    /// A writer for one worker, shared with any others attached.
+    ///
+    /// # Panics
+    /// While a sole writer holds the table ([`Writer::make_sole`]): its
+    /// plain stores would race this writer's marks. The daemon makes a
+    /// writer sole only when it runs exactly one worker.
+    pub fn writer(self: &Arc<Self>) -> Writer {
+        self.attach();
+        Writer {
+            table: self.clone(),
+            sole: false,
+        }
+    }
+
+    fn attach(&self) {
+        let mut n = self.writers.load(Ordering::Acquire);
+        loop {
+            assert!(
+                n != SOLE,
+                "replay table: a writer attached while a sole writer holds the table"
+            );
+            match self
+                .writers
+                .compare_exchange_weak(n, n + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return,
+                Err(cur) => n = cur,
+            }
+        }
+    }
+
+    fn call_writer(&self) -> CallWriter<'_> {
+        self.attach();
+        CallWriter(self)
+    }
+
+    /// Writers attached now: `(count, sole)`.
+    pub fn writers(&self) -> (usize, bool) {
+        match self.writers.load(Ordering::Acquire) {
+            SOLE => (1, true),
+            n => (n, false),
         }
     }
 
@@ -437,8 +559,22 @@ impl ReplayTable {
     /// by one is common (1024 credentials in 8192 slots: ~6 % of them), and
     /// each of its packets took the general path (docs/performance.md,
     /// sixteenth round).
-    #[inline]
+    ///
+    /// This is the table's own entry point, for tools and tests: it attaches
+    /// a shared writer for the call (two locked operations more). A worker
+    /// holds a [`Writer`] and calls [`Writer::check_and_set_at`].
+    ///
+    /// # Panics
+    /// While a sole writer holds the table.
     pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
+        let _w = self.call_writer();
+        self.check_at(key, seq, now_ms, false)
+    }
+
+    /// `check_and_set_at` for a writer; `sole`: no other writer can touch
+    /// a window meanwhile, so the slot's mark needs no locked operation.
+    #[inline]
+    fn check_at(&self, key: u64, seq: u64, now_ms: u64, sole: bool) -> ReplayVerdict {
         let key = key.max(1);
         let home = self.home(key);
         for i in 0..INLINE_PROBE {
@@ -454,7 +590,11 @@ impl ReplayTable {
                         .saturating_add(MARK_GRAIN_MS)
                         > now_ms
                 {
-                    let r = Self::check_entry(e, seq);
+                    let r = if sole {
+                        Self::check_entry_sole(e, seq)
+                    } else {
+                        Self::check_entry(e, seq)
+                    };
                     if e.version.load(Ordering::SeqCst) == v {
                         return r;
                     }
@@ -468,7 +608,9 @@ impl ReplayTable {
         self.check_and_set_slow(key, seq, now_ms)
     }
 
-    /// `check_and_set_at` in general: probe, insert, mark, retry.
+    /// `check_and_set_at` in general: probe, insert, mark, retry. Always
+    /// with the locked mark: a sole writer comes here for one packet in
+    /// many (a new window, a due mark, a longer chain).
     #[cold]
     #[inline(never)]
     fn check_and_set_slow(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
@@ -485,7 +627,17 @@ impl ReplayTable {
     /// Take one token from credential `key`'s bucket at second `now`
     /// (refilled by `rate` per second up to `burst`; a new credential starts
     /// full). False when empty, or when the credential has no window.
+    ///
+    /// For tools and tests, as [`check_and_set_at`](Self::check_and_set_at)
+    /// is; a worker calls [`Writer::take_token`].
     pub fn take_token(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
+        let _w = self.call_writer();
+        self.take_token_as_writer(key, now, rate, burst)
+    }
+
+    /// `take_token` for a writer (a locked compare-and-swap for a sole one
+    /// too: only rate-limited rules come here).
+    fn take_token_as_writer(&self, key: u64, now: u32, rate: u32, burst: u32) -> bool {
         let Some(e) = self.find(key) else {
             return false;
         };
@@ -535,6 +687,26 @@ impl ReplayTable {
                 Ok(_) => return ReplayVerdict::Fresh,
                 Err(cur) => w = cur,
             }
+        }
+    }
+
+    /// [`check_entry`](Self::check_entry) for the table's sole writer: the
+    /// same rule and the same order (`highest` raised before the slot is
+    /// written), the slot's word read and stored, since no other writer
+    /// can change it between the two.
+    #[inline(always)]
+    fn check_entry_sole(e: &Entry, seq: u64) -> ReplayVerdict {
+        let slot = &e.slots[slot_index(seq)];
+        if seq / BITS > e.highest.load(Ordering::Acquire) / BITS {
+            e.highest.fetch_max(seq, Ordering::AcqRel);
+        }
+        let w = slot.load(Ordering::Acquire);
+        match window_next(w, seq, e.highest.load(Ordering::Acquire)) {
+            Some(new) => {
+                slot.store(new, Ordering::Release);
+                ReplayVerdict::Fresh
+            }
+            None => ReplayVerdict::Replay,
         }
     }
 }
@@ -774,7 +946,95 @@ mod tests {
         assert_eq!(set.len(), all.len(), "a sequence was accepted twice");
     }
 
+    #[test]
+    fn only_a_lone_writer_becomes_sole() {
+        let t = Arc::new(ReplayTable::new(4));
+        let mut a = t.writer();
+        let b = t.writer();
+        assert!(!a.make_sole(), "two writers attached");
+        assert_eq!(t.writers(), (2, false));
+        drop(b);
+        assert!(a.make_sole());
+        assert!(a.make_sole(), "already sole");
+        assert_eq!(t.writers(), (1, true));
+        // Readers need no writer and see the sole writer's marks.
+        assert_eq!(a.check_and_set_at(3, 1, 0), ReplayVerdict::Fresh);
+        assert_eq!(a.check_and_set_at(3, 1, 0), ReplayVerdict::Replay);
+        assert_eq!(t.peek(3, 1), ReplayVerdict::Replay);
+        assert_eq!(t.highest(3), Some(1));
+        drop(a);
+        assert_eq!(t.writers(), (0, false));
+        // The windows outlive the writer: the next one sees them.
+        let c = t.writer();
+        assert_eq!(c.check_and_set_at(3, 1, 0), ReplayVerdict::Replay);
+        assert_eq!(c.check_and_set_at(3, 2, 0), ReplayVerdict::Fresh);
+    }
+
+    #[test]
+    #[should_panic(expected = "sole writer")]
+    fn no_writer_attaches_beside_a_sole_one() {
+        let t = Arc::new(ReplayTable::new(4));
+        let mut a = t.writer();
+        assert!(a.make_sole());
+        let _b = t.writer();
+    }
+
+    #[test]
+    #[should_panic(expected = "sole writer")]
+    fn the_tables_own_calls_are_refused_beside_a_sole_writer() {
+        let t = Arc::new(ReplayTable::new(4));
+        let mut a = t.writer();
+        assert!(a.make_sole());
+        t.check_and_set(1, 1);
+    }
+
+    #[test]
+    fn a_sole_writer_recycles_idle_windows_as_a_shared_one_does() {
+        let t = Arc::new(ReplayTable::new(2));
+        let mut w = t.writer();
+        assert!(w.make_sole());
+        for k in 1..=4 {
+            assert_eq!(w.check_and_set_at(k, 1, 1_000), ReplayVerdict::Fresh);
+        }
+        assert_eq!(w.check_and_set_at(5, 1, 1_000), ReplayVerdict::TableFull);
+        let idle = t.reclaim_after_ms();
+        assert_eq!(w.check_and_set_at(1, 2, 1_000 + idle), ReplayVerdict::Fresh);
+        assert_eq!(w.check_and_set_at(5, 1, 1_001 + idle), ReplayVerdict::Fresh);
+        assert_eq!(
+            w.check_and_set_at(5, 1, 1_001 + idle),
+            ReplayVerdict::Replay
+        );
+        assert_eq!(
+            w.check_and_set_at(1, 2, 1_001 + idle),
+            ReplayVerdict::Replay
+        );
+    }
+
     proptest! {
+        /// The sole writer's plain stores give exactly the verdicts and the
+        /// highest sequences the locked marks give, over several
+        /// credentials and a clock that moves past the marks' grain.
+        #[test]
+        fn a_sole_writer_judges_as_a_shared_one(
+            packets in proptest::collection::vec((1u64..4, 0u64..5000, 0u64..200), 1..500)
+        ) {
+            let shared = Arc::new(ReplayTable::new(4));
+            let sole = Arc::new(ReplayTable::new(4));
+            let a = shared.writer();
+            let mut b = sole.writer();
+            prop_assert!(b.make_sole());
+            let mut now = 1_000;
+            for (key, seq, dt) in packets {
+                now += dt;
+                prop_assert_eq!(
+                    b.check_and_set_at(key, seq, now),
+                    a.check_and_set_at(key, seq, now),
+                    "key {} seq {} at {}", key, seq, now
+                );
+                prop_assert_eq!(sole.highest(key), shared.highest(key));
+            }
+        }
+
         /// Against a model that remembers everything: the table may drop a
         /// fresh sequence only when it lags the highest by more than the
         /// window, and never accepts a repeat.

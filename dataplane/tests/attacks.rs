@@ -611,6 +611,53 @@ fn p6_replay_with_rewritten_outer_headers_on_another_worker() {
 }
 
 #[test]
+fn p6_replay_is_dropped_by_a_sole_writer() {
+    // A gateway of one worker marks windows with plain stores (replay.rs,
+    // "One writer or many"): the same replays, in and across bursts, far
+    // behind and out of order, are refused as with the locked marks.
+    let mut gw = Gw::new();
+    assert!(gw.pipe.make_sole_writer());
+    let f = frame(claims(), 7);
+    assert_forwarded(&gw.judge(f.clone()), 0);
+    assert_dropped(gw.judge(f), DropReason::Replay);
+    let g = frame(claims(), 3000);
+    let mut burst = vec![g.clone(), g];
+    let mut v = [Verdict::Drop(DropReason::Truncated); 2];
+    let mut s = BurstStats::default();
+    gw.pipe
+        .process(&gw.snap, NOW as u64 * 1000, &mut burst, &mut v, &mut s);
+    assert!(matches!(v[0], Verdict::Forward { .. }), "{:?}", v[0]);
+    assert_eq!(v[1], Verdict::Drop(DropReason::Replay));
+    assert_eq!(s.drop_count(DropReason::Replay), 1);
+    assert_dropped(gw.judge(frame(claims(), 1)), DropReason::Replay);
+    assert_forwarded(&gw.judge(frame(claims(), 2990)), 0);
+    assert_dropped(gw.judge(frame(claims(), 2990)), DropReason::Replay);
+    // While it is sole no second worker can be attached (it would race the
+    // plain stores); a dry run (`why`) reads the same windows and agrees.
+    let table = gw.table.clone();
+    assert!(std::panic::catch_unwind(move || Pipeline::new(table)).is_err());
+    let mut why = Pipeline::dry_run(gw.table.clone());
+    let (v, _, _) = judge_with(&mut why, &gw.snap, frame(claims(), 7));
+    assert_eq!(v, Verdict::Drop(DropReason::Replay));
+}
+
+#[test]
+fn p6_a_second_worker_keeps_the_first_from_becoming_sole() {
+    let mut gw = Gw::new();
+    let mut other = gw.other_worker();
+    assert!(!gw.pipe.make_sole_writer());
+    assert!(!other.make_sole_writer());
+    assert_eq!(gw.table.writers(), (2, false));
+    assert_forwarded(&gw.judge(frame(claims(), 9)), 0);
+    assert_dropped(
+        judge_with(&mut other, &gw.snap, frame(claims(), 9)),
+        DropReason::Replay,
+    );
+    drop(other);
+    assert!(gw.pipe.make_sole_writer());
+}
+
+#[test]
 fn p6_replay_within_one_burst_and_old_sequences() {
     let mut gw = Gw::new();
     let f = frame(claims(), 3000);

@@ -139,10 +139,14 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> Result<RunReport, String> {
         cl.fleet = Some(crate::fleet::start(f.clone(), cfg.gateway.id)?);
     }
     tracing::info!(
-        "forwarding: {} worker(s), {} port(s), snapshot generation {}",
+        "forwarding: {} worker(s), {} port(s), snapshot generation {}, replay windows {}",
         handles.len(),
         cfg.ports.len(),
-        cell.generation()
+        cell.generation(),
+        match replay.writers() {
+            (_, true) => "written by one worker (plain stores)".to_string(),
+            (n, false) => format!("shared by {n} workers (locked marks)"),
+        }
     );
     // Ports are up and every worker polls: tell systemd (Type=notify).
     cl.notify.ready(&format!(

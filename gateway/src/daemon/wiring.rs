@@ -450,6 +450,10 @@ pub(crate) fn spawn_workers(
     let core_ids = core_affinity::get_core_ids().unwrap_or_default();
     let mut handles = Vec::new();
     let mut counters = Vec::new();
+    // One worker is the replay table's only writer for the whole run (the
+    // workers are fixed at start): its window marks need no locked
+    // operation (replay.rs, "One writer or many"). `why` only reads.
+    let sole_writer = plans.len() == 1;
     for (worker_index, plan) in plans.into_iter().enumerate() {
         let core = match plan.core {
             Some(c) => Some(*core_ids.iter().find(|id| id.id == c).ok_or_else(|| {
@@ -462,6 +466,10 @@ pub(crate) fn spawn_workers(
         };
         let c = Arc::new(WorkerCounters::default());
         counters.push((plan.label.clone(), c.clone()));
+        let mut pipeline = Pipeline::new(shared.replay.clone());
+        if sole_writer && !pipeline.make_sole_writer() {
+            return Err("replay table: another writer is attached; cannot run one worker as its sole writer".into());
+        }
         let mut w = Worker::new(
             plan.rx,
             tx.iter().map(|make| make(worker_index)).collect(),
@@ -469,7 +477,7 @@ pub(crate) fn spawn_workers(
                 *cfg.gateway.buffers_per_worker.get_ref(),
                 *cfg.gateway.buffer_size.get_ref(),
             ),
-            Pipeline::new(shared.replay.clone()),
+            pipeline,
             shared.cell.clone(),
             c,
             shared.stop.clone(),
