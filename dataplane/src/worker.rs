@@ -383,26 +383,36 @@ fn count_flows(
     verdicts: &[Verdict],
     now_ms: u64,
 ) {
-    // Each slot's line asked for a few packets ahead of its update.
+    // Each packet's claims and set found once; each set's lines asked
+    // for a few packets ahead of its update.
     const AHEAD: usize = 8;
+    let mut claimed = [None; BURST];
+    for (i, c) in claimed.iter_mut().enumerate().take(burst.len()) {
+        *c = pipeline.claims_of(i).map(|(c, _)| {
+            (
+                c.authority,
+                c.credential,
+                flows.set_of(c.authority, c.credential),
+            )
+        });
+    }
     let ahead = |i: usize| {
-        if let Some((c, _)) = pipeline.claims_of(i) {
-            flows.prefetch(c.authority, c.credential);
+        if let Some(Some((_, _, set))) = claimed.get(i) {
+            flows.prefetch(*set);
         }
     };
-    (0..AHEAD.min(burst.len())).for_each(ahead);
-    for (i, (pkt, v)) in burst.iter().zip(verdicts).enumerate() {
-        if i + AHEAD < burst.len() {
-            ahead(i + AHEAD);
-        }
-        if let Some((c, _)) = pipeline.claims_of(i) {
+    (0..AHEAD).for_each(ahead);
+    for (i, ((pkt, v), c)) in burst.iter().zip(verdicts).zip(&claimed).enumerate() {
+        ahead(i + AHEAD);
+        if let Some((authority, credential, set)) = *c {
             let drop = match v {
                 Verdict::Drop(r) => Some(*r),
                 _ => None,
             };
-            flows.record(
-                c.authority,
-                c.credential,
+            flows.record_in(
+                set,
+                authority,
+                credential,
                 pkt.as_ref().len() as u64,
                 now_ms,
                 drop,
