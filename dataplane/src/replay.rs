@@ -207,14 +207,6 @@ impl Writer {
         self.sole
     }
 
-    pub fn is_sole(&self) -> bool {
-        self.sole
-    }
-
-    pub fn table(&self) -> &Arc<ReplayTable> {
-        &self.table
-    }
-
     /// [`ReplayTable::check_and_set_at`], as this writer.
     #[inline]
     pub fn check_and_set_at(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
@@ -590,11 +582,7 @@ impl ReplayTable {
                         .saturating_add(MARK_GRAIN_MS)
                         > now_ms
                 {
-                    let r = if sole {
-                        Self::check_entry_sole(e, seq)
-                    } else {
-                        Self::check_entry(e, seq)
-                    };
+                    let r = Self::check_entry(e, seq, sole);
                     if e.version.load(Ordering::SeqCst) == v {
                         return r;
                     }
@@ -614,7 +602,7 @@ impl ReplayTable {
     #[cold]
     #[inline(never)]
     fn check_and_set_slow(&self, key: u64, seq: u64, now_ms: u64) -> ReplayVerdict {
-        self.with_entry(key, now_ms, |e| Self::check_entry(e, seq))
+        self.with_entry(key, now_ms, |e| Self::check_entry(e, seq, false))
             .unwrap_or(ReplayVerdict::TableFull)
     }
 
@@ -667,8 +655,12 @@ impl ReplayTable {
         }
     }
 
+    /// The window rule on `e` for `seq`, marking it if fresh. `sole`: this
+    /// is the table's sole writer, so no other can change the slot's word
+    /// between its load and its store, and a plain store marks it; else a
+    /// compare-and-swap, retried while others race it.
     #[inline(always)]
-    fn check_entry(e: &Entry, seq: u64) -> ReplayVerdict {
+    fn check_entry(e: &Entry, seq: u64, sole: bool) -> ReplayVerdict {
         let slot = &e.slots[slot_index(seq)];
         // Raise `highest` first when this packet opens a newer block: a later
         // reader that sees this packet's slot word also sees the raised
@@ -683,30 +675,14 @@ impl ReplayTable {
             let Some(new) = window_next(w, seq, highest) else {
                 return ReplayVerdict::Replay;
             };
+            if sole {
+                slot.store(new, Ordering::Release);
+                return ReplayVerdict::Fresh;
+            }
             match slot.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return ReplayVerdict::Fresh,
                 Err(cur) => w = cur,
             }
-        }
-    }
-
-    /// [`check_entry`](Self::check_entry) for the table's sole writer: the
-    /// same rule and the same order (`highest` raised before the slot is
-    /// written), the slot's word read and stored, since no other writer
-    /// can change it between the two.
-    #[inline(always)]
-    fn check_entry_sole(e: &Entry, seq: u64) -> ReplayVerdict {
-        let slot = &e.slots[slot_index(seq)];
-        if seq / BITS > e.highest.load(Ordering::Acquire) / BITS {
-            e.highest.fetch_max(seq, Ordering::AcqRel);
-        }
-        let w = slot.load(Ordering::Acquire);
-        match window_next(w, seq, e.highest.load(Ordering::Acquire)) {
-            Some(new) => {
-                slot.store(new, Ordering::Release);
-                ReplayVerdict::Fresh
-            }
-            None => ReplayVerdict::Replay,
         }
     }
 }

@@ -179,6 +179,17 @@ impl Gw {
     fn judge(&mut self, f: Vec<u8>) -> (Verdict, BurstStats, Vec<u8>) {
         judge_with(&mut self.pipe, &self.snap, f)
     }
+    /// Judge `frames` as one burst: their verdicts and the burst's counters.
+    fn judge_burst<const N: usize>(
+        &mut self,
+        mut frames: [Vec<u8>; N],
+    ) -> ([Verdict; N], BurstStats) {
+        let mut v = [Verdict::Drop(DropReason::Truncated); N];
+        let mut s = BurstStats::default();
+        self.pipe
+            .process(&self.snap, NOW as u64 * 1000, &mut frames, &mut v, &mut s);
+        (v, s)
+    }
 }
 
 fn judge_with(p: &mut Pipeline, snap: &Snapshot, f: Vec<u8>) -> (Verdict, BurstStats, Vec<u8>) {
@@ -621,11 +632,7 @@ fn p6_replay_is_dropped_by_a_sole_writer() {
     assert_forwarded(&gw.judge(f.clone()), 0);
     assert_dropped(gw.judge(f), DropReason::Replay);
     let g = frame(claims(), 3000);
-    let mut burst = vec![g.clone(), g];
-    let mut v = [Verdict::Drop(DropReason::Truncated); 2];
-    let mut s = BurstStats::default();
-    gw.pipe
-        .process(&gw.snap, NOW as u64 * 1000, &mut burst, &mut v, &mut s);
+    let (v, s) = gw.judge_burst([g.clone(), g]);
     assert!(matches!(v[0], Verdict::Forward { .. }), "{:?}", v[0]);
     assert_eq!(v[1], Verdict::Drop(DropReason::Replay));
     assert_eq!(s.drop_count(DropReason::Replay), 1);
@@ -661,11 +668,7 @@ fn p6_a_second_worker_keeps_the_first_from_becoming_sole() {
 fn p6_replay_within_one_burst_and_old_sequences() {
     let mut gw = Gw::new();
     let f = frame(claims(), 3000);
-    let mut burst = vec![f.clone(), f];
-    let mut v = [Verdict::Drop(DropReason::Truncated); 2];
-    let mut s = BurstStats::default();
-    gw.pipe
-        .process(&gw.snap, NOW as u64 * 1000, &mut burst, &mut v, &mut s);
+    let (v, s) = gw.judge_burst([f.clone(), f]);
     assert_eq!(
         v[0],
         Verdict::Forward {
