@@ -31,7 +31,7 @@ pub(crate) const MSG_PERMUTATION: [usize; 16] =
     [2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8];
 pub(crate) const CHUNK_START: u32 = 1;
 pub(crate) const CHUNK_END: u32 = 2;
-const PARENT: u32 = 4;
+pub(crate) const PARENT: u32 = 4;
 pub(crate) const ROOT: u32 = 8;
 /// Mode flag of keyed hashing.
 pub const KEYED_HASH: u32 = 16;
@@ -439,6 +439,10 @@ fn prefetch_inputs(inputs: &[Input]) {
 struct ChunkKernel {
     lanes: usize,
     run: fn(&[Input], &mut [[u8; 32]], Node),
+    /// Two-chunk messages whole, from their chunk 0 and chunk 1 inputs,
+    /// where the kernel has such a path (`x86::two_chunks16`); else the
+    /// chunks and their root parents take three calls of `run`.
+    two: Option<fn(&[Input], &[Input], &mut [[u8; 32]])>,
 }
 
 /// The chunk kernel for `level`, where it has one: AVX-512BW's 16 lanes
@@ -450,10 +454,12 @@ fn chunk_kernel(level: Level) -> Option<ChunkKernel> {
         Level::Avx512 if has_avx512bw() => Some(ChunkKernel {
             lanes: 16,
             run: x86::chunk16,
+            two: Some(x86::two_chunks16),
         }),
         Level::Avx2 => Some(ChunkKernel {
             lanes: 8,
             run: x86::chunk8,
+            two: None,
         }),
         _ => None,
     }
@@ -712,14 +718,18 @@ fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
                 ..*inp
             };
         }
-        let (mut cv0, mut cv1) = ([[0u8; 32]; 16], [[0u8; 32]; 16]);
-        (k.run)(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
-        (k.run)(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
-        let mut kms = [(&IV, 0); 16];
-        for (km, &l) in kms.iter_mut().zip(&long[..nl]) {
-            *km = (batch[l].key, batch[l].mode);
+        if let Some(two) = k.two {
+            two(&c0[..nl], &c1[..nl], &mut res[..nl]);
+        } else {
+            let (mut cv0, mut cv1) = ([[0u8; 32]; 16], [[0u8; 32]; 16]);
+            (k.run)(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
+            (k.run)(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
+            let mut kms = [(&IV, 0); 16];
+            for (km, &l) in kms.iter_mut().zip(&long[..nl]) {
+                *km = (batch[l].key, batch[l].mode);
+            }
+            parents(k, &kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
         }
-        parents(k, &kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
         for (r, &l) in res[..nl].iter().zip(&long[..nl]) {
             if let Some(o) = outs.get_mut(l) {
                 *o = *r;
@@ -1234,6 +1244,44 @@ mod tests {
     /// A two-chunk message from its chunks' CVs (`chunk_cvs`, then
     /// `root_parents`) is the crate's hash of the whole message, for every
     /// length of the second chunk; a level without the tree steps says so.
+    #[test]
+    fn two_chunk_messages_of_mixed_modes_and_keys_every_level() {
+        // Keyed hashes and plain ones (IV, mode 0) of two chunks in one
+        // batch, lanes sharing a key and not, some ending in a partial
+        // block: each root parent takes its own lane's key and mode.
+        let keys: Vec<[u8; 32]> = (0..20u8).map(|i| [i / 3 + 1; 32]).collect();
+        let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
+        let msgs: Vec<Vec<u8>> = (0..20usize)
+            .map(|i| (0..1025 + i * 51).map(|j| (j * 11 + i) as u8).collect())
+            .collect();
+        for level in levels() {
+            for head in [0, 56, 1024, 1100] {
+                let inputs: Vec<Input> = msgs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, m)| {
+                        let h = head.min(m.len());
+                        let (key, mode) = if i % 4 == 3 { (&IV, 0) } else { (&kw[i], KEYED_HASH) };
+                        Input {
+                            tail: &m[h..],
+                            ..Input::new(key, mode, &m[..h])
+                        }
+                    })
+                    .collect();
+                let mut out = vec![[0u8; 32]; inputs.len()];
+                hash_many(level, &inputs, &mut out);
+                for (i, m) in msgs.iter().enumerate() {
+                    let want = if i % 4 == 3 {
+                        *blake3::hash(m).as_bytes()
+                    } else {
+                        reference(&keys[i], m)
+                    };
+                    assert_eq!(out[i], want, "{level:?} head {head} input {i}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn tree_steps_rebuild_two_chunk_messages() {
         for level in levels() {

@@ -768,40 +768,61 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 /// `outs`), all of one length and mode if `UNIFORM`.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+    let n = batch.len().min(outs.len());
+    // SAFETY: same target features as this function.
+    let cv = unsafe { chunk16_cvs::<UNIFORM>(batch, key_cvs16(batch), node) };
+    store_cvs16(cv, &mut outs[..n]);
+}
+
+/// The starting CV rows of `batch`'s lanes: the first key broadcast where
+/// every lane shares it (an early-exit test, as in `one_shape`), else row
+/// `i` lane `i`'s key in the low half and lane `i + 8`'s in the high,
+/// loaded straight into registers from each lane's key address (IV for
+/// lanes past `batch`), as `chunk16_cvs` loads blocks, and transposed. Each
+/// address is taken from the input as its row is loaded: staged first in
+/// a 16-entry array, they went through the stack (64 B lanes 1.26–1.29 →
+/// 1.21–1.23 × the crate without it, docs/performance.md, fifteenth round).
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn key_cvs16(batch: &[Input]) -> [__m512i; 8] {
+    let first = batch.first().map_or(&IV, |f| f.key);
+    if batch.iter().all(|inp| std::ptr::eq(inp.key, first)) {
+        return broadcast_key16(first);
+    }
+    let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
+    let mut rows = [_mm512_setzero_si512(); 8];
+    for (i, row) in rows.iter_mut().enumerate() {
+        // SAFETY: `kp(i)` and `kp(i + 8)` each point at 8 readable words
+        // (a lane's key, or IV); unaligned loads.
+        *row = unsafe {
+            _mm512_inserti64x4::<1>(
+                _mm512_castsi256_si512(_mm256_loadu_si256(kp(i) as *const __m256i)),
+                _mm256_loadu_si256(kp(i + 8) as *const __m256i),
+            )
+        };
+    }
+    transpose8x2(rows)
+}
+
+/// The CV rows of `batch`'s lanes (at most 16, all of one length and mode
+/// if `UNIFORM`) after each lane's last block of `node`, from the starting
+/// rows `cv`: `chunk16`'s block loop, left in registers for the caller to
+/// store or to go on from (`two_chunks16`'s root parents). `cv` itself for
+/// an empty batch.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn chunk16_cvs<const UNIFORM: bool>(
+    batch: &[Input],
+    mut cv: [__m512i; 8],
+    node: Node,
+) -> [__m512i; 8] {
     use super::{BLOCK_LEN, ZERO_BLOCK};
     let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
-    let n = batch.len();
     let Some(first) = batch.first() else {
-        return;
+        return cv;
     };
     let uniform = UNIFORM;
-    // Whether the lanes share the first's key (an early-exit test, as above).
-    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
     let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
-    let mut cv = if same_key {
-        broadcast_key16(first.key)
-    } else {
-        // Row i: lane i's key in the low half, lane i + 8's in the high,
-        // loaded straight into registers from each lane's key address (IV
-        // for lanes past `batch`), as the blocks are below. Each address
-        // is taken from the input as its row is loaded: staged first in a
-        // 16-entry array, they went through the stack (64 B lanes
-        // 1.26–1.29 → 1.21–1.23 × the crate without it,
-        // docs/performance.md, fifteenth round).
-        let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
-        let mut rows = [_mm512_setzero_si512(); 8];
-        for (i, row) in rows.iter_mut().enumerate() {
-            // SAFETY: `kp(i)` and `kp(i + 8)` each point at 8 readable
-            // words (a lane's key, or IV); unaligned loads.
-            *row = unsafe {
-                _mm512_inserti64x4::<1>(
-                    _mm512_castsi256_si512(_mm256_loadu_si256(kp(i) as *const __m256i)),
-                    _mm256_loadu_si256(kp(i + 8) as *const __m256i),
-                )
-            };
-        }
-        transpose8x2(rows)
-    };
     // SAFETY: 64 readable bytes each; unaligned loads.
     let (lens_v, modes_v) = unsafe {
         (
@@ -921,8 +942,80 @@ unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 
             }
         }
     }
-    let stored = n.min(outs.len());
-    store_cvs16(if ends_together { cv } else { done }, &mut outs[..stored]);
+    if ends_together {
+        cv
+    } else {
+        done
+    }
+}
+
+/// Hash up to 16 messages of two chunks (more than 1024 bytes, at most
+/// 2048), each given as its chunk 0 (`c0[l]`, its first 1024 bytes) and
+/// its chunk 1 (`c1[l]`, the rest) under the message's key and mode, into
+/// `outs`: both chunks' blocks as `chunk16` hashes them, then the root
+/// parents straight from the two chunks' CV rows, which are already the
+/// parent block's message rows (words 0..8 the left CV, 8..16 the right),
+/// under the key rows both chunks started from. Run as `chunk16` and a
+/// parent batch, each chunk's CVs were transposed out, copied into blocks
+/// and transposed back in, and the parents took a kernel call and its
+/// per-lane passes of their own (`mnp-bench lanes --split 56`: 2048 B 229 ns
+/// a message against two 1024 B messages' 209, docs/performance.md).
+pub fn two_chunks16(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+    // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
+    // and AVX-512BW (`super::has_avx512bw`), as for `chunk16`.
+    unsafe { two_chunks16_avx512bw(c0, c1, outs) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn two_chunks16_avx512bw(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+    use super::{BLOCK_LEN, PARENT, ROOT};
+    let n = c0.len().min(c1.len()).min(16).min(outs.len());
+    let (Some(first), c0, c1) = (c0.first(), &c0[..n], &c1[..n]) else {
+        return;
+    };
+    let key = key_cvs16(c0);
+    // SAFETY (both blocks): same target features as this function.
+    let left = unsafe {
+        if one_shape(c0) {
+            chunk16_cvs::<true>(c0, key, Node::Chunk(0))
+        } else {
+            chunk16_cvs::<false>(c0, key, Node::Chunk(0))
+        }
+    };
+    let right = unsafe {
+        if one_shape(c1) {
+            chunk16_cvs::<true>(c1, key, Node::Chunk(1))
+        } else {
+            chunk16_cvs::<false>(c1, key, Node::Chunk(1))
+        }
+    };
+    // The parent's flags: each lane's mode with PARENT and ROOT (the
+    // message's, which both its chunks carry).
+    let modes = if c0.iter().all(|inp| inp.mode == first.mode) {
+        _mm512_set1_epi32(first.mode as i32)
+    } else {
+        let mut modes = [0u32; 16];
+        for (m, inp) in modes.iter_mut().zip(c0) {
+            *m = inp.mode;
+        }
+        // SAFETY: 64 readable bytes; unaligned load.
+        unsafe { _mm512_loadu_si512(modes.as_ptr() as *const _) }
+    };
+    let flags = _mm512_or_si512(modes, _mm512_set1_epi32((PARENT | ROOT) as i32));
+    let m = [
+        left[0], left[1], left[2], left[3], left[4], left[5], left[6], left[7], right[0], right[1],
+        right[2], right[3], right[4], right[5], right[6], right[7],
+    ];
+    let zero = _mm512_setzero_si512();
+    let cv = compress16!(
+        key,
+        m,
+        zero,
+        zero,
+        _mm512_set1_epi32(BLOCK_LEN as i32),
+        flags
+    );
+    store_cvs16(cv, &mut outs[..n]);
 }
 
 /// Two 8×8 transposes of 32-bit words at once, one in each 256-bit half of
