@@ -442,8 +442,13 @@ struct ChunkKernel {
     /// Two-chunk messages whole, from their chunk 0 and chunk 1 inputs,
     /// where the kernel has such a path (`x86::two_chunks16`); else the
     /// chunks and their root parents take three calls of `run`.
-    two: Option<fn(&[Input], &[Input], &mut [[u8; 32]])>,
+    two: Option<TwoChunks>,
 }
+
+/// A kernel for two-chunk messages: their chunk 0 and chunk 1 inputs, the
+/// outputs.
+#[cfg(target_arch = "x86_64")]
+type TwoChunks = fn(&[Input], &[Input], &mut [[u8; 32]]);
 
 /// The chunk kernel for `level`, where it has one: AVX-512BW's 16 lanes
 /// (masked byte loads), or AVX2's 8 (pads staged for partial blocks).
@@ -659,8 +664,10 @@ fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
 /// the chunk kernel `k`: a batch's one-chunk messages as roots; its two-chunk
 /// ones as chunk 0 (their first 1024 bytes, so all of one length), chunk 1
 /// (the rest), then their root parents (each the two chunks' CVs under the
-/// same key), every step one kernel call. The lane scheduler (`drive`)
-/// runs such messages at 1.7 × the one-chunk cost per block.
+/// same key): on AVX-512 one call of `x86::two_chunks16`, whose root
+/// parents take the chunks' CVs where they are, in registers; on AVX2 one
+/// kernel call a step (chunk 0, chunk 1, parents). The lane scheduler
+/// (`drive`) runs such messages at 1.7 × the one-chunk cost per block.
 #[cfg(target_arch = "x86_64")]
 fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
     let mut next = inputs.chunks(k.lanes).skip(1);
@@ -1261,7 +1268,11 @@ mod tests {
                     .enumerate()
                     .map(|(i, m)| {
                         let h = head.min(m.len());
-                        let (key, mode) = if i % 4 == 3 { (&IV, 0) } else { (&kw[i], KEYED_HASH) };
+                        let (key, mode) = if i % 4 == 3 {
+                            (&IV, 0)
+                        } else {
+                            (&kw[i], KEYED_HASH)
+                        };
                         Input {
                             tail: &m[h..],
                             ..Input::new(key, mode, &m[..h])

@@ -757,209 +757,23 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if one_shape(batch) {
-            chunk16_shaped::<true>(batch, outs, node)
+            chunk16_shaped::<true, false>(batch, &[], outs, node)
         } else {
-            chunk16_shaped::<false>(batch, outs, node)
+            chunk16_shaped::<false, false>(batch, &[], outs, node)
         }
-    }
-}
-
-/// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
-/// `outs`), all of one length and mode if `UNIFORM`.
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn chunk16_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
-    let n = batch.len().min(outs.len());
-    // SAFETY: same target features as this function.
-    let cv = unsafe { chunk16_cvs::<UNIFORM>(batch, key_cvs16(batch), node) };
-    store_cvs16(cv, &mut outs[..n]);
-}
-
-/// The starting CV rows of `batch`'s lanes: the first key broadcast where
-/// every lane shares it (an early-exit test, as in `one_shape`), else row
-/// `i` lane `i`'s key in the low half and lane `i + 8`'s in the high,
-/// loaded straight into registers from each lane's key address (IV for
-/// lanes past `batch`), as `chunk16_cvs` loads blocks, and transposed. Each
-/// address is taken from the input as its row is loaded: staged first in
-/// a 16-entry array, they went through the stack (64 B lanes 1.26–1.29 →
-/// 1.21–1.23 × the crate without it, docs/performance.md, fifteenth round).
-#[target_feature(enable = "avx512f")]
-#[inline]
-fn key_cvs16(batch: &[Input]) -> [__m512i; 8] {
-    let first = batch.first().map_or(&IV, |f| f.key);
-    if batch.iter().all(|inp| std::ptr::eq(inp.key, first)) {
-        return broadcast_key16(first);
-    }
-    let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
-    let mut rows = [_mm512_setzero_si512(); 8];
-    for (i, row) in rows.iter_mut().enumerate() {
-        // SAFETY: `kp(i)` and `kp(i + 8)` each point at 8 readable words
-        // (a lane's key, or IV); unaligned loads.
-        *row = unsafe {
-            _mm512_inserti64x4::<1>(
-                _mm512_castsi256_si512(_mm256_loadu_si256(kp(i) as *const __m256i)),
-                _mm256_loadu_si256(kp(i + 8) as *const __m256i),
-            )
-        };
-    }
-    transpose8x2(rows)
-}
-
-/// The CV rows of `batch`'s lanes (at most 16, all of one length and mode
-/// if `UNIFORM`) after each lane's last block of `node`, from the starting
-/// rows `cv`: `chunk16`'s block loop, left in registers for the caller to
-/// store or to go on from (`two_chunks16`'s root parents). `cv` itself for
-/// an empty batch.
-#[target_feature(enable = "avx512f,avx512bw")]
-#[inline]
-unsafe fn chunk16_cvs<const UNIFORM: bool>(
-    batch: &[Input],
-    mut cv: [__m512i; 8],
-    node: Node,
-) -> [__m512i; 8] {
-    use super::{BLOCK_LEN, ZERO_BLOCK};
-    let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
-    let Some(first) = batch.first() else {
-        return cv;
-    };
-    let uniform = UNIFORM;
-    let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
-    // SAFETY: 64 readable bytes each; unaligned loads.
-    let (lens_v, modes_v) = unsafe {
-        (
-            _mm512_loadu_si512(lens.as_ptr() as *const _),
-            _mm512_loadu_si512(modes.as_ptr() as *const _),
-        )
-    };
-    // Each lane's blocks (an empty message is one block).
-    let blocks_v = _mm512_max_epu32(
-        _mm512_srli_epi32::<6>(_mm512_add_epi32(lens_v, _mm512_set1_epi32(63))),
-        _mm512_set1_epi32(1),
-    );
-    let ends_together =
-        uniform || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
-    let mut done = cv;
-    let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
-    for b in 0..most {
-        let start = b * BLOCK_LEN;
-        let (block_len, flags) = if uniform {
-            let (len, f) = uniform_block(first, b, most, node);
-            (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
-        } else {
-            let rest = _mm512_max_epi32(
-                _mm512_sub_epi32(lens_v, _mm512_set1_epi32(start as i32)),
-                _mm512_setzero_si512(),
-            );
-            let len = _mm512_min_epu32(rest, _mm512_set1_epi32(BLOCK_LEN as i32));
-            let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
-            let mut f = modes_v;
-            if b == 0 {
-                f = _mm512_or_si512(f, _mm512_set1_epi32(start_flag as i32));
-            }
-            f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32(end_flags as i32));
-            (len, f)
-        };
-        // Where every lane's head holds this whole block (key derivations,
-        // the lanes benchmark), each half block (words 0..8, then 8..16) is
-        // loaded as 32-byte rows, lane l and lane l + 8 paired in one
-        // register by the loads, then two 8×8 transposes at once: fewer
-        // shuffles, on the path into the rounds, than the 16×16 transpose of
-        // whole rows below. Whether it does is found first, in a scalar pass
-        // that also takes each lane's block address (the zero block for
-        // lanes past `batch`); the loads then go straight into registers,
-        // unrolled, with no branch per lane and no row staged on the stack
-        // (a 64-byte load of two 32-byte stores stalls on store forwarding).
-        // Where the first lane's head is already too short (a MAC's block
-        // that straddles the header and the payload), the pass stops at once.
-        // Where not, every lane's block may still lie whole in one of its
-        // two pieces (a MAC's blocks past the first lie in the payload): a
-        // second such pass, for the same loads. Only blocks that straddle
-        // the pieces or end a message take `row_at`'s masked loads, whose
-        // per-lane lengths and masks cost about as much as the rounds.
-        let mut src = [zero_block.as_ptr(); 16];
-        let in_place = head_blocks(batch, start, &mut src) || piece_blocks(batch, start, &mut src);
-        let m = if in_place {
-            let mut words = [_mm512_setzero_si512(); 16];
-            for h in 0..2 {
-                let mut r = [_mm512_setzero_si512(); 8];
-                for (l, r) in r.iter_mut().enumerate() {
-                    // SAFETY: `src[l]` and `src[l + 8]` have 64 readable
-                    // bytes each (a head's block or the zero block);
-                    // unaligned loads of half `h`.
-                    *r = unsafe {
-                        _mm512_inserti64x4::<1>(
-                            _mm512_castsi256_si512(_mm256_loadu_si256(
-                                src[l].add(32 * h) as *const __m256i
-                            )),
-                            _mm256_loadu_si256(src[l + 8].add(32 * h) as *const __m256i),
-                        )
-                    };
-                }
-                words[8 * h..8 * h + 8].copy_from_slice(&transpose8x2(r));
-            }
-            words
-        } else {
-            // A plain loop, not `array::from_fn`: its closure would not
-            // inherit this function's target features, so `row_at` would be
-            // called out of line for every lane, returning each row through
-            // memory.
-            let mut rows = [_mm512_setzero_si512(); 16];
-            let h = first.head.len();
-            // A batch of one shape whose heads are all one length (a burst's
-            // MACs of one frame size): every lane's pieces of this block
-            // have the same lengths, so the masks are found once, and each
-            // lane is two masked loads.
-            let one_split = uniform
-                && batch
-                    .iter()
-                    .all(|inp| inp.whole.is_none() && inp.head.len() == h);
-            if one_split {
-                let split = Split::at(h, first.tail.len(), start);
-                for (row, inp) in rows.iter_mut().zip(batch) {
-                    // SAFETY: same target features as this function; every
-                    // lane's head is `h` bytes and its tail the first's length.
-                    *row = unsafe { split.row(inp) };
-                }
-            } else {
-                for (row, inp) in rows.iter_mut().zip(batch) {
-                    // SAFETY: same target features as this function.
-                    *row = unsafe { row_at(inp, start) };
-                }
-            }
-            transpose16(rows)
-        };
-        // A one-chunk message is chunk 0: both counter words are 0.
-        // The chunk's index is the counter (a parent's is 0); below 2^32.
-        let (counter_lo, counter_hi) = (
-            _mm512_set1_epi32(node.counter() as i32),
-            _mm512_setzero_si512(),
-        );
-        cv = compress16!(cv, m, counter_lo, counter_hi, block_len, flags);
-        if !ends_together {
-            // Keep the CV of each lane whose message ended with this block.
-            let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
-            for w in 0..8 {
-                done[w] = _mm512_mask_mov_epi32(done[w], last, cv[w]);
-            }
-        }
-    }
-    if ends_together {
-        cv
-    } else {
-        done
     }
 }
 
 /// Hash up to 16 messages of two chunks (more than 1024 bytes, at most
 /// 2048), each given as its chunk 0 (`c0[l]`, its first 1024 bytes) and
 /// its chunk 1 (`c1[l]`, the rest) under the message's key and mode, into
-/// `outs`: both chunks' blocks as `chunk16` hashes them, then the root
-/// parents straight from the two chunks' CV rows, which are already the
-/// parent block's message rows (words 0..8 the left CV, 8..16 the right),
-/// under the key rows both chunks started from. Run as `chunk16` and a
-/// parent batch, each chunk's CVs were transposed out, copied into blocks
-/// and transposed back in, and the parents took a kernel call and its
-/// per-lane passes of their own (`mnp-bench lanes --split 56`: 2048 B 229 ns
-/// a message against two 1024 B messages' 209, docs/performance.md).
+/// `outs`: both chunks as `chunk16` hashes a batch, then the root parents
+/// straight from the two chunks' CV rows, which are already the parent
+/// block's message rows (words 0..8 the left CV, 8..16 the right), under
+/// the key rows both chunks started from. Run as two `chunk16` batches and
+/// a batch of parents, each chunk's CVs were transposed out, copied into
+/// blocks and transposed back in, and the parents took a kernel call and
+/// its per-lane passes of their own.
 pub fn two_chunks16(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`), as for `chunk16`.
@@ -968,54 +782,234 @@ pub fn two_chunks16(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
 
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn two_chunks16_avx512bw(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
-    use super::{BLOCK_LEN, PARENT, ROOT};
     let n = c0.len().min(c1.len()).min(16).min(outs.len());
-    let (Some(first), c0, c1) = (c0.first(), &c0[..n], &c1[..n]) else {
+    if n == 0 {
+        return;
+    }
+    let (c0, c1) = (&c0[..n], &c1[..n]);
+    // Both chunks of one shape (a burst's MACs of one frame size) or not,
+    // compiled apart as in `chunk16`.
+    // SAFETY: same target features as this function.
+    unsafe {
+        if one_shape(c0) && one_shape(c1) {
+            chunk16_shaped::<true, true>(c0, c1, outs, Node::Chunk(0))
+        } else {
+            chunk16_shaped::<false, true>(c0, c1, outs, Node::Chunk(0))
+        }
+    }
+}
+
+/// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
+/// `outs`), all of one length and mode if `UNIFORM`. If `TWO`, `batch` is
+/// chunk 0 of two-chunk messages (`node` is `Chunk(0)`) and `second`, as
+/// many inputs under the same keys and modes, their chunk 1 (if `UNIFORM`,
+/// of one shape too): both chunks go through the one block loop below,
+/// from the same key rows, and the root parents follow (`two_chunks16`).
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
+    batch: &[Input],
+    second: &[Input],
+    outs: &mut [[u8; 32]],
+    node: Node,
+) {
+    use super::{BLOCK_LEN, PARENT, ROOT, ZERO_BLOCK};
+    let n = batch.len();
+    let Some(first) = batch.first() else {
         return;
     };
-    let key = key_cvs16(c0);
-    // SAFETY (both blocks): same target features as this function.
-    let left = unsafe {
-        if one_shape(c0) {
-            chunk16_cvs::<true>(c0, key, Node::Chunk(0))
-        } else {
-            chunk16_cvs::<false>(c0, key, Node::Chunk(0))
-        }
-    };
-    let right = unsafe {
-        if one_shape(c1) {
-            chunk16_cvs::<true>(c1, key, Node::Chunk(1))
-        } else {
-            chunk16_cvs::<false>(c1, key, Node::Chunk(1))
-        }
-    };
-    // The parent's flags: each lane's mode with PARENT and ROOT (the
-    // message's, which both its chunks carry).
-    let modes = if c0.iter().all(|inp| inp.mode == first.mode) {
-        _mm512_set1_epi32(first.mode as i32)
+    let uniform = UNIFORM;
+    // Whether the lanes share the first's key (an early-exit test, as above).
+    let same_key = batch.iter().all(|inp| std::ptr::eq(inp.key, first.key));
+    let key = if same_key {
+        broadcast_key16(first.key)
     } else {
-        let mut modes = [0u32; 16];
-        for (m, inp) in modes.iter_mut().zip(c0) {
-            *m = inp.mode;
+        // Row i: lane i's key in the low half, lane i + 8's in the high,
+        // loaded straight into registers from each lane's key address (IV
+        // for lanes past `batch`), as the blocks are below. Each address
+        // is taken from the input as its row is loaded: staged first in a
+        // 16-entry array, they went through the stack (64 B lanes
+        // 1.26–1.29 → 1.21–1.23 × the crate without it,
+        // docs/performance.md, fifteenth round).
+        let kp = |l: usize| batch.get(l).map_or(IV.as_ptr(), |inp| inp.key.as_ptr());
+        let mut rows = [_mm512_setzero_si512(); 8];
+        for (i, row) in rows.iter_mut().enumerate() {
+            // SAFETY: `kp(i)` and `kp(i + 8)` each point at 8 readable
+            // words (a lane's key, or IV); unaligned loads.
+            *row = unsafe {
+                _mm512_inserti64x4::<1>(
+                    _mm512_castsi256_si512(_mm256_loadu_si256(kp(i) as *const __m256i)),
+                    _mm256_loadu_si256(kp(i + 8) as *const __m256i),
+                )
+            };
         }
-        // SAFETY: 64 readable bytes; unaligned load.
-        unsafe { _mm512_loadu_si512(modes.as_ptr() as *const _) }
+        transpose8x2(rows)
     };
-    let flags = _mm512_or_si512(modes, _mm512_set1_epi32((PARENT | ROOT) as i32));
-    let m = [
-        left[0], left[1], left[2], left[3], left[4], left[5], left[6], left[7], right[0], right[1],
-        right[2], right[3], right[4], right[5], right[6], right[7],
-    ];
-    let zero = _mm512_setzero_si512();
-    let cv = compress16!(
-        key,
-        m,
-        zero,
-        zero,
-        _mm512_set1_epi32(BLOCK_LEN as i32),
-        flags
-    );
-    store_cvs16(cv, &mut outs[..n]);
+    let (mut cv, mut left) = (key, key);
+    // One pass, or two (chunk 0, then chunk 1): a loop, so the block loop
+    // is compiled once in each kernel, not once for each chunk.
+    for pass in 0..1 + TWO as usize {
+        let (batch, node) = if TWO && pass == 1 {
+            (second, Node::Chunk(1))
+        } else {
+            (batch, node)
+        };
+        let Some(first) = batch.first() else {
+            break;
+        };
+        let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
+        let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
+        // SAFETY: 64 readable bytes each; unaligned loads.
+        let (lens_v, modes_v) = unsafe {
+            (
+                _mm512_loadu_si512(lens.as_ptr() as *const _),
+                _mm512_loadu_si512(modes.as_ptr() as *const _),
+            )
+        };
+        // Each lane's blocks (an empty message is one block).
+        let blocks_v = _mm512_max_epu32(
+            _mm512_srli_epi32::<6>(_mm512_add_epi32(lens_v, _mm512_set1_epi32(63))),
+            _mm512_set1_epi32(1),
+        );
+        let ends_together =
+            uniform || _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(most as i32)) == !0;
+        let mut done = cv;
+        let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
+        for b in 0..most {
+            let start = b * BLOCK_LEN;
+            let (block_len, flags) = if uniform {
+                let (len, f) = uniform_block(first, b, most, node);
+                (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
+            } else {
+                let rest = _mm512_max_epi32(
+                    _mm512_sub_epi32(lens_v, _mm512_set1_epi32(start as i32)),
+                    _mm512_setzero_si512(),
+                );
+                let len = _mm512_min_epu32(rest, _mm512_set1_epi32(BLOCK_LEN as i32));
+                let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
+                let mut f = modes_v;
+                if b == 0 {
+                    f = _mm512_or_si512(f, _mm512_set1_epi32(start_flag as i32));
+                }
+                f = _mm512_mask_or_epi32(f, last, f, _mm512_set1_epi32(end_flags as i32));
+                (len, f)
+            };
+            // Where every lane's head holds this whole block (key derivations,
+            // the lanes benchmark), each half block (words 0..8, then 8..16) is
+            // loaded as 32-byte rows, lane l and lane l + 8 paired in one
+            // register by the loads, then two 8×8 transposes at once: fewer
+            // shuffles, on the path into the rounds, than the 16×16 transpose of
+            // whole rows below. Whether it does is found first, in a scalar pass
+            // that also takes each lane's block address (the zero block for
+            // lanes past `batch`); the loads then go straight into registers,
+            // unrolled, with no branch per lane and no row staged on the stack
+            // (a 64-byte load of two 32-byte stores stalls on store forwarding).
+            // Where the first lane's head is already too short (a MAC's block
+            // that straddles the header and the payload), the pass stops at once.
+            // Where not, every lane's block may still lie whole in one of its
+            // two pieces (a MAC's blocks past the first lie in the payload): a
+            // second such pass, for the same loads. Only blocks that straddle
+            // the pieces or end a message take `row_at`'s masked loads, whose
+            // per-lane lengths and masks cost about as much as the rounds.
+            let mut src = [zero_block.as_ptr(); 16];
+            let in_place =
+                head_blocks(batch, start, &mut src) || piece_blocks(batch, start, &mut src);
+            let m = if in_place {
+                let mut words = [_mm512_setzero_si512(); 16];
+                for h in 0..2 {
+                    let mut r = [_mm512_setzero_si512(); 8];
+                    for (l, r) in r.iter_mut().enumerate() {
+                        // SAFETY: `src[l]` and `src[l + 8]` have 64 readable
+                        // bytes each (a head's block or the zero block);
+                        // unaligned loads of half `h`.
+                        *r = unsafe {
+                            _mm512_inserti64x4::<1>(
+                                _mm512_castsi256_si512(_mm256_loadu_si256(
+                                    src[l].add(32 * h) as *const __m256i
+                                )),
+                                _mm256_loadu_si256(src[l + 8].add(32 * h) as *const __m256i),
+                            )
+                        };
+                    }
+                    words[8 * h..8 * h + 8].copy_from_slice(&transpose8x2(r));
+                }
+                words
+            } else {
+                // A plain loop, not `array::from_fn`: its closure would not
+                // inherit this function's target features, so `row_at` would be
+                // called out of line for every lane, returning each row through
+                // memory.
+                let mut rows = [_mm512_setzero_si512(); 16];
+                let h = first.head.len();
+                // A batch of one shape whose heads are all one length (a burst's
+                // MACs of one frame size): every lane's pieces of this block
+                // have the same lengths, so the masks are found once, and each
+                // lane is two masked loads.
+                let one_split = uniform
+                    && batch
+                        .iter()
+                        .all(|inp| inp.whole.is_none() && inp.head.len() == h);
+                if one_split {
+                    let split = Split::at(h, first.tail.len(), start);
+                    for (row, inp) in rows.iter_mut().zip(batch) {
+                        // SAFETY: same target features as this function; every
+                        // lane's head is `h` bytes and its tail the first's length.
+                        *row = unsafe { split.row(inp) };
+                    }
+                } else {
+                    for (row, inp) in rows.iter_mut().zip(batch) {
+                        // SAFETY: same target features as this function.
+                        *row = unsafe { row_at(inp, start) };
+                    }
+                }
+                transpose16(rows)
+            };
+            // A one-chunk message is chunk 0: both counter words are 0.
+            // The chunk's index is the counter (a parent's is 0); below 2^32.
+            let (counter_lo, counter_hi) = (
+                _mm512_set1_epi32(node.counter() as i32),
+                _mm512_setzero_si512(),
+            );
+            cv = compress16!(cv, m, counter_lo, counter_hi, block_len, flags);
+            if !ends_together {
+                // Keep the CV of each lane whose message ended with this block.
+                let last = _mm512_cmpeq_epi32_mask(blocks_v, _mm512_set1_epi32(b as i32 + 1));
+                for w in 0..8 {
+                    done[w] = _mm512_mask_mov_epi32(done[w], last, cv[w]);
+                }
+            }
+        }
+        if !ends_together {
+            cv = done;
+        }
+        if TWO && pass == 0 {
+            (left, cv) = (cv, key);
+        }
+    }
+    if TWO {
+        // The root parents: each lane's mode with PARENT and ROOT (the
+        // message's, which both its chunks carry), one block of 64 bytes,
+        // counter 0.
+        let modes = if uniform {
+            _mm512_set1_epi32(first.mode as i32)
+        } else {
+            let mut modes = [0u32; 16];
+            for (m, inp) in modes.iter_mut().zip(batch) {
+                *m = inp.mode;
+            }
+            // SAFETY: 64 readable bytes; unaligned load.
+            unsafe { _mm512_loadu_si512(modes.as_ptr() as *const _) }
+        };
+        let flags = _mm512_or_si512(modes, _mm512_set1_epi32((PARENT | ROOT) as i32));
+        let m = [
+            left[0], left[1], left[2], left[3], left[4], left[5], left[6], left[7], cv[0], cv[1],
+            cv[2], cv[3], cv[4], cv[5], cv[6], cv[7],
+        ];
+        let zero = _mm512_setzero_si512();
+        let len = _mm512_set1_epi32(BLOCK_LEN as i32);
+        cv = compress16!(key, m, zero, zero, len, flags);
+    }
+    let stored = n.min(outs.len());
+    store_cvs16(cv, &mut outs[..stored]);
 }
 
 /// Two 8×8 transposes of 32-bit words at once, one in each 256-bit half of
