@@ -439,10 +439,9 @@ fn prefetch_inputs(inputs: &[Input]) {
 struct ChunkKernel {
     lanes: usize,
     run: fn(&[Input], &mut [[u8; 32]], Node),
-    /// Two-chunk messages whole, from their chunk 0 and chunk 1 inputs,
-    /// where the kernel has such a path (`x86::two_chunks16`); else the
-    /// chunks and their root parents take three calls of `run`.
-    two: Option<TwoChunks>,
+    /// Two-chunk messages whole, from their chunk 0 and chunk 1 inputs
+    /// (`x86::two_chunks16`, `x86::two_chunks8`).
+    two: TwoChunks,
 }
 
 /// A kernel for two-chunk messages: their chunk 0 and chunk 1 inputs, the
@@ -459,12 +458,12 @@ fn chunk_kernel(level: Level) -> Option<ChunkKernel> {
         Level::Avx512 if has_avx512bw() => Some(ChunkKernel {
             lanes: 16,
             run: x86::chunk16,
-            two: Some(x86::two_chunks16),
+            two: x86::two_chunks16,
         }),
         Level::Avx2 => Some(ChunkKernel {
             lanes: 8,
             run: x86::chunk8,
-            two: None,
+            two: x86::two_chunks8,
         }),
         _ => None,
     }
@@ -664,9 +663,8 @@ fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
 /// the chunk kernel `k`: a batch's one-chunk messages as roots; its two-chunk
 /// ones as chunk 0 (their first 1024 bytes, so all of one length), chunk 1
 /// (the rest), then their root parents (each the two chunks' CVs under the
-/// same key): on AVX-512 one call of `x86::two_chunks16`, whose root
-/// parents take the chunks' CVs where they are, in registers; on AVX2 one
-/// kernel call a step (chunk 0, chunk 1, parents). The lane scheduler
+/// same key), in one call of the kernel's `two`, whose root parents take
+/// the chunks' CVs where they are, in registers. The lane scheduler
 /// (`drive`) runs such messages at 1.7 × the one-chunk cost per block.
 #[cfg(target_arch = "x86_64")]
 fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
@@ -725,18 +723,7 @@ fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
                 ..*inp
             };
         }
-        if let Some(two) = k.two {
-            two(&c0[..nl], &c1[..nl], &mut res[..nl]);
-        } else {
-            let (mut cv0, mut cv1) = ([[0u8; 32]; 16], [[0u8; 32]; 16]);
-            (k.run)(&c0[..nl], &mut cv0[..nl], Node::Chunk(0));
-            (k.run)(&c1[..nl], &mut cv1[..nl], Node::Chunk(1));
-            let mut kms = [(&IV, 0); 16];
-            for (km, &l) in kms.iter_mut().zip(&long[..nl]) {
-                *km = (batch[l].key, batch[l].mode);
-            }
-            parents(k, &kms[..nl], &cv0[..nl], &cv1[..nl], &mut res[..nl]);
-        }
+        (k.two)(&c0[..nl], &c1[..nl], &mut res[..nl]);
         for (r, &l) in res[..nl].iter().zip(&long[..nl]) {
             if let Some(o) = outs.get_mut(l) {
                 *o = *r;
@@ -1548,6 +1535,23 @@ mod tests {
         for len in 0..=200 {
             for at in [0, 4, 8, 52, 56, 60, 64, 68, 128] {
                 for lanes in [1, 3, 8, 9, 17] {
+                    if at <= len {
+                        one_split_equals_the_crate(len, at, lanes, len as u8, lanes % 2 == 0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn one_split_two_chunk_batches_every_level() {
+        // Batches of one shape past one chunk (a burst's MACs of 1518-byte
+        // frames: a 56-byte head, then the payload), both kernels' split
+        // and shaped bodies: heads that end in chunk 0, at its end, in
+        // chunk 1; lengths ending on a block, in a block, in a word.
+        for len in [1025, 1027, 1028, 1087, 1088, 1100, 1444, 1446, 2047, 2048] {
+            for at in [0, 4, 56, 60, 1024, 1028, 1101] {
+                for lanes in [1, 8, 9, 17] {
                     if at <= len {
                         one_split_equals_the_crate(len, at, lanes, len as u8, lanes % 2 == 0);
                     }

@@ -1356,13 +1356,76 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if let Some(h) = split_shape(batch) {
-            chunk8_split(batch, outs, node, h)
+            chunk8_split::<false>(batch, &[], outs, node, (h, 0))
         } else if one_shape(batch) {
-            chunk8_shaped::<true>(batch, outs, node)
+            chunk8_shaped::<true, false>(batch, &[], outs, node)
         } else {
-            chunk8_shaped::<false>(batch, outs, node)
+            chunk8_shaped::<false, false>(batch, &[], outs, node)
         }
     }
+}
+
+/// `two_chunks16` on AVX2: up to 8 messages of two chunks, each as its
+/// chunk 0 (`c0[l]`) and chunk 1 (`c1[l]`), through one of `chunk8`'s two
+/// bodies, both chunks from the same key rows, then the root parents from
+/// the chunks' CV rows in registers (`root_parents8`).
+pub fn two_chunks8(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+    // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
+    unsafe { two_chunks8_avx2(c0, c1, outs) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn two_chunks8_avx2(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+    let n = c0.len().min(c1.len()).min(8).min(outs.len());
+    if n == 0 {
+        return;
+    }
+    let (c0, c1) = (&c0[..n], &c1[..n]);
+    // SAFETY: same target features as this function.
+    unsafe {
+        if let (Some(h0), Some(h1)) = (split_shape(c0), split_shape(c1)) {
+            chunk8_split::<true>(c0, c1, outs, Node::Chunk(0), (h0, h1))
+        } else if one_shape(c0) && one_shape(c1) {
+            chunk8_shaped::<true, true>(c0, c1, outs, Node::Chunk(0))
+        } else {
+            chunk8_shaped::<false, true>(c0, c1, outs, Node::Chunk(0))
+        }
+    }
+}
+
+/// The root parents of up to 8 two-chunk messages: lane `l`'s parent block
+/// is its chunk 0's CV (the rows `left`) then its chunk 1's (`right`),
+/// compressed under the key rows `key` in `batch[l]`'s mode (one mode for
+/// every lane if `uniform`) with PARENT and ROOT, counter 0.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn root_parents8(
+    key: [__m256i; 8],
+    left: [__m256i; 8],
+    right: [__m256i; 8],
+    batch: &[Input],
+    uniform: bool,
+) -> [__m256i; 8] {
+    use super::{BLOCK_LEN, PARENT, ROOT};
+    let modes = match batch.first() {
+        Some(first) if uniform => _mm256_set1_epi32(first.mode as i32),
+        _ => {
+            let mut modes = [0u32; 8];
+            for (m, inp) in modes.iter_mut().zip(batch) {
+                *m = inp.mode;
+            }
+            // SAFETY: 32 readable bytes; unaligned load.
+            unsafe { _mm256_loadu_si256(modes.as_ptr() as *const __m256i) }
+        }
+    };
+    let flags = _mm256_or_si256(modes, _mm256_set1_epi32((PARENT | ROOT) as i32));
+    let m = [
+        left[0], left[1], left[2], left[3], left[4], left[5], left[6], left[7], right[0], right[1],
+        right[2], right[3], right[4], right[5], right[6], right[7],
+    ];
+    let zero = _mm256_setzero_si256();
+    let len = _mm256_set1_epi32(BLOCK_LEN as i32);
+    compress8!(key, m, zero, zero, len, flags)
 }
 
 /// The head length every input of `batch` shares, where every lane has
@@ -1396,118 +1459,145 @@ fn split_shape(batch: &[Input]) -> Option<usize> {
 /// inside a dword or'ed into that word's message row. Which dwords come
 /// from where is the same for every lane, so it is decided once per half
 /// block, not per lane: nothing is staged, and no load waits on a store.
+/// If `TWO`, `batch` is chunk 0 of two-chunk messages and `second` their
+/// chunk 1 (of one shape too, its head length `heads.1`; `batch`'s is
+/// `heads.0`), both through the block loop below, then the root parents,
+/// as `chunk16_shaped` does.
 #[target_feature(enable = "avx2")]
-unsafe fn chunk8_split(batch: &[Input], outs: &mut [[u8; 32]], node: Node, h: usize) {
+unsafe fn chunk8_split<const TWO: bool>(
+    batch: &[Input],
+    second: &[Input],
+    outs: &mut [[u8; 32]],
+    node: Node,
+    heads: (usize, usize),
+) {
     let n = batch.len();
-    let Some(first) = batch.first() else {
+    if n == 0 {
         return;
-    };
-    let len = first.len();
-    let most = len.div_ceil(BLOCK_LEN).max(1);
-    let mut cv = key_cvs8(batch);
-    // Lanes past `n` read the first lane's pieces: all eight lanes load
-    // alike, so each half block's loads are one straight sequence (their
-    // CVs are never stored).
-    let (mut heads, mut tails) = ([first.head.as_ptr(); 8], [first.tail.as_ptr(); 8]);
-    for (l, inp) in batch.iter().enumerate() {
-        (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
     }
-    // The message's last `len % 4` bytes, each lane's as the low bytes of
-    // a word: read as the 4 bytes ending the message (inside the tail, by
-    // `split_shape`), shifted down past the bytes before them.
-    let rem = len % 4;
-    let last_word = (rem != 0).then(|| {
-        let at = len - 4 - h;
-        let mut w = [0u32; 8];
-        for (w, t) in w.iter_mut().zip(&tails[..n]) {
-            // SAFETY: every lane's tail is `len - h` >= 4 bytes long
-            // (`split_shape`), so bytes `at..at + 4` are inside it.
-            let word = unsafe { (t.add(at) as *const u32).read_unaligned() };
-            *w = u32::from_le(word) >> (8 * (4 - rem));
+    let key = key_cvs8(batch);
+    let (mut cv, mut left) = (key, key);
+    for pass in 0..1 + TWO as usize {
+        let (batch, node, h) = if TWO && pass == 1 {
+            (second, Node::Chunk(1), heads.1)
+        } else {
+            (batch, node, heads.0)
+        };
+        let Some(first) = batch.first() else {
+            break;
+        };
+        let len = first.len();
+        let most = len.div_ceil(BLOCK_LEN).max(1);
+        // Lanes past `n` read the first lane's pieces: all eight lanes load
+        // alike, so each half block's loads are one straight sequence (their
+        // CVs are never stored).
+        let (mut heads, mut tails) = ([first.head.as_ptr(); 8], [first.tail.as_ptr(); 8]);
+        for (l, inp) in batch.iter().enumerate() {
+            (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
         }
-        // SAFETY: 32 readable bytes; unaligned load.
-        (len / 4, unsafe {
-            _mm256_loadu_si256(w.as_ptr() as *const __m256i)
-        })
-    });
-    let dword_at = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
-    for b in 0..most {
-        let start = b * BLOCK_LEN;
-        let (block_len, f) = uniform_block(first, b, most, node);
-        let mut m = [_mm256_setzero_si256(); 16];
-        for half in 0..2 {
-            let p0 = start + 32 * half;
-            let pos = _mm256_add_epi32(_mm256_set1_epi32(p0 as i32), dword_at);
-            // Dwords wholly in the head: p + 4 <= h. In the tail: p >= h
-            // and p + 4 <= len.
-            let in_head = _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32 - 3), pos);
-            let in_tail = _mm256_andnot_si256(
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32), pos),
-                _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 3), pos),
-            );
-            let tail_some = _mm256_movemask_ps(_mm256_castsi256_ps(in_tail)) != 0;
-            let head = if p0 + 32 <= h {
-                PIECE_ALL
-            } else if p0 + 4 <= h {
-                PIECE_SOME
-            } else {
-                PIECE_NONE
-            };
-            let tail = if p0 >= h && p0 + 32 <= len {
-                PIECE_ALL
-            } else if tail_some {
-                PIECE_SOME
-            } else {
-                PIECE_NONE
-            };
-            let (hp, tp) = (
-                heads.map(|p| p.wrapping_add(p0)),
-                tails.map(|p| p.wrapping_add(p0).wrapping_sub(h)),
-            );
-            // Which loads a half needs is the same in every lane, so it is
-            // chosen here, once, and each choice is its own unrolled
-            // sequence of eight lanes' loads (no per-lane branches). A half
-            // wholly in the head has no tail dword, and a tail of kind ALL
-            // starts at or after `h`, so no head dword: the arms below that
-            // ignore one piece lose nothing.
-            // SAFETY: each kind is chosen by the bounds that `half_rows8`
-            // requires of it (see there).
-            let r = unsafe {
-                match (head, tail) {
-                    (PIECE_ALL, _) => {
-                        half_rows8::<PIECE_ALL, PIECE_NONE>(&hp, &tp, in_head, in_tail)
-                    }
-                    (PIECE_SOME, PIECE_SOME) => {
-                        half_rows8::<PIECE_SOME, PIECE_SOME>(&hp, &tp, in_head, in_tail)
-                    }
-                    (PIECE_SOME, _) => {
-                        half_rows8::<PIECE_SOME, PIECE_NONE>(&hp, &tp, in_head, in_tail)
-                    }
-                    (_, PIECE_ALL) => {
-                        half_rows8::<PIECE_NONE, PIECE_ALL>(&hp, &tp, in_head, in_tail)
-                    }
-                    (_, PIECE_SOME) => {
-                        half_rows8::<PIECE_NONE, PIECE_SOME>(&hp, &tp, in_head, in_tail)
-                    }
-                    _ => continue, // Past the message: the rows stay zero.
-                }
-            };
-            m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
-        }
-        if let Some((word, v)) = last_word {
-            if (start / 4..start / 4 + 16).contains(&word) {
-                m[word - start / 4] = _mm256_or_si256(m[word - start / 4], v);
+        // The message's last `len % 4` bytes, each lane's as the low bytes of
+        // a word: read as the 4 bytes ending the message (inside the tail, by
+        // `split_shape`), shifted down past the bytes before them.
+        let rem = len % 4;
+        let last_word = (rem != 0).then(|| {
+            let at = len - 4 - h;
+            let mut w = [0u32; 8];
+            for (w, t) in w.iter_mut().zip(&tails[..n]) {
+                // SAFETY: every lane's tail is `len - h` >= 4 bytes long
+                // (`split_shape`), so bytes `at..at + 4` are inside it.
+                let word = unsafe { (t.add(at) as *const u32).read_unaligned() };
+                *w = u32::from_le(word) >> (8 * (4 - rem));
             }
+            // SAFETY: 32 readable bytes; unaligned load.
+            (len / 4, unsafe {
+                _mm256_loadu_si256(w.as_ptr() as *const __m256i)
+            })
+        });
+        let dword_at = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
+        for b in 0..most {
+            let start = b * BLOCK_LEN;
+            let (block_len, f) = uniform_block(first, b, most, node);
+            let mut m = [_mm256_setzero_si256(); 16];
+            for half in 0..2 {
+                let p0 = start + 32 * half;
+                let pos = _mm256_add_epi32(_mm256_set1_epi32(p0 as i32), dword_at);
+                // Dwords wholly in the head: p + 4 <= h. In the tail: p >= h
+                // and p + 4 <= len.
+                let in_head = _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32 - 3), pos);
+                let in_tail = _mm256_andnot_si256(
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(h as i32), pos),
+                    _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 3), pos),
+                );
+                let tail_some = _mm256_movemask_ps(_mm256_castsi256_ps(in_tail)) != 0;
+                let head = if p0 + 32 <= h {
+                    PIECE_ALL
+                } else if p0 + 4 <= h {
+                    PIECE_SOME
+                } else {
+                    PIECE_NONE
+                };
+                let tail = if p0 >= h && p0 + 32 <= len {
+                    PIECE_ALL
+                } else if tail_some {
+                    PIECE_SOME
+                } else {
+                    PIECE_NONE
+                };
+                let (hp, tp) = (
+                    heads.map(|p| p.wrapping_add(p0)),
+                    tails.map(|p| p.wrapping_add(p0).wrapping_sub(h)),
+                );
+                // Which loads a half needs is the same in every lane, so it is
+                // chosen here, once, and each choice is its own unrolled
+                // sequence of eight lanes' loads (no per-lane branches). A half
+                // wholly in the head has no tail dword, and a tail of kind ALL
+                // starts at or after `h`, so no head dword: the arms below that
+                // ignore one piece lose nothing.
+                // SAFETY: each kind is chosen by the bounds that `half_rows8`
+                // requires of it (see there).
+                let r = unsafe {
+                    match (head, tail) {
+                        (PIECE_ALL, _) => {
+                            half_rows8::<PIECE_ALL, PIECE_NONE>(&hp, &tp, in_head, in_tail)
+                        }
+                        (PIECE_SOME, PIECE_SOME) => {
+                            half_rows8::<PIECE_SOME, PIECE_SOME>(&hp, &tp, in_head, in_tail)
+                        }
+                        (PIECE_SOME, _) => {
+                            half_rows8::<PIECE_SOME, PIECE_NONE>(&hp, &tp, in_head, in_tail)
+                        }
+                        (_, PIECE_ALL) => {
+                            half_rows8::<PIECE_NONE, PIECE_ALL>(&hp, &tp, in_head, in_tail)
+                        }
+                        (_, PIECE_SOME) => {
+                            half_rows8::<PIECE_NONE, PIECE_SOME>(&hp, &tp, in_head, in_tail)
+                        }
+                        _ => continue, // Past the message: the rows stay zero.
+                    }
+                };
+                m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
+            }
+            if let Some((word, v)) = last_word {
+                if (start / 4..start / 4 + 16).contains(&word) {
+                    m[word - start / 4] = _mm256_or_si256(m[word - start / 4], v);
+                }
+            }
+            let (counter_lo, counter_hi) = (
+                _mm256_set1_epi32(node.counter() as i32),
+                _mm256_setzero_si256(),
+            );
+            let (block_len, flags) = (
+                _mm256_set1_epi32(block_len as i32),
+                _mm256_set1_epi32(f as i32),
+            );
+            cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
         }
-        let (counter_lo, counter_hi) = (
-            _mm256_set1_epi32(node.counter() as i32),
-            _mm256_setzero_si256(),
-        );
-        let (block_len, flags) = (
-            _mm256_set1_epi32(block_len as i32),
-            _mm256_set1_epi32(f as i32),
-        );
-        cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
+        if TWO && pass == 0 {
+            (left, cv) = (cv, key);
+        }
+    }
+    if TWO {
+        cv = root_parents8(key, left, cv, batch, true);
     }
     store_cvs8(cv, &mut outs[..n]);
 }
@@ -1564,106 +1654,131 @@ unsafe fn half_rows8<const HEAD: u8, const TAIL: u8>(
 /// `chunk8` for a batch of `n` ≥ 1 inputs (`batch` already cut to `outs`),
 /// all of one length and mode if `UNIFORM`.
 #[target_feature(enable = "avx2")]
-unsafe fn chunk8_shaped<const UNIFORM: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
+    batch: &[Input],
+    second: &[Input],
+    outs: &mut [[u8; 32]],
+    node: Node,
+) {
     use super::{BLOCK_LEN, ZERO_BLOCK};
-    let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
     let n = batch.len();
-    let Some(first) = batch.first() else {
+    if n == 0 {
         return;
-    };
+    }
     let uniform = UNIFORM;
-    let (lens, modes, most) = lane_shapes::<8>(batch, uniform);
-    let mut cv = key_cvs8(batch);
-    // SAFETY: 32 readable bytes each; unaligned loads.
-    let (lens_v, modes_v) = unsafe {
-        (
-            _mm256_loadu_si256(lens.as_ptr() as *const __m256i),
-            _mm256_loadu_si256(modes.as_ptr() as *const __m256i),
-        )
-    };
-    let blocks_v = _mm256_max_epu32(
-        _mm256_srli_epi32::<6>(_mm256_add_epi32(lens_v, _mm256_set1_epi32(63))),
-        _mm256_set1_epi32(1),
-    );
-    let all_end = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(most as i32));
-    let ends_together = uniform || _mm256_movemask_ps(_mm256_castsi256_ps(all_end)) == 0xFF;
-    let mut done = cv;
-    // Uninitialised: only `stage_pad` writes a pad (all 64 bytes) and only
-    // a pad it wrote is read; zeroing eight every call cost 16 stores.
-    let mut pads = std::mem::MaybeUninit::<Pads>::uninit();
-    let pad_base = pads.as_mut_ptr().cast::<u8>();
-    let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
-    for b in 0..most {
-        let start = b * BLOCK_LEN;
-        let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
-        let (block_len, flags) = if uniform {
-            let (len, f) = uniform_block(first, b, most, node);
-            (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
+    let key = key_cvs8(batch);
+    let (mut cv, mut left) = (key, key);
+    for pass in 0..1 + TWO as usize {
+        let (batch, node) = if TWO && pass == 1 {
+            (second, Node::Chunk(1))
         } else {
-            let rest = _mm256_max_epi32(
-                _mm256_sub_epi32(lens_v, _mm256_set1_epi32(start as i32)),
+            (batch, node)
+        };
+        let Some(first) = batch.first() else {
+            break;
+        };
+        let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
+        let (lens, modes, most) = lane_shapes::<8>(batch, uniform);
+        // SAFETY: 32 readable bytes each; unaligned loads.
+        let (lens_v, modes_v) = unsafe {
+            (
+                _mm256_loadu_si256(lens.as_ptr() as *const __m256i),
+                _mm256_loadu_si256(modes.as_ptr() as *const __m256i),
+            )
+        };
+        let blocks_v = _mm256_max_epu32(
+            _mm256_srli_epi32::<6>(_mm256_add_epi32(lens_v, _mm256_set1_epi32(63))),
+            _mm256_set1_epi32(1),
+        );
+        let all_end = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(most as i32));
+        let ends_together = uniform || _mm256_movemask_ps(_mm256_castsi256_ps(all_end)) == 0xFF;
+        let mut done = cv;
+        // Uninitialised: only `stage_pad` writes a pad (all 64 bytes) and only
+        // a pad it wrote is read; zeroing eight every call cost 16 stores.
+        let mut pads = std::mem::MaybeUninit::<Pads>::uninit();
+        let pad_base = pads.as_mut_ptr().cast::<u8>();
+        let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
+        for b in 0..most {
+            let start = b * BLOCK_LEN;
+            let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
+            let (block_len, flags) = if uniform {
+                let (len, f) = uniform_block(first, b, most, node);
+                (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
+            } else {
+                let rest = _mm256_max_epi32(
+                    _mm256_sub_epi32(lens_v, _mm256_set1_epi32(start as i32)),
+                    _mm256_setzero_si256(),
+                );
+                let len = _mm256_min_epu32(rest, _mm256_set1_epi32(BLOCK_LEN as i32));
+                let mut f = modes_v;
+                if b == 0 {
+                    f = _mm256_or_si256(f, _mm256_set1_epi32(start_flag as i32));
+                }
+                f = _mm256_or_si256(
+                    f,
+                    _mm256_and_si256(last, _mm256_set1_epi32(end_flags as i32)),
+                );
+                (len, f)
+            };
+            // Each lane's block address: in place where the block is whole in
+            // the head (the first pass, which stops at the first lane where it
+            // is not) or in either piece, else staged in the lane's pad; the
+            // zero block for lanes past `batch` and lanes whose message ended.
+            let mut src = [zero_block.as_ptr(); 8];
+            let in_heads = head_blocks(batch, start, &mut src);
+            if !in_heads {
+                for (l, (s, inp)) in src.iter_mut().zip(batch).enumerate() {
+                    *s = if let Some(w) = inp.whole {
+                        if b == 0 {
+                            w.as_ptr()
+                        } else {
+                            zero_block.as_ptr()
+                        }
+                    } else if start >= inp.len() && start > 0 {
+                        zero_block.as_ptr()
+                    } else if let Some(row) = inp.direct(start) {
+                        row.as_ptr()
+                    } else {
+                        let pad = pad_base.wrapping_add(BLOCK_LEN * l);
+                        // SAFETY: same target features as this function; `pad`
+                        // is lane `l`'s 64 bytes of `pads` (l < 8), writable.
+                        unsafe { stage_pad(inp, start, pad) };
+                        pad.cast_const()
+                    };
+                }
+            }
+            let mut m = [_mm256_setzero_si256(); 16];
+            for h in 0..2 {
+                let mut r = [_mm256_setzero_si256(); 8];
+                for (r, s) in r.iter_mut().zip(src) {
+                    // SAFETY: `s` has 64 readable bytes (a block in place, a
+                    // pad, or the zero block); unaligned load of half `h`.
+                    *r = unsafe { _mm256_loadu_si256(s.add(32 * h) as *const __m256i) };
+                }
+                m[8 * h..8 * h + 8].copy_from_slice(&transpose8(r));
+            }
+            let (counter_lo, counter_hi) = (
+                _mm256_set1_epi32(node.counter() as i32),
                 _mm256_setzero_si256(),
             );
-            let len = _mm256_min_epu32(rest, _mm256_set1_epi32(BLOCK_LEN as i32));
-            let mut f = modes_v;
-            if b == 0 {
-                f = _mm256_or_si256(f, _mm256_set1_epi32(start_flag as i32));
-            }
-            f = _mm256_or_si256(
-                f,
-                _mm256_and_si256(last, _mm256_set1_epi32(end_flags as i32)),
-            );
-            (len, f)
-        };
-        // Each lane's block address: in place where the block is whole in
-        // the head (the first pass, which stops at the first lane where it
-        // is not) or in either piece, else staged in the lane's pad; the
-        // zero block for lanes past `batch` and lanes whose message ended.
-        let mut src = [zero_block.as_ptr(); 8];
-        let in_heads = head_blocks(batch, start, &mut src);
-        if !in_heads {
-            for (l, (s, inp)) in src.iter_mut().zip(batch).enumerate() {
-                *s = if let Some(w) = inp.whole {
-                    if b == 0 {
-                        w.as_ptr()
-                    } else {
-                        zero_block.as_ptr()
-                    }
-                } else if start >= inp.len() && start > 0 {
-                    zero_block.as_ptr()
-                } else if let Some(row) = inp.direct(start) {
-                    row.as_ptr()
-                } else {
-                    let pad = pad_base.wrapping_add(BLOCK_LEN * l);
-                    // SAFETY: same target features as this function; `pad`
-                    // is lane `l`'s 64 bytes of `pads` (l < 8), writable.
-                    unsafe { stage_pad(inp, start, pad) };
-                    pad.cast_const()
-                };
+            cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
+            if !ends_together {
+                for w in 0..8 {
+                    done[w] = _mm256_blendv_epi8(done[w], cv[w], last);
+                }
             }
         }
-        let mut m = [_mm256_setzero_si256(); 16];
-        for h in 0..2 {
-            let mut r = [_mm256_setzero_si256(); 8];
-            for (r, s) in r.iter_mut().zip(src) {
-                // SAFETY: `s` has 64 readable bytes (a block in place, a
-                // pad, or the zero block); unaligned load of half `h`.
-                *r = unsafe { _mm256_loadu_si256(s.add(32 * h) as *const __m256i) };
-            }
-            m[8 * h..8 * h + 8].copy_from_slice(&transpose8(r));
-        }
-        let (counter_lo, counter_hi) = (
-            _mm256_set1_epi32(node.counter() as i32),
-            _mm256_setzero_si256(),
-        );
-        cv = compress8!(cv, m, counter_lo, counter_hi, block_len, flags);
         if !ends_together {
-            for w in 0..8 {
-                done[w] = _mm256_blendv_epi8(done[w], cv[w], last);
-            }
+            cv = done;
+        }
+        if TWO && pass == 0 {
+            (left, cv) = (cv, key);
         }
     }
-    store_cvs8(if ends_together { cv } else { done }, &mut outs[..n]);
+    if TWO {
+        cv = root_parents8(key, left, cv, batch, uniform);
+    }
+    store_cvs8(cv, &mut outs[..n]);
 }
 
 /// Eight lanes' staging pads, aligned so each 32-byte half is one line's.
