@@ -1235,14 +1235,11 @@ mod tests {
         }
     }
 
-    /// A two-chunk message from its chunks' CVs (`chunk_cvs`, then
-    /// `root_parents`) is the crate's hash of the whole message, for every
-    /// length of the second chunk; a level without the tree steps says so.
+    /// Keyed hashes and plain ones (IV, mode 0) of two chunks in one
+    /// batch, lanes sharing a key and not, some ending in a partial block:
+    /// each root parent takes its own lane's key and mode.
     #[test]
     fn two_chunk_messages_of_mixed_modes_and_keys_every_level() {
-        // Keyed hashes and plain ones (IV, mode 0) of two chunks in one
-        // batch, lanes sharing a key and not, some ending in a partial
-        // block: each root parent takes its own lane's key and mode.
         let keys: Vec<[u8; 32]> = (0..20u8).map(|i| [i / 3 + 1; 32]).collect();
         let kw: Vec<[u32; 8]> = keys.iter().map(words).collect();
         let msgs: Vec<Vec<u8>> = (0..20usize)
@@ -1280,6 +1277,9 @@ mod tests {
         }
     }
 
+    /// A two-chunk message from its chunks' CVs (`chunk_cvs`, then
+    /// `root_parents`) is the crate's hash of the whole message, for every
+    /// length of the second chunk; a level without the tree steps says so.
     #[test]
     fn tree_steps_rebuild_two_chunk_messages() {
         for level in levels() {
@@ -1543,12 +1543,12 @@ mod tests {
         }
     }
 
+    /// Batches of one shape past one chunk (a burst's MACs of 1518-byte
+    /// frames: a 56-byte head, then the payload), through both kernels'
+    /// split and shaped bodies: heads that end in chunk 0, at its end, in
+    /// chunk 1; lengths ending on a block, in a block, in a word.
     #[test]
     fn one_split_two_chunk_batches_every_level() {
-        // Batches of one shape past one chunk (a burst's MACs of 1518-byte
-        // frames: a 56-byte head, then the payload), both kernels' split
-        // and shaped bodies: heads that end in chunk 0, at its end, in
-        // chunk 1; lengths ending on a block, in a block, in a word.
         for len in [1025, 1027, 1028, 1087, 1088, 1100, 1444, 1446, 2047, 2048] {
             for at in [0, 4, 56, 60, 1024, 1028, 1101] {
                 for lanes in [1, 8, 9, 17] {
