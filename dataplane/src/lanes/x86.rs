@@ -1451,7 +1451,7 @@ fn split_shape(batch: &[Input]) -> Option<usize> {
     (fits && batch.iter().all(same)).then_some(h)
 }
 
-/// `chunk8` for a batch of one shape whose lanes share the head length `h`
+/// `chunk8` for a batch of one shape whose lanes share one head length
 /// (`split_shape`): every block is loaded straight from the two pieces, as
 /// each 32-byte half row's dwords from the head (a plain load where the
 /// head holds the whole half, else `vpmaskmovd`) or'ed with its dwords
@@ -1459,17 +1459,17 @@ fn split_shape(batch: &[Input]) -> Option<usize> {
 /// inside a dword or'ed into that word's message row. Which dwords come
 /// from where is the same for every lane, so it is decided once per half
 /// block, not per lane: nothing is staged, and no load waits on a store.
-/// If `TWO`, `batch` is chunk 0 of two-chunk messages and `second` their
-/// chunk 1 (of one shape too, its head length `heads.1`; `batch`'s is
-/// `heads.0`), both through the block loop below, then the root parents,
-/// as `chunk16_shaped` does.
+/// `batch`'s head length is `head_lens.0`. If `TWO`, `batch` is chunk 0 of
+/// two-chunk messages and `second` their chunk 1 (of one shape too, its
+/// head length `head_lens.1`), both through the block loop below, then the
+/// root parents, as `chunk16_shaped` does.
 #[target_feature(enable = "avx2")]
 unsafe fn chunk8_split<const TWO: bool>(
     batch: &[Input],
     second: &[Input],
     outs: &mut [[u8; 32]],
     node: Node,
-    heads: (usize, usize),
+    head_lens: (usize, usize),
 ) {
     let n = batch.len();
     if n == 0 {
@@ -1479,9 +1479,9 @@ unsafe fn chunk8_split<const TWO: bool>(
     let (mut cv, mut left) = (key, key);
     for pass in 0..1 + TWO as usize {
         let (batch, node, h) = if TWO && pass == 1 {
-            (second, Node::Chunk(1), heads.1)
+            (second, Node::Chunk(1), head_lens.1)
         } else {
-            (batch, node, heads.0)
+            (batch, node, head_lens.0)
         };
         let Some(first) = batch.first() else {
             break;
