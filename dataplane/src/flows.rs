@@ -378,6 +378,21 @@ mod tests {
         );
     }
 
+    /// Holds a writer thread until the reader has finished a read it had
+    /// not finished at `past`, so the two are known to overlap however the
+    /// scheduler runs them (on a loaded host the writer could otherwise
+    /// finish before the reader's first read). Gives up after 60 s.
+    fn wait_for_reader(reads: &AtomicU64, past: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while reads.load(Acquire) <= past {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the reader never read"
+            );
+            std::thread::yield_now();
+        }
+    }
+
     /// Credentials of authority 1 that fall in one set of `t`.
     fn same_set(t: &FlowTable, n: usize) -> Vec<u64> {
         let set = t.set(1, 1);
@@ -484,23 +499,34 @@ mod tests {
         // One set of two ways; three flows in turn, each idle for KEEP_MS
         // when it comes round again, so every packet replaces a flow.
         let t = std::sync::Arc::new(FlowTable::new(1));
+        let reads = std::sync::Arc::new(AtomicU64::new(0));
         let w = {
-            let t = t.clone();
+            let (t, reads) = (t.clone(), reads.clone());
             std::thread::spawn(move || {
                 for i in 0..200_000u64 {
                     // Credential c always carries bytes == c.
                     let c = 1 + i % 3;
                     t.record(1, c, c, i * KEEP_MS, None);
+                    if i % 20_000 == 0 {
+                        // Every so often, a read is known to land mid-run.
+                        wait_for_reader(&reads, reads.load(Acquire));
+                    }
                 }
             })
         };
+        let mut seen = 0u64;
         while !w.is_finished() {
             for f in t.read() {
                 assert_eq!(f.bytes % f.credential, 0, "{f:?}");
                 assert_eq!(f.bytes / f.credential, f.packets, "{f:?}");
+                seen += 1;
             }
+            reads.fetch_add(1, Release);
         }
         w.join().unwrap();
+        // Ten pauses, each met by its own read; all but the first of those
+        // reads began after the first record, so each saw a flow at least.
+        assert!(seen >= 9, "reads overlapping the writer saw {seen} flows");
         assert_eq!(t.untracked(), (0, 0));
         assert!(t.read().iter().all(|f| f.packets == 1));
     }
@@ -512,8 +538,9 @@ mod tests {
         // flow's counts under its name, though flows keep replacing each
         // other in the same set between the runs of increments.
         let t = std::sync::Arc::new(FlowTable::new(1));
+        let reads = std::sync::Arc::new(AtomicU64::new(0));
         let w = {
-            let t = t.clone();
+            let (t, reads) = (t.clone(), reads.clone());
             std::thread::spawn(move || {
                 for r in 0..4_000u64 {
                     // Credential c always carries bytes == c; each run
@@ -521,6 +548,11 @@ mod tests {
                     let c = [7u64, 11, 13][(r % 3) as usize];
                     for i in 0..50 {
                         t.record(1, c, c, r * 2 * KEEP_MS + i, None);
+                        if r % 400 == 0 && i == 25 {
+                            // Every so often, a read is known to land
+                            // halfway through a run.
+                            wait_for_reader(&reads, reads.load(Acquire));
+                        }
                     }
                 }
             })
@@ -533,9 +565,12 @@ mod tests {
                 assert!(f.bytes / f.credential <= 50, "{f:?}");
                 seen += 1;
             }
+            reads.fetch_add(1, Release);
         }
         w.join().unwrap();
-        assert!(seen > 0);
+        // Ten pauses, each met by its own read; all but the first of those
+        // reads began after the first record, so each saw a flow at least.
+        assert!(seen >= 9, "reads overlapping the writer saw {seen} flows");
         let mut last = t.read();
         last.sort_by_key(|f| f.credential);
         assert_eq!(
