@@ -536,11 +536,24 @@ fn lanes_bench(
                     }) as Box<dyn FnMut() + '_>
                 }};
             }
+            // Every whole-block size of one chunk (the crate's `hash_many`
+            // takes its messages as arrays of one length).
             match n {
                 64 => hm!(64),
                 128 => hm!(128),
+                192 => hm!(192),
                 256 => hm!(256),
+                320 => hm!(320),
+                384 => hm!(384),
+                448 => hm!(448),
                 512 => hm!(512),
+                576 => hm!(576),
+                640 => hm!(640),
+                704 => hm!(704),
+                768 => hm!(768),
+                832 => hm!(832),
+                896 => hm!(896),
+                960 => hm!(960),
                 _ => hm!(1024),
             }
         });
