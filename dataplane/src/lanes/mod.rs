@@ -439,15 +439,14 @@ fn prefetch_inputs(inputs: &[Input]) {
 struct ChunkKernel {
     lanes: usize,
     run: fn(&[Input], &mut [[u8; 32]], Node),
-    /// Two-chunk messages whole, from their chunk 0 and chunk 1 inputs
-    /// (`x86::two_chunks16`, `x86::two_chunks8`).
+    /// Two-chunk messages whole (`x86::two_chunks16`, `x86::two_chunks8`).
     two: TwoChunks,
 }
 
-/// A kernel for two-chunk messages: their chunk 0 and chunk 1 inputs, the
-/// outputs.
+/// A kernel for messages of more than one chunk and at most two, given
+/// whole: the inputs, the outputs.
 #[cfg(target_arch = "x86_64")]
-type TwoChunks = fn(&[Input], &[Input], &mut [[u8; 32]]);
+type TwoChunks = fn(&[Input], &mut [[u8; 32]]);
 
 /// The chunk kernel for `level`, where it has one: AVX-512BW's 16 lanes
 /// (masked byte loads), or AVX2's 8 (pads staged for partial blocks).
@@ -659,13 +658,39 @@ fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
     }
 }
 
+/// A message of more than one chunk as two inputs under its key and mode:
+/// its chunk 0 (the first CHUNK_LEN bytes, whether they lie in the head or
+/// run on into the tail) and its chunk 1 (the rest), for kernels that
+/// take the chunks apart (`x86::two_chunks8`).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn chunks_of<'a>(inp: &Input<'a>) -> (Input<'a>, Input<'a>) {
+    let h = inp.head.len().min(CHUNK_LEN);
+    let c0 = Input {
+        head: &inp.head[..h],
+        // In bounds where the message is longer than CHUNK_LEN.
+        tail: inp.tail.get(..CHUNK_LEN - h).unwrap_or(inp.tail),
+        whole: None,
+        ..*inp
+    };
+    let (head, tail) = split_from(inp, CHUNK_LEN);
+    let c1 = Input {
+        head,
+        tail,
+        whole: None,
+        ..*inp
+    };
+    (c0, c1)
+}
+
 /// `hash_many` for messages of at most two chunks, `k.lanes` at a time, on
 /// the chunk kernel `k`: a batch's one-chunk messages as roots; its two-chunk
-/// ones as chunk 0 (their first 1024 bytes, so all of one length), chunk 1
-/// (the rest), then their root parents (each the two chunks' CVs under the
-/// same key), in one call of the kernel's `two`, whose root parents take
-/// the chunks' CVs where they are, in registers. The lane scheduler
-/// (`drive`) runs such messages at 1.7 × the one-chunk cost per block.
+/// ones in one call of the kernel's `two` (chunk 0, their first 1024 bytes,
+/// so all of one length; chunk 1, the rest; then their root parents, each
+/// the two chunks' CVs under the same key, taken where they are, in
+/// registers). A batch whose messages all have two chunks (a burst's MACs
+/// of 1518-byte frames) goes to `two` as it is; only a mixed one is sorted
+/// first. The lane scheduler (`drive`) runs such messages at 1.7 × the
+/// one-chunk cost per block.
 #[cfg(target_arch = "x86_64")]
 fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
     let mut next = inputs.chunks(k.lanes).skip(1);
@@ -673,6 +698,10 @@ fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
     for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
         if let Some(n) = next.next() {
             prefetch_inputs(n);
+        }
+        if batch.iter().all(|inp| inp.len() > CHUNK_LEN) {
+            (k.two)(batch, outs);
+            continue;
         }
         // Which lanes have one chunk and which two, each kept in order.
         let (mut short, mut long) = ([0usize; 16], [0usize; 16]);
@@ -702,28 +731,11 @@ fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
         if nl == 0 {
             continue;
         }
-        // Chunk 0: the first CHUNK_LEN bytes of each, whether they lie in
-        // the head or run on into the tail.
-        let (mut c0, mut c1) = ([Input::EMPTY; 16], [Input::EMPTY; 16]);
-        for ((a, b), &l) in c0.iter_mut().zip(c1.iter_mut()).zip(&long[..nl]) {
-            let inp = &batch[l];
-            let h = inp.head.len().min(CHUNK_LEN);
-            *a = Input {
-                head: &inp.head[..h],
-                // In bounds: the message is longer than CHUNK_LEN.
-                tail: inp.tail.get(..CHUNK_LEN - h).unwrap_or(inp.tail),
-                whole: None,
-                ..*inp
-            };
-            let (head, tail) = split_from(inp, CHUNK_LEN);
-            *b = Input {
-                head,
-                tail,
-                whole: None,
-                ..*inp
-            };
+        let mut ins = [Input::EMPTY; 16];
+        for (i, &l) in ins.iter_mut().zip(&long[..nl]) {
+            *i = batch[l];
         }
-        (k.two)(&c0[..nl], &c1[..nl], &mut res[..nl]);
+        (k.two)(&ins[..nl], &mut res[..nl]);
         for (r, &l) in res[..nl].iter().zip(&long[..nl]) {
             if let Some(o) = outs.get_mut(l) {
                 *o = *r;

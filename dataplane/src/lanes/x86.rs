@@ -660,32 +660,47 @@ fn one_shape(batch: &[Input]) -> bool {
         .all(|inp| inp.len() == first_len && inp.mode == first.mode)
 }
 
-/// Each lane's length and mode for a batch of mixed shapes (zeros where
-/// `uniform`, which needs neither), and the blocks of its longest message
-/// (an empty message is one block). `batch` has at least one input.
+/// The bytes of `inp` that a pass over its chunk at `base` hashes: those
+/// from `base` on, at most `cap` (a two-chunk message's chunk 0 is its
+/// first `CHUNK_LEN`; a one-chunk message is `base` 0, `cap` unbounded).
 #[inline(always)]
-fn lane_shapes<const L: usize>(batch: &[Input], uniform: bool) -> ([u32; L], [u32; L], usize) {
+fn chunk_len(inp: &Input, base: usize, cap: usize) -> usize {
+    inp.len().saturating_sub(base).min(cap)
+}
+
+/// Each lane's length (of its chunk at `base`, at most `cap` bytes,
+/// `chunk_len`) and mode for a batch of mixed shapes (zeros where
+/// `uniform`, which needs neither), and the blocks of its longest chunk
+/// (an empty one is one block). `batch` has at least one input.
+#[inline(always)]
+fn lane_shapes<const L: usize>(
+    batch: &[Input],
+    uniform: bool,
+    base: usize,
+    cap: usize,
+) -> ([u32; L], [u32; L], usize) {
     let (mut lens, mut modes) = ([0u32; L], [0u32; L]);
     let mut most = batch
         .first()
-        .map_or(0, |f| f.len().div_ceil(BLOCK_LEN))
+        .map_or(0, |f| chunk_len(f, base, cap).div_ceil(BLOCK_LEN))
         .max(1);
     if !uniform {
         for (l, inp) in batch.iter().enumerate().take(L) {
-            lens[l] = inp.len() as u32;
+            let len = chunk_len(inp, base, cap);
+            lens[l] = len as u32;
             modes[l] = inp.mode;
-            most = most.max(inp.len().div_ceil(BLOCK_LEN));
+            most = most.max(len.div_ceil(BLOCK_LEN));
         }
     }
     (lens, modes, most)
 }
 
-/// Block `b` of `most`'s length and flags in a batch of one shape (the
-/// first input's), for a kernel computing `node`.
+/// Block `b` of `most`'s length and flags in a batch of one shape: every
+/// lane's chunk `len` bytes in `mode`, for a kernel computing `node`.
 #[inline(always)]
-fn uniform_block(first: &Input, b: usize, most: usize, node: Node) -> (u32, u32) {
-    let len = first.len().saturating_sub(b * BLOCK_LEN).min(BLOCK_LEN) as u32;
-    let mut f = first.mode;
+fn uniform_block(len: usize, mode: u32, b: usize, most: usize, node: Node) -> (u32, u32) {
+    let len = len.saturating_sub(b * BLOCK_LEN).min(BLOCK_LEN) as u32;
+    let mut f = mode;
     if b == 0 {
         f |= node.start_flag();
     }
@@ -757,62 +772,69 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if one_shape(batch) {
-            chunk16_shaped::<true, false>(batch, &[], outs, node)
+            chunk16_shaped::<true, false>(batch, outs, node)
         } else {
-            chunk16_shaped::<false, false>(batch, &[], outs, node)
+            chunk16_shaped::<false, false>(batch, outs, node)
         }
     }
 }
 
-/// Hash up to 16 messages of two chunks (more than 1024 bytes, at most
-/// 2048), each given as its chunk 0 (`c0[l]`, its first 1024 bytes) and
-/// its chunk 1 (`c1[l]`, the rest) under the message's key and mode, into
-/// `outs`: both chunks as `chunk16` hashes a batch, then the root parents
-/// straight from the two chunks' CV rows, which are already the parent
-/// block's message rows (words 0..8 the left CV, 8..16 the right), under
-/// the key rows both chunks started from. Run as two `chunk16` batches and
-/// a batch of parents, each chunk's CVs were transposed out, copied into
-/// blocks and transposed back in, and the parents took a kernel call and
-/// its per-lane passes of their own.
-pub fn two_chunks16(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+/// Hash up to 16 messages of two chunks (each more than 1024 bytes, at
+/// most 2048), given whole, into `outs`: both chunks as `chunk16` hashes a
+/// batch, each block read at its place in the message, then the root
+/// parents straight from the two chunks' CV rows, which are already the
+/// parent block's message rows (words 0..8 the left CV, 8..16 the right),
+/// under the key rows both chunks started from. Run as two `chunk16`
+/// batches and a batch of parents, each chunk's CVs were transposed out,
+/// copied into blocks and transposed back in, and the parents took a
+/// kernel call and its per-lane passes of their own; given as inputs of
+/// their own, the chunks cost each batch 32 inputs built and copied first.
+///
+/// Every message is longer than one chunk (1024 bytes) and at most two,
+/// as `super::two_chunks` sends them: a shorter one would hash wrong
+/// (its chunk 1 empty), though every load stays inside its pieces.
+pub fn two_chunks16(batch: &[Input], outs: &mut [[u8; 32]]) {
+    debug_assert!(batch
+        .iter()
+        .all(|inp| inp.len() > super::CHUNK_LEN && inp.len() <= 2 * super::CHUNK_LEN));
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`), as for `chunk16`.
-    unsafe { two_chunks16_avx512bw(c0, c1, outs) }
+    unsafe { two_chunks16_avx512bw(batch, outs) }
 }
 
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn two_chunks16_avx512bw(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
-    let n = c0.len().min(c1.len()).min(16).min(outs.len());
+unsafe fn two_chunks16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
+    let n = batch.len().min(16).min(outs.len());
     if n == 0 {
         return;
     }
-    let (c0, c1) = (&c0[..n], &c1[..n]);
-    // Both chunks of one shape (a burst's MACs of one frame size) or not,
-    // compiled apart as in `chunk16`.
+    let batch = &batch[..n];
+    // Of one shape (a burst's MACs of one frame size) or not, compiled
+    // apart as in `chunk16`.
     // SAFETY: same target features as this function.
     unsafe {
-        if one_shape(c0) && one_shape(c1) {
-            chunk16_shaped::<true, true>(c0, c1, outs, Node::Chunk(0))
+        if one_shape(batch) {
+            chunk16_shaped::<true, true>(batch, outs, Node::Chunk(0))
         } else {
-            chunk16_shaped::<false, true>(c0, c1, outs, Node::Chunk(0))
+            chunk16_shaped::<false, true>(batch, outs, Node::Chunk(0))
         }
     }
 }
 
 /// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
 /// `outs`), all of one length and mode if `UNIFORM`. If `TWO`, `batch` is
-/// chunk 0 of two-chunk messages (`node` is `Chunk(0)`) and `second`, as
-/// many inputs under the same keys and modes, their chunk 1 (if `UNIFORM`,
-/// of one shape too): both chunks go through the one block loop below,
-/// from the same key rows, and the root parents follow (`two_chunks16`).
+/// messages of more than one chunk and at most two (`node` is `Chunk(0)`):
+/// their chunk 0 (bytes 0..CHUNK_LEN), then their chunk 1 (the rest) go
+/// through the one block loop below, from the same key rows, each block
+/// loaded from its place in the message, and the root parents follow
+/// (`two_chunks16`).
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
     batch: &[Input],
-    second: &[Input],
     outs: &mut [[u8; 32]],
     node: Node,
 ) {
-    use super::{BLOCK_LEN, PARENT, ROOT, ZERO_BLOCK};
+    use super::{BLOCK_LEN, CHUNK_LEN, PARENT, ROOT, ZERO_BLOCK};
     let n = batch.len();
     let Some(first) = batch.first() else {
         return;
@@ -848,16 +870,15 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
     // One pass, or two (chunk 0, then chunk 1): a loop, so the block loop
     // is compiled once in each kernel, not once for each chunk.
     for pass in 0..1 + TWO as usize {
-        let (batch, node) = if TWO && pass == 1 {
-            (second, Node::Chunk(1))
-        } else {
-            (batch, node)
+        // The pass's chunk: bytes `base..` of each message, at most `cap`.
+        let (base, cap, node) = match (TWO, pass) {
+            (false, _) => (0, usize::MAX, node),
+            (true, 0) => (0, CHUNK_LEN, node),
+            (true, _) => (CHUNK_LEN, usize::MAX, Node::Chunk(1)),
         };
-        let Some(first) = batch.first() else {
-            break;
-        };
+        let first_len = chunk_len(first, base, cap);
         let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
-        let (lens, modes, most) = lane_shapes::<16>(batch, uniform);
+        let (lens, modes, most) = lane_shapes::<16>(batch, uniform, base, cap);
         // SAFETY: 64 readable bytes each; unaligned loads.
         let (lens_v, modes_v) = unsafe {
             (
@@ -875,9 +896,11 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
         let mut done = cv;
         let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
         for b in 0..most {
+            // The block's offset in its chunk, and in the message.
             let start = b * BLOCK_LEN;
+            let at = base + start;
             let (block_len, flags) = if uniform {
-                let (len, f) = uniform_block(first, b, most, node);
+                let (len, f) = uniform_block(first_len, first.mode, b, most, node);
                 (_mm512_set1_epi32(len as i32), _mm512_set1_epi32(f as i32))
             } else {
                 let rest = _mm512_max_epi32(
@@ -911,8 +934,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
             // the pieces or end a message take `row_at`'s masked loads, whose
             // per-lane lengths and masks cost about as much as the rounds.
             let mut src = [zero_block.as_ptr(); 16];
-            let in_place =
-                head_blocks(batch, start, &mut src) || piece_blocks(batch, start, &mut src);
+            let in_place = head_blocks(batch, at, &mut src) || piece_blocks(batch, at, &mut src);
             let m = if in_place {
                 let mut words = [_mm512_setzero_si512(); 16];
                 for h in 0..2 {
@@ -949,7 +971,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
                         .iter()
                         .all(|inp| inp.whole.is_none() && inp.head.len() == h);
                 if one_split {
-                    let split = Split::at(h, first.tail.len(), start);
+                    let split = Split::at(h, first.tail.len(), at);
                     for (row, inp) in rows.iter_mut().zip(batch) {
                         // SAFETY: same target features as this function; every
                         // lane's head is `h` bytes and its tail the first's length.
@@ -958,7 +980,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
                 } else {
                     for (row, inp) in rows.iter_mut().zip(batch) {
                         // SAFETY: same target features as this function.
-                        *row = unsafe { row_at(inp, start) };
+                        *row = unsafe { row_at(inp, at) };
                     }
                 }
                 transpose16(rows)
@@ -1365,13 +1387,22 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     }
 }
 
-/// `two_chunks16` on AVX2: up to 8 messages of two chunks, each as its
-/// chunk 0 (`c0[l]`) and chunk 1 (`c1[l]`), through one of `chunk8`'s two
-/// bodies, both chunks from the same key rows, then the root parents from
-/// the chunks' CV rows in registers (`root_parents8`).
-pub fn two_chunks8(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
+/// `two_chunks16` on AVX2: up to 8 messages of two chunks, each taken as
+/// its chunk 0 and chunk 1 (`super::chunks_of`: `chunk8_split` decides
+/// its shape from each chunk's own head and tail lengths), through one of
+/// `chunk8`'s two bodies, both chunks from the same key rows, then the
+/// root parents from the chunks' CV rows in registers (`root_parents8`).
+pub fn two_chunks8(batch: &[Input], outs: &mut [[u8; 32]]) {
+    debug_assert!(batch
+        .iter()
+        .all(|inp| inp.len() > super::CHUNK_LEN && inp.len() <= 2 * super::CHUNK_LEN));
+    let n = batch.len().min(8);
+    let (mut c0, mut c1) = ([Input::EMPTY; 8], [Input::EMPTY; 8]);
+    for ((a, b), inp) in c0.iter_mut().zip(c1.iter_mut()).zip(&batch[..n]) {
+        (*a, *b) = super::chunks_of(inp);
+    }
     // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
-    unsafe { two_chunks8_avx2(c0, c1, outs) }
+    unsafe { two_chunks8_avx2(&c0[..n], &c1[..n], outs) }
 }
 
 #[target_feature(enable = "avx2")]
@@ -1516,7 +1547,7 @@ unsafe fn chunk8_split<const TWO: bool>(
         let dword_at = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
         for b in 0..most {
             let start = b * BLOCK_LEN;
-            let (block_len, f) = uniform_block(first, b, most, node);
+            let (block_len, f) = uniform_block(first.len(), first.mode, b, most, node);
             let mut m = [_mm256_setzero_si256(); 16];
             for half in 0..2 {
                 let p0 = start + 32 * half;
@@ -1678,7 +1709,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
             break;
         };
         let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
-        let (lens, modes, most) = lane_shapes::<8>(batch, uniform);
+        let (lens, modes, most) = lane_shapes::<8>(batch, uniform, 0, usize::MAX);
         // SAFETY: 32 readable bytes each; unaligned loads.
         let (lens_v, modes_v) = unsafe {
             (
@@ -1702,7 +1733,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
             let start = b * BLOCK_LEN;
             let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
             let (block_len, flags) = if uniform {
-                let (len, f) = uniform_block(first, b, most, node);
+                let (len, f) = uniform_block(first.len(), first.mode, b, most, node);
                 (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
             } else {
                 let rest = _mm256_max_epi32(
