@@ -647,41 +647,6 @@ pub fn hash_blocks(
     }
 }
 
-/// Bytes `from..` of a message in two pieces, as two pieces again.
-#[cfg(target_arch = "x86_64")]
-fn split_from<'a>(inp: &Input<'a>, from: usize) -> (&'a [u8], &'a [u8]) {
-    let h = inp.head.len();
-    if from <= h {
-        (&inp.head[from..], inp.tail)
-    } else {
-        (&[][..], inp.tail.get(from - h..).unwrap_or(&[]))
-    }
-}
-
-/// A message of more than one chunk as two inputs under its key and mode:
-/// its chunk 0 (the first CHUNK_LEN bytes, whether they lie in the head or
-/// run on into the tail) and its chunk 1 (the rest), for kernels that
-/// take the chunks apart (`x86::two_chunks8`).
-#[cfg(target_arch = "x86_64")]
-pub(crate) fn chunks_of<'a>(inp: &Input<'a>) -> (Input<'a>, Input<'a>) {
-    let h = inp.head.len().min(CHUNK_LEN);
-    let c0 = Input {
-        head: &inp.head[..h],
-        // In bounds where the message is longer than CHUNK_LEN.
-        tail: inp.tail.get(..CHUNK_LEN - h).unwrap_or(inp.tail),
-        whole: None,
-        ..*inp
-    };
-    let (head, tail) = split_from(inp, CHUNK_LEN);
-    let c1 = Input {
-        head,
-        tail,
-        whole: None,
-        ..*inp
-    };
-    (c0, c1)
-}
-
 /// `hash_many` for messages of at most two chunks, `k.lanes` at a time, on
 /// the chunk kernel `k`: a batch's one-chunk messages as roots; its two-chunk
 /// ones in one call of the kernel's `two` (chunk 0, their first 1024 bytes,

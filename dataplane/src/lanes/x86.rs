@@ -10,7 +10,7 @@
 //! the AVX-512BW row loads (`stage_block`, `chunk16`) only after
 //! `has_avx512bw` found that extension too.
 
-use super::{Input, Node, Step, BLOCK_LEN, IV};
+use super::{Input, Node, Step, BLOCK_LEN, CHUNK_LEN, IV};
 use std::arch::x86_64::*;
 
 /// Ask for every cache line of `bytes` ahead of use, non-temporally: a
@@ -660,6 +660,19 @@ fn one_shape(batch: &[Input]) -> bool {
         .all(|inp| inp.len() == first_len && inp.mode == first.mode)
 }
 
+/// Pass `pass` of a chunk kernel's block loop: the chunk it hashes, as
+/// bytes `base..` of each message, at most `cap`, and as a node. One pass
+/// over a one-chunk message (`node` as the caller asked); if `two`, chunk
+/// 0 (the first CHUNK_LEN bytes), then chunk 1 (the rest).
+#[inline(always)]
+fn pass_chunk(two: bool, pass: usize, node: Node) -> (usize, usize, Node) {
+    match (two, pass) {
+        (false, _) => (0, usize::MAX, node),
+        (true, 0) => (0, CHUNK_LEN, node),
+        (true, _) => (CHUNK_LEN, usize::MAX, Node::Chunk(1)),
+    }
+}
+
 /// The bytes of `inp` that a pass over its chunk at `base` hashes: those
 /// from `base` on, at most `cap` (a two-chunk message's chunk 0 is its
 /// first `CHUNK_LEN`; a one-chunk message is `base` 0, `cap` unbounded).
@@ -796,7 +809,7 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 pub fn two_chunks16(batch: &[Input], outs: &mut [[u8; 32]]) {
     debug_assert!(batch
         .iter()
-        .all(|inp| inp.len() > super::CHUNK_LEN && inp.len() <= 2 * super::CHUNK_LEN));
+        .all(|inp| inp.len() > CHUNK_LEN && inp.len() <= 2 * CHUNK_LEN));
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`), as for `chunk16`.
     unsafe { two_chunks16_avx512bw(batch, outs) }
@@ -834,7 +847,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
     outs: &mut [[u8; 32]],
     node: Node,
 ) {
-    use super::{BLOCK_LEN, CHUNK_LEN, PARENT, ROOT, ZERO_BLOCK};
+    use super::{PARENT, ROOT, ZERO_BLOCK};
     let n = batch.len();
     let Some(first) = batch.first() else {
         return;
@@ -870,12 +883,7 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
     // One pass, or two (chunk 0, then chunk 1): a loop, so the block loop
     // is compiled once in each kernel, not once for each chunk.
     for pass in 0..1 + TWO as usize {
-        // The pass's chunk: bytes `base..` of each message, at most `cap`.
-        let (base, cap, node) = match (TWO, pass) {
-            (false, _) => (0, usize::MAX, node),
-            (true, 0) => (0, CHUNK_LEN, node),
-            (true, _) => (CHUNK_LEN, usize::MAX, Node::Chunk(1)),
-        };
+        let (base, cap, node) = pass_chunk(TWO, pass, node);
         let first_len = chunk_len(first, base, cap);
         let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
         let (lens, modes, most) = lane_shapes::<16>(batch, uniform, base, cap);
@@ -1378,48 +1386,43 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if let Some(h) = split_shape(batch) {
-            chunk8_split::<false>(batch, &[], outs, node, (h, 0))
+            chunk8_split::<false>(batch, outs, node, h)
         } else if one_shape(batch) {
-            chunk8_shaped::<true, false>(batch, &[], outs, node)
+            chunk8_shaped::<true, false>(batch, outs, node)
         } else {
-            chunk8_shaped::<false, false>(batch, &[], outs, node)
+            chunk8_shaped::<false, false>(batch, outs, node)
         }
     }
 }
 
-/// `two_chunks16` on AVX2: up to 8 messages of two chunks, each taken as
-/// its chunk 0 and chunk 1 (`super::chunks_of`: `chunk8_split` decides
-/// its shape from each chunk's own head and tail lengths), through one of
-/// `chunk8`'s two bodies, both chunks from the same key rows, then the
-/// root parents from the chunks' CV rows in registers (`root_parents8`).
+/// `two_chunks16` on AVX2: up to 8 messages of two chunks, given whole,
+/// through one of `chunk8`'s two bodies, both chunks from the same key
+/// rows, each block read at its place in the message, then the root
+/// parents from the chunks' CV rows in registers (`root_parents8`). The
+/// same bound on the messages as `two_chunks16`'s.
 pub fn two_chunks8(batch: &[Input], outs: &mut [[u8; 32]]) {
     debug_assert!(batch
         .iter()
-        .all(|inp| inp.len() > super::CHUNK_LEN && inp.len() <= 2 * super::CHUNK_LEN));
-    let n = batch.len().min(8);
-    let (mut c0, mut c1) = ([Input::EMPTY; 8], [Input::EMPTY; 8]);
-    for ((a, b), inp) in c0.iter_mut().zip(c1.iter_mut()).zip(&batch[..n]) {
-        (*a, *b) = super::chunks_of(inp);
-    }
+        .all(|inp| inp.len() > CHUNK_LEN && inp.len() <= 2 * CHUNK_LEN));
     // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
-    unsafe { two_chunks8_avx2(&c0[..n], &c1[..n], outs) }
+    unsafe { two_chunks8_avx2(batch, outs) }
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn two_chunks8_avx2(c0: &[Input], c1: &[Input], outs: &mut [[u8; 32]]) {
-    let n = c0.len().min(c1.len()).min(8).min(outs.len());
+unsafe fn two_chunks8_avx2(batch: &[Input], outs: &mut [[u8; 32]]) {
+    let n = batch.len().min(8).min(outs.len());
     if n == 0 {
         return;
     }
-    let (c0, c1) = (&c0[..n], &c1[..n]);
+    let batch = &batch[..n];
     // SAFETY: same target features as this function.
     unsafe {
-        if let (Some(h0), Some(h1)) = (split_shape(c0), split_shape(c1)) {
-            chunk8_split::<true>(c0, c1, outs, Node::Chunk(0), (h0, h1))
-        } else if one_shape(c0) && one_shape(c1) {
-            chunk8_shaped::<true, true>(c0, c1, outs, Node::Chunk(0))
+        if let Some(h) = split_shape(batch) {
+            chunk8_split::<true>(batch, outs, Node::Chunk(0), h)
+        } else if one_shape(batch) {
+            chunk8_shaped::<true, true>(batch, outs, Node::Chunk(0))
         } else {
-            chunk8_shaped::<false, true>(c0, c1, outs, Node::Chunk(0))
+            chunk8_shaped::<false, true>(batch, outs, Node::Chunk(0))
         }
     }
 }
@@ -1490,35 +1493,29 @@ fn split_shape(batch: &[Input]) -> Option<usize> {
 /// inside a dword or'ed into that word's message row. Which dwords come
 /// from where is the same for every lane, so it is decided once per half
 /// block, not per lane: nothing is staged, and no load waits on a store.
-/// `batch`'s head length is `head_lens.0`. If `TWO`, `batch` is chunk 0 of
-/// two-chunk messages and `second` their chunk 1 (of one shape too, its
-/// head length `head_lens.1`), both through the block loop below, then the
-/// root parents, as `chunk16_shaped` does.
+/// `batch`'s head length is `h`. If `TWO`, `batch` is two-chunk messages:
+/// their chunk 0, then their chunk 1, through the block loop below, each
+/// block loaded from its place in the message, then the root parents, as
+/// `chunk16_shaped` does.
 #[target_feature(enable = "avx2")]
 unsafe fn chunk8_split<const TWO: bool>(
     batch: &[Input],
-    second: &[Input],
     outs: &mut [[u8; 32]],
     node: Node,
-    head_lens: (usize, usize),
+    h: usize,
 ) {
     let n = batch.len();
-    if n == 0 {
+    let Some(first) = batch.first() else {
         return;
-    }
+    };
     let key = key_cvs8(batch);
     let (mut cv, mut left) = (key, key);
+    // The message's length (every lane's), for its pieces and its end.
+    let len = first.len();
     for pass in 0..1 + TWO as usize {
-        let (batch, node, h) = if TWO && pass == 1 {
-            (second, Node::Chunk(1), head_lens.1)
-        } else {
-            (batch, node, head_lens.0)
-        };
-        let Some(first) = batch.first() else {
-            break;
-        };
-        let len = first.len();
-        let most = len.div_ceil(BLOCK_LEN).max(1);
+        let (base, cap, node) = pass_chunk(TWO, pass, node);
+        let chunk = chunk_len(first, base, cap);
+        let most = chunk.div_ceil(BLOCK_LEN).max(1);
         // Lanes past `n` read the first lane's pieces: all eight lanes load
         // alike, so each half block's loads are one straight sequence (their
         // CVs are never stored).
@@ -1546,11 +1543,13 @@ unsafe fn chunk8_split<const TWO: bool>(
         });
         let dword_at = _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28);
         for b in 0..most {
+            // The block's offset in its chunk, and in the message.
             let start = b * BLOCK_LEN;
-            let (block_len, f) = uniform_block(first.len(), first.mode, b, most, node);
+            let at = base + start;
+            let (block_len, f) = uniform_block(chunk, first.mode, b, most, node);
             let mut m = [_mm256_setzero_si256(); 16];
             for half in 0..2 {
-                let p0 = start + 32 * half;
+                let p0 = at + 32 * half;
                 let pos = _mm256_add_epi32(_mm256_set1_epi32(p0 as i32), dword_at);
                 // Dwords wholly in the head: p + 4 <= h. In the tail: p >= h
                 // and p + 4 <= len.
@@ -1609,8 +1608,8 @@ unsafe fn chunk8_split<const TWO: bool>(
                 m[8 * half..8 * half + 8].copy_from_slice(&transpose8(r));
             }
             if let Some((word, v)) = last_word {
-                if (start / 4..start / 4 + 16).contains(&word) {
-                    m[word - start / 4] = _mm256_or_si256(m[word - start / 4], v);
+                if (at / 4..at / 4 + 16).contains(&word) {
+                    m[word - at / 4] = _mm256_or_si256(m[word - at / 4], v);
                 }
             }
             let (counter_lo, counter_hi) = (
@@ -1683,33 +1682,27 @@ unsafe fn half_rows8<const HEAD: u8, const TAIL: u8>(
 }
 
 /// `chunk8` for a batch of `n` ≥ 1 inputs (`batch` already cut to `outs`),
-/// all of one length and mode if `UNIFORM`.
+/// all of one length and mode if `UNIFORM`; if `TWO`, two-chunk messages,
+/// as `chunk16_shaped` takes them.
 #[target_feature(enable = "avx2")]
 unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
     batch: &[Input],
-    second: &[Input],
     outs: &mut [[u8; 32]],
     node: Node,
 ) {
-    use super::{BLOCK_LEN, ZERO_BLOCK};
+    use super::ZERO_BLOCK;
     let n = batch.len();
-    if n == 0 {
+    let Some(first) = batch.first() else {
         return;
-    }
+    };
     let uniform = UNIFORM;
     let key = key_cvs8(batch);
     let (mut cv, mut left) = (key, key);
     for pass in 0..1 + TWO as usize {
-        let (batch, node) = if TWO && pass == 1 {
-            (second, Node::Chunk(1))
-        } else {
-            (batch, node)
-        };
-        let Some(first) = batch.first() else {
-            break;
-        };
+        let (base, cap, node) = pass_chunk(TWO, pass, node);
+        let first_len = chunk_len(first, base, cap);
         let (start_flag, end_flags) = (node.start_flag(), node.end_flags());
-        let (lens, modes, most) = lane_shapes::<8>(batch, uniform, 0, usize::MAX);
+        let (lens, modes, most) = lane_shapes::<8>(batch, uniform, base, cap);
         // SAFETY: 32 readable bytes each; unaligned loads.
         let (lens_v, modes_v) = unsafe {
             (
@@ -1730,10 +1723,12 @@ unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
         let pad_base = pads.as_mut_ptr().cast::<u8>();
         let zero_block: &'static [u8; BLOCK_LEN] = &ZERO_BLOCK;
         for b in 0..most {
+            // The block's offset in its chunk, and in the message.
             let start = b * BLOCK_LEN;
+            let at = base + start;
             let last = _mm256_cmpeq_epi32(blocks_v, _mm256_set1_epi32(b as i32 + 1));
             let (block_len, flags) = if uniform {
-                let (len, f) = uniform_block(first.len(), first.mode, b, most, node);
+                let (len, f) = uniform_block(first_len, first.mode, b, most, node);
                 (_mm256_set1_epi32(len as i32), _mm256_set1_epi32(f as i32))
             } else {
                 let rest = _mm256_max_epi32(
@@ -1756,7 +1751,7 @@ unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
             // is not) or in either piece, else staged in the lane's pad; the
             // zero block for lanes past `batch` and lanes whose message ended.
             let mut src = [zero_block.as_ptr(); 8];
-            let in_heads = head_blocks(batch, start, &mut src);
+            let in_heads = head_blocks(batch, at, &mut src);
             if !in_heads {
                 for (l, (s, inp)) in src.iter_mut().zip(batch).enumerate() {
                     *s = if let Some(w) = inp.whole {
@@ -1765,15 +1760,15 @@ unsafe fn chunk8_shaped<const UNIFORM: bool, const TWO: bool>(
                         } else {
                             zero_block.as_ptr()
                         }
-                    } else if start >= inp.len() && start > 0 {
+                    } else if at >= inp.len() && start > 0 {
                         zero_block.as_ptr()
-                    } else if let Some(row) = inp.direct(start) {
+                    } else if let Some(row) = inp.direct(at) {
                         row.as_ptr()
                     } else {
                         let pad = pad_base.wrapping_add(BLOCK_LEN * l);
                         // SAFETY: same target features as this function; `pad`
                         // is lane `l`'s 64 bytes of `pads` (l < 8), writable.
-                        unsafe { stage_pad(inp, start, pad) };
+                        unsafe { stage_pad(inp, at, pad) };
                         pad.cast_const()
                     };
                 }
