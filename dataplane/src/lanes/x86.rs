@@ -879,6 +879,27 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
         }
         transpose8x2(rows)
     };
+    // Two-chunk messages of one shape in two pieces (a burst's MACs of one
+    // frame size past 1 KiB): every lane's pieces, found once a batch, so
+    // that a block wholly in one piece is read at that piece's base plus
+    // one offset for all lanes, with no per-lane pass a block (lanes past
+    // `batch` read the first lane's, never stored). Only here: for
+    // one-chunk messages the arrays cost more than the passes save
+    // (docs/performance.md, nineteenth and twentieth rounds).
+    let pieces = if UNIFORM
+        && TWO
+        && batch
+            .iter()
+            .all(|inp| inp.whole.is_none() && inp.head.len() == first.head.len())
+    {
+        let (mut heads, mut tails) = ([first.head.as_ptr(); 16], [first.tail.as_ptr(); 16]);
+        for (l, inp) in batch.iter().enumerate() {
+            (heads[l], tails[l]) = (inp.head.as_ptr(), inp.tail.as_ptr());
+        }
+        Some((heads, tails, first.head.len(), first.tail.len()))
+    } else {
+        None
+    };
     let (mut cv, mut left) = (key, key);
     // One pass, or two (chunk 0, then chunk 1): a loop, so the block loop
     // is compiled once in each kernel, not once for each chunk.
@@ -942,21 +963,40 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
             // the pieces or end a message take `row_at`'s masked loads, whose
             // per-lane lengths and masks cost about as much as the rounds.
             let mut src = [zero_block.as_ptr(); 16];
-            let in_place = head_blocks(batch, at, &mut src) || piece_blocks(batch, at, &mut src);
+            // The block's lanes as bases and an offset: a piece's, where
+            // `pieces` has it whole in one; else each lane's address.
+            let whole_in = pieces.and_then(|(heads, tails, h, t)| {
+                if at + BLOCK_LEN <= h {
+                    Some((heads, at))
+                } else if at >= h && at - h + BLOCK_LEN <= t {
+                    Some((tails, at - h))
+                } else {
+                    None
+                }
+            });
+            let (bases, off, in_place) = match whole_in {
+                Some((bases, off)) => (bases, off, true),
+                None => {
+                    let found =
+                        head_blocks(batch, at, &mut src) || piece_blocks(batch, at, &mut src);
+                    (src, 0, found)
+                }
+            };
             let m = if in_place {
                 let mut words = [_mm512_setzero_si512(); 16];
                 for h in 0..2 {
                     let mut r = [_mm512_setzero_si512(); 8];
                     for (l, r) in r.iter_mut().enumerate() {
-                        // SAFETY: `src[l]` and `src[l + 8]` have 64 readable
-                        // bytes each (a head's block or the zero block);
-                        // unaligned loads of half `h`.
+                        // SAFETY: `bases[l] + off` and `bases[l + 8] + off`
+                        // have 64 readable bytes each (a block whole in a
+                        // piece, or the zero block at offset 0); unaligned
+                        // loads of half `h`.
                         *r = unsafe {
                             _mm512_inserti64x4::<1>(
                                 _mm512_castsi256_si512(_mm256_loadu_si256(
-                                    src[l].add(32 * h) as *const __m256i
+                                    bases[l].add(off + 32 * h) as *const __m256i,
                                 )),
-                                _mm256_loadu_si256(src[l + 8].add(32 * h) as *const __m256i),
+                                _mm256_loadu_si256(bases[l + 8].add(off + 32 * h) as *const __m256i),
                             )
                         };
                     }
