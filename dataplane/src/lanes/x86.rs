@@ -900,6 +900,11 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
     } else {
         None
     };
+    // Whether the masked path may find its masks once for all lanes (see
+    // there): asked at most once a batch, on the first masked block (the
+    // 128 B MAC has two), and known already for two-chunk batches of one
+    // shape, which `pieces` asked.
+    let mut one_split = (UNIFORM && TWO).then_some(pieces.is_some());
     let (mut cv, mut left) = (key, key);
     // One pass, or two (chunk 0, then chunk 1): a loop, so the block loop
     // is compiled once in each kernel, not once for each chunk.
@@ -1014,10 +1019,12 @@ unsafe fn chunk16_shaped<const UNIFORM: bool, const TWO: bool>(
                 // MACs of one frame size): every lane's pieces of this block
                 // have the same lengths, so the masks are found once, and each
                 // lane is two masked loads.
-                let one_split = uniform
-                    && batch
-                        .iter()
-                        .all(|inp| inp.whole.is_none() && inp.head.len() == h);
+                let one_split = *one_split.get_or_insert_with(|| {
+                    uniform
+                        && batch
+                            .iter()
+                            .all(|inp| inp.whole.is_none() && inp.head.len() == h)
+                });
                 if one_split {
                     let split = Split::at(h, first.tail.len(), at);
                     for (row, inp) in rows.iter_mut().zip(batch) {
