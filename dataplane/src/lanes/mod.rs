@@ -658,12 +658,15 @@ pub fn hash_blocks(
 /// one-chunk cost per block.
 #[cfg(target_arch = "x86_64")]
 fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
+    debug_assert!(inputs.iter().all(|inp| inp.len() <= 2 * CHUNK_LEN));
     let mut next = inputs.chunks(k.lanes).skip(1);
     prefetch_inputs(&inputs[..inputs.len().min(k.lanes)]);
     for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
         if let Some(n) = next.next() {
             prefetch_inputs(n);
         }
+        // `k.two` takes only messages of two chunks: longer than CHUNK_LEN
+        // by this test and the sort below, at most twice it as asserted.
         if batch.iter().all(|inp| inp.len() > CHUNK_LEN) {
             (k.two)(batch, outs);
             continue;

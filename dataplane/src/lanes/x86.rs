@@ -767,11 +767,14 @@ fn piece_blocks<const L: usize>(batch: &[Input], start: usize, src: &mut [*const
 pub fn chunk16(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`).
-    unsafe { chunk16_avx512bw(batch, outs, node) }
+    unsafe { chunk16_avx512bw::<false>(batch, outs, node) }
 }
 
+/// `chunk16` (one-chunk messages), or `two_chunks16` if `TWO` (`node` then
+/// `Chunk(0)`): the batch cut to `outs` and at most 16, then the body
+/// compiled for its shape.
 #[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+unsafe fn chunk16_avx512bw<const TWO: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     let n = batch.len().min(16).min(outs.len());
     if n == 0 {
         return;
@@ -785,9 +788,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if one_shape(batch) {
-            chunk16_shaped::<true, false>(batch, outs, node)
+            chunk16_shaped::<true, TWO>(batch, outs, node)
         } else {
-            chunk16_shaped::<false, false>(batch, outs, node)
+            chunk16_shaped::<false, TWO>(batch, outs, node)
         }
     }
 }
@@ -807,31 +810,9 @@ unsafe fn chunk16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 /// as `super::two_chunks` sends them: a shorter one would hash wrong
 /// (its chunk 1 empty), though every load stays inside its pieces.
 pub fn two_chunks16(batch: &[Input], outs: &mut [[u8; 32]]) {
-    debug_assert!(batch
-        .iter()
-        .all(|inp| inp.len() > CHUNK_LEN && inp.len() <= 2 * CHUNK_LEN));
     // SAFETY: `hash_many` selects this only when the CPU reports AVX-512F
     // and AVX-512BW (`super::has_avx512bw`), as for `chunk16`.
-    unsafe { two_chunks16_avx512bw(batch, outs) }
-}
-
-#[target_feature(enable = "avx512f,avx512bw")]
-unsafe fn two_chunks16_avx512bw(batch: &[Input], outs: &mut [[u8; 32]]) {
-    let n = batch.len().min(16).min(outs.len());
-    if n == 0 {
-        return;
-    }
-    let batch = &batch[..n];
-    // Of one shape (a burst's MACs of one frame size) or not, compiled
-    // apart as in `chunk16`.
-    // SAFETY: same target features as this function.
-    unsafe {
-        if one_shape(batch) {
-            chunk16_shaped::<true, true>(batch, outs, Node::Chunk(0))
-        } else {
-            chunk16_shaped::<false, true>(batch, outs, Node::Chunk(0))
-        }
-    }
+    unsafe { chunk16_avx512bw::<true>(batch, outs, Node::Chunk(0)) }
 }
 
 /// `chunk16` for a batch of `n` ≥ 1 inputs (`batch` already cut to
@@ -1419,11 +1400,14 @@ unsafe fn gather8_avx2(rows: &[&[u8; 64]; 8], msg: &mut [[u32; 8]; 16]) {
 /// read in place.
 pub fn chunk8(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
-    unsafe { chunk8_avx2(batch, outs, node) }
+    unsafe { chunk8_avx2::<false>(batch, outs, node) }
 }
 
+/// `chunk8` (one-chunk messages), or `two_chunks8` if `TWO` (`node` then
+/// `Chunk(0)`): the batch cut to `outs` and at most 8, then the body for
+/// its shape.
 #[target_feature(enable = "avx2")]
-unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
+unsafe fn chunk8_avx2<const TWO: bool>(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     let n = batch.len().min(8).min(outs.len());
     if n == 0 {
         return;
@@ -1433,11 +1417,11 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
     // SAFETY: same target features as this function.
     unsafe {
         if let Some(h) = split_shape(batch) {
-            chunk8_split::<false>(batch, outs, node, h)
+            chunk8_split::<TWO>(batch, outs, node, h)
         } else if one_shape(batch) {
-            chunk8_shaped::<true, false>(batch, outs, node)
+            chunk8_shaped::<true, TWO>(batch, outs, node)
         } else {
-            chunk8_shaped::<false, false>(batch, outs, node)
+            chunk8_shaped::<false, TWO>(batch, outs, node)
         }
     }
 }
@@ -1448,30 +1432,8 @@ unsafe fn chunk8_avx2(batch: &[Input], outs: &mut [[u8; 32]], node: Node) {
 /// parents from the chunks' CV rows in registers (`root_parents8`). The
 /// same bound on the messages as `two_chunks16`'s.
 pub fn two_chunks8(batch: &[Input], outs: &mut [[u8; 32]]) {
-    debug_assert!(batch
-        .iter()
-        .all(|inp| inp.len() > CHUNK_LEN && inp.len() <= 2 * CHUNK_LEN));
     // SAFETY: `hash_many` selects this only when the CPU reports AVX2.
-    unsafe { two_chunks8_avx2(batch, outs) }
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn two_chunks8_avx2(batch: &[Input], outs: &mut [[u8; 32]]) {
-    let n = batch.len().min(8).min(outs.len());
-    if n == 0 {
-        return;
-    }
-    let batch = &batch[..n];
-    // SAFETY: same target features as this function.
-    unsafe {
-        if let Some(h) = split_shape(batch) {
-            chunk8_split::<true>(batch, outs, Node::Chunk(0), h)
-        } else if one_shape(batch) {
-            chunk8_shaped::<true, true>(batch, outs, Node::Chunk(0))
-        } else {
-            chunk8_shaped::<false, true>(batch, outs, Node::Chunk(0))
-        }
-    }
+    unsafe { chunk8_avx2::<true>(batch, outs, Node::Chunk(0)) }
 }
 
 /// The root parents of up to 8 two-chunk messages: lane `l`'s parent block
