@@ -660,6 +660,10 @@ pub fn hash_blocks(
 fn two_chunks(k: ChunkKernel, inputs: &[Input], out: &mut [[u8; 32]]) {
     debug_assert!(inputs.iter().all(|inp| inp.len() <= 2 * CHUNK_LEN));
     let mut next = inputs.chunks(k.lanes).skip(1);
+    // The first batch's lines again: `hash_many` asked for them a moment
+    // ago. Asked once only, the 1518 B gateway forwarded less in 4 of 4
+    // alternating rounds (perhaps a second ask recovers prefetches dropped
+    // on a full miss queue; docs/performance.md, twentieth round).
     prefetch_inputs(&inputs[..inputs.len().min(k.lanes)]);
     for (batch, outs) in inputs.chunks(k.lanes).zip(out.chunks_mut(k.lanes)) {
         if let Some(n) = next.next() {
